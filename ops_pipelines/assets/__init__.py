@@ -1,0 +1,1 @@
+"""One module per capability; each builds the assets and checks of one configured database."""

@@ -1,0 +1,25 @@
+"""Names shared by every per-database factory, so keys, groups and pools read the same everywhere."""
+
+import datetime as dt
+import zoneinfo
+
+import dagster as dg
+
+from ops_pipelines.config import DatabaseConfig
+
+
+def asset_key(db: DatabaseConfig, name: str) -> dg.AssetKey:
+    """`<db>/<name>`: the database name prefixes every key, so the graph reads per database."""
+    return dg.AssetKey([db.name, name])
+
+
+def pool(db: DatabaseConfig) -> str:
+    """The concurrency pool of a database's heavy actions (limit 1 in dagster.yaml)."""
+    return f"db_{db.name}"
+
+
+def local_time(moment: dt.datetime | None, timezone: str) -> str | None:
+    """`2026-11-22 09:30 +07` in the configured zone, for tables and summaries."""
+    if moment is None:
+        return None
+    return moment.astimezone(zoneinfo.ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")

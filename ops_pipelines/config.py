@@ -1,0 +1,465 @@
+"""The one YAML file a DBA edits: its model, `${VAR}` interpolation and validation.
+
+`load_config(path)` returns a validated, immutable `OpsConfig` or raises `ConfigError` with one line
+naming the file and the key: `config.yaml: databases[2].archive[0].older_than: expected a duration
+like "365 days" or "26h", got "1y"`. Nothing here reads the environment at import time.
+
+A `defaults:` section holds per-database settings shared by every database; a database's own
+settings win, key by key (lists are replaced, not merged).
+"""
+
+import os
+import re
+import typing
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from dagster._utils.schedules import is_valid_cron_string
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from ops_pipelines.errors import ConfigError
+from ops_pipelines.units import Duration, parse_duration, parse_size
+
+CONFIG_ENV_VAR = "OPS_PIPELINES_CONFIG"
+DEMO_HINT = "run the demo with ./scripts/demo.sh, or point it at your YAML file (see README.md)"
+
+# Dagster names (groups, pools, asset-key segments we build on) allow only these characters.
+_NAME = re.compile(r"^[A-Za-z0-9_]{1,63}$")
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Keys whose values are never echoed in an error message.
+_SECRET_KEYS = {"dsn", "scratch_dsn", "webhook_url"}
+
+
+# ---------------------------------------------------------------------------- field types
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f'"{value}" is not a valid asset-key segment (letters, digits and _ only, at most 63)'
+        )
+    return value
+
+
+def _check_dsn(value: SecretStr) -> SecretStr:
+    try:
+        conninfo_to_dict(value.get_secret_value())
+    except Exception:  # the message would echo the DSN, password included
+        raise ValueError("not a valid libpq connection string or URI") from None
+    return value
+
+
+def _check_cron(value: str) -> str:
+    if not is_valid_cron_string(value):
+        raise ValueError(f'expected a cron expression like "0 2 * * *", got "{value}"')
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'unknown time zone "{value}" (expected an IANA name like Asia/Ho_Chi_Minh)') from None
+    return value
+
+
+def parse_qualified_name(value: object) -> tuple[str, str]:
+    """`public.orders`, `orders` (schema public) or `"My Schema"."Order Lines"` -> (schema, table)."""
+    if not isinstance(value, str):
+        raise ValueError(f'expected a table name like "public.orders", got {value!r}')
+    part = r'(?:"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*))'
+    match = re.fullmatch(rf"\s*{part}(?:\.{part})?\s*", value)
+    if not match:
+        raise ValueError(f'expected a table name like "public.orders" or "\\"My Schema\\".orders", got "{value}"')
+    quoted1, plain1, quoted2, plain2 = match.groups()
+    first = quoted1.replace('""', '"') if quoted1 is not None else plain1.lower()
+    if quoted2 is None and plain2 is None:
+        return ("public", first)
+    second = quoted2.replace('""', '"') if quoted2 is not None else plain2.lower()
+    return (first, second)
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+Dsn = Annotated[SecretStr, AfterValidator(_check_dsn)]
+Cron = Annotated[str, AfterValidator(_check_cron)]
+DurationText = Annotated[Duration, PlainValidator(parse_duration)]
+Size = Annotated[int, PlainValidator(parse_size)]
+QualifiedName = Annotated[tuple[str, str], PlainValidator(parse_qualified_name)]
+Ratio = Annotated[float, Field(gt=0, le=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------- store, alerts
+
+
+class S3Store(_Section):
+    bucket: str = Field(min_length=3)
+    prefix: str = ""
+    endpoint_url: str | None = None  # any S3-compatible server (MinIO, Ceph, moto)
+    region: str | None = None
+
+
+class BackupStore(_Section):
+    local_dir: Path
+    s3: S3Store | None = None
+
+
+class Retention(_Section):
+    """How many backups to keep per period; the newest and the newest verified are always kept."""
+
+    daily: int = Field(default=7, ge=0)
+    weekly: int = Field(default=4, ge=0)
+    monthly: int = Field(default=6, ge=0)
+
+
+class Alerts(_Section):
+    webhook_url: SecretStr | None = None  # Slack URLs carry a token: never echoed
+    format: Literal["slack", "generic"] = "slack"
+    ui_base_url: str | None = None  # links in alerts point at runs under this URL
+
+
+class Schedules(_Section):
+    """Cron expressions, read in the config's timezone. Defaults follow the runbooks."""
+
+    backup: Cron = "0 2 * * *"
+    vacuum: Cron = "0 3 * * *"
+    reindex: Cron = "0 4 * * 0"
+    archive: Cron = "0 9 * * 1"
+    capacity_sample: Cron = "30 1 * * *"
+    report: Cron = "0 17 * * 5"
+    # First Saturday of the month: cron ORs day-of-month with day-of-week, so the schedule
+    # fires every Saturday and the code keeps only days 1-7.
+    maintenance_window: Cron = "0 2 * * 6"
+    maintenance_window_length: DurationText = parse_duration("4h")
+
+
+class Metrics(_Section):
+    dsn: Dsn | None = None  # where capacity samples are kept; Grafana can read them there
+
+
+class Reports(_Section):
+    dir: Path | None = None  # default: <backup_store.local_dir>/reports
+    failed_login_threshold: int = Field(default=10, ge=1)
+
+
+# ---------------------------------------------------------------------------- per database
+
+
+class Timeouts(_Section):
+    connect: DurationText = parse_duration("10s")
+    lock: DurationText = parse_duration("5s")  # maintenance waits this long for a lock, then skips
+    statement: DurationText = parse_duration("1h")
+
+
+class BackupSettings(_Section):
+    max_age_hours: float = Field(default=26, gt=0)
+    count_tables: list[QualifiedName] = []  # empty: count every table at dump time
+    compression_level: int = Field(default=3, ge=1, le=19)
+    retention: Retention | None = None  # default: the top-level retention
+
+
+class RestoreTestSettings(_Section):
+    sandbox: Literal["local_cluster", "scratch_database", "docker"] = "local_cluster"
+    bin_dir: Path | None = None  # PostgreSQL binaries for local_cluster; default: newest found
+    scratch_dsn: Dsn | None = None  # the server scratch_database restores into
+    docker_image: str | None = None  # default: postgres:<major of the dump>
+    jobs: int = Field(default=2, ge=1, le=64)
+    sanity_queries: list[str] = []  # each must return at least one row after the restore
+    max_age: DurationText = parse_duration("8 days")
+
+    @model_validator(mode="after")
+    def _scratch_needs_server(self) -> "RestoreTestSettings":
+        if self.sandbox == "scratch_database" and self.scratch_dsn is None:
+            raise ValueError("sandbox scratch_database needs scratch_dsn (the server to restore into)")
+        return self
+
+
+class VacuumSettings(_Section):
+    dead_ratio: Ratio = 0.2
+    min_dead_tuples: int = Field(default=1000, ge=0)
+    stale_analyze_ratio: Ratio = 0.1
+    xid_age_warn: int = Field(default=500_000_000, gt=0)
+    xid_age_error: int = Field(default=1_200_000_000, gt=0)
+
+
+class ReindexSettings(_Section):
+    bloat_ratio: Ratio = 0.3
+    min_index_size: Size = parse_size("10MB")
+
+
+class MaintenanceWindowSettings(_Section):
+    vacuum_full_tables: list[QualifiedName] = []
+    full_reindex: bool = False
+
+
+class CapacitySettings(_Section):
+    volume_path: Path | None = None  # statvfs of this path when the database is on this host
+    volume_capacity: Size | None = None  # else this figure against the server's database sizes
+    warn_ratio: Ratio = 0.7
+    warn_within: DurationText = parse_duration("90 days")
+    error_within: DurationText = parse_duration("30 days")
+    connection_warn_ratio: Ratio = 0.8
+
+
+class DatabaseSettings(_Section):
+    """Everything per database that may also be set once under `defaults:`."""
+
+    timeouts: Timeouts = Timeouts()
+    backup: BackupSettings = BackupSettings()
+    restore_test: RestoreTestSettings = RestoreTestSettings()
+    vacuum: VacuumSettings = VacuumSettings()
+    reindex: ReindexSettings = ReindexSettings()
+    maintenance_window: MaintenanceWindowSettings = MaintenanceWindowSettings()
+    capacity: CapacitySettings = CapacitySettings()
+
+
+class ArchiveChild(_Section):
+    table: QualifiedName
+    fk: str = Field(min_length=1)  # the child's column referencing the parent's primary key
+
+
+class ArchiveDestination(_Section):
+    schema_: str = Field(default="archive", alias="schema", min_length=1)
+    dsn: Dsn | None = None  # another database (the runbook's "archive DB"); default: same one
+
+
+class ArchiveRule(_Section):
+    name: Name
+    table: QualifiedName
+    age_column: str
+    older_than: DurationText
+    status_column: str | None = None
+    status_in: list[str] = []
+    where: str | None = None  # extra SQL predicate, written by the DBA who owns this file
+    children: list[ArchiveChild] = []
+    destination: ArchiveDestination = ArchiveDestination()
+    batch_size: int = Field(default=5000, ge=1, le=1_000_000)
+    max_rows: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _status_pair(self) -> "ArchiveRule":
+        if bool(self.status_column) != bool(self.status_in):
+            raise ValueError("status_column and status_in go together: set both or neither")
+        return self
+
+
+class DatabaseConfig(DatabaseSettings):
+    name: Name
+    dsn: Dsn
+    description: str = ""
+    archive: list[ArchiveRule] = []
+
+
+class OpsConfig(_Section):
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "Asia/Ho_Chi_Minh"
+    backup_store: BackupStore
+    retention: Retention = Retention()
+    alerts: Alerts = Alerts()
+    metrics: Metrics = Metrics()
+    reports: Reports = Reports()
+    schedules: Schedules = Schedules()
+    defaults: DatabaseSettings = DatabaseSettings()
+    databases: list[DatabaseConfig] = Field(min_length=1)
+    source: Path | None = Field(default=None, exclude=True)  # the file it came from
+
+    def database(self, name: str) -> DatabaseConfig:
+        for db in self.databases:
+            if db.name == name:
+                return db
+        raise KeyError(name)
+
+    def retention_for(self, db: DatabaseConfig) -> Retention:
+        return db.backup.retention or self.retention
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def load_config_from_env(environ: typing.Mapping[str, str] | None = None) -> OpsConfig:
+    environ = os.environ if environ is None else environ
+    path = environ.get(CONFIG_ENV_VAR, "").strip()
+    if not path:
+        raise ConfigError(f"{CONFIG_ENV_VAR} is not set, so there is nothing to manage: {DEMO_HINT}")
+    return load_config(path, environ)
+
+
+def load_config(path: str | Path, environ: typing.Mapping[str, str] | None = None) -> OpsConfig:
+    path = Path(path)
+    environ = os.environ if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    return parse_config(text, environ, source=path)
+
+
+def parse_config(text: str, environ: typing.Mapping[str, str], source: Path | str = "<config>") -> OpsConfig:
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{source}: {where}invalid YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping with backup_store and databases at the top")
+    raw = _interpolate(raw, environ, source, "")
+    if isinstance(raw.get("defaults"), dict):
+        # Checked alone first, so a bad default is reported once, under `defaults`.
+        try:
+            DatabaseSettings.model_validate(raw["defaults"])
+        except ValidationError as exc:
+            raise ConfigError(f"{source}: {_describe(exc, ['defaults'])}") from None
+    raw = _apply_defaults(raw)
+    try:
+        config = OpsConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+    _check_unique(config, source)
+    return config.model_copy(update={"source": Path(source)})
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys silently; a config must not."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f'duplicate key "{key}"', key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _interpolate(value: Any, environ: typing.Mapping[str, str], source: Any, where: str) -> Any:
+    """Replace `${VAR}` / `${VAR:-default}` in every string; `$$` is a literal `$`."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, environ, source, _join(where, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, environ, source, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in environ and environ[name] != "":
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{source}: {where}: environment variable {name} is not set")
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def _apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    defaults = raw.get("defaults")
+    databases = raw.get("databases")
+    if not isinstance(defaults, dict) or not isinstance(databases, list):
+        return raw
+    merged = [_deep_merge(defaults, db) if isinstance(db, dict) else db for db in databases]
+    return {**raw, "databases": merged}
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    result = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _deep_merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _check_unique(config: OpsConfig, source: Any) -> None:
+    first_seen: dict[str, int] = {}
+    for i, db in enumerate(config.databases):
+        if db.name in first_seen:
+            raise ConfigError(
+                f'{source}: databases[{i}].name: duplicate database name "{db.name}" '
+                f"(also databases[{first_seen[db.name]}])"
+            )
+        first_seen[db.name] = i
+        rule_names: dict[str, int] = {}
+        for j, rule in enumerate(db.archive):
+            if rule.name in rule_names:
+                raise ConfigError(
+                    f'{source}: databases[{i}].archive[{j}].name: duplicate archive rule "{rule.name}" '
+                    f"(also databases[{i}].archive[{rule_names[rule.name]}])"
+                )
+            rule_names[rule.name] = j
+
+
+def _join(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _describe(exc: ValidationError, prefix: list[Any] | None = None) -> str:
+    """The first problem as `key.path: what is wrong`, one line, secrets never echoed."""
+    errors = exc.errors()
+    error = errors[0]
+    loc = (prefix or []) + [part for part in error["loc"] if not _is_union_tag(part)]
+    where = ""
+    for part in loc:
+        where = f"{where}[{part}]" if isinstance(part, int) else _join(where, part)
+    message = re.sub(r"^(Value error|Assertion failed), ", "", error["msg"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        message = "unknown key" + (f" (allowed here: {', '.join(allowed)})" if allowed else "")
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind == "too_short" and loc == ["databases"]:
+        message = "list at least one database"
+    elif kind not in {"value_error", "assertion_error"} and not (_SECRET_KEYS & set(map(str, loc))):
+        message = f"{message}, got {error.get('input')!r}"
+    more = f" (and {len(errors) - 1} more, shown after this one is fixed)" if len(errors) > 1 else ""
+    return f"{where or 'top level'}: {message}{more}"
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic adds the member type's name to the location inside unions ("str", "function-after[...]")
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool"})
+
+
+def _allowed_keys(loc: list[Any]) -> list[str]:
+    model: Any = OpsConfig
+    if loc[:1] == ["defaults"]:
+        model, loc = DatabaseSettings, loc[1:]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model else None
+        model = _inner_model(field.annotation) if field else None
+        if model is None:
+            return []
+    return [f.alias or name for name, f in model.model_fields.items() if not f.exclude]
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found:
+            return found
+    return None

@@ -1,0 +1,1 @@
+"""The domain core: plain functions and records, no Dagster imports. Assets adapt them."""

@@ -1,0 +1,27 @@
+"""The one entry point Dagster loads: definitions built from the YAML config.
+
+`build_definitions(config)` is pure (tests and benchmarks call it with any config); `defs` reads
+the config named by OPS_PIPELINES_CONFIG when Dagster loads the code location, not at import.
+"""
+
+import dagster as dg
+
+from ops_pipelines.assets import table_stats
+from ops_pipelines.config import DatabaseConfig, OpsConfig, load_config_from_env
+
+# Each capability module offers build(config, db) -> Definitions for one database.
+PER_DATABASE_FACTORIES = [table_stats.build]
+
+
+def build_definitions(config: OpsConfig) -> dg.Definitions:
+    per_database = [build_database(config, db) for db in config.databases]
+    return dg.Definitions.merge(*per_database)
+
+
+def build_database(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
+    return dg.Definitions.merge(*(factory(config, db) for factory in PER_DATABASE_FACTORIES))
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(load_config_from_env())

@@ -1,0 +1,96 @@
+"""Generate the sample ERP database (users, orders with lines, stock, lots ...) at a scale factor.
+
+Everything runs server-side (`generate_series`), seeded, so the same scale gives the same rows
+(timestamps are relative to the day it runs). Scale 1 is a few MB in seconds; see
+`bench/RESULTS.md` for the scale that reaches about 1 GB.
+
+    python -m ops_pipelines.demo.generator --dsn "host=127.0.0.1 user=postgres" --db erp_demo --scale 1
+"""
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from ops_pipelines.errors import DatabaseError, OpsError
+from ops_pipelines.resources.postgres import connect, read_sql, with_dbname
+
+
+@dataclass(frozen=True)
+class GeneratedDatabase:
+    dbname: str
+    scale: float
+    reused: bool
+    seconds: float
+    bytes: int
+
+
+def generate_erp_database(admin_dsn: str, dbname: str, scale: float = 1.0, replace: bool = False) -> GeneratedDatabase:
+    """Create `dbname` on the server of `admin_dsn` and fill it; reuse it when already generated."""
+    if scale <= 0:
+        raise OpsError(f"scale must be positive, got {scale}")
+    started = time.monotonic()
+    with connect(admin_dsn, autocommit=True, statement_timeout="10 min") as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if exists and not replace:
+            existing_scale = _generated_scale(with_dbname(admin_dsn, dbname))
+            if existing_scale is None:
+                raise OpsError(f"database {dbname} exists and was not made by this generator: choose another name")
+            if existing_scale != scale:
+                raise OpsError(f"database {dbname} was generated at scale {existing_scale:g}, not {scale:g}: pass --replace")
+            return GeneratedDatabase(dbname, scale, True, time.monotonic() - started, _size(admin, dbname))
+        if exists:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    try:
+        with connect(with_dbname(admin_dsn, dbname), statement_timeout="3h", lock_timeout="1 min") as conn:
+            conn.execute(read_sql("demo/erp_schema.sql"))
+            conn.execute("SELECT set_config('ops_demo.scale', %s, false)", (str(scale),))
+            conn.execute(read_sql("demo/erp_data.sql"))
+            conn.commit()
+    except BaseException:
+        # A half-filled database would be reused by the next run: remove it.
+        with connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        raise
+    with connect(admin_dsn, autocommit=True) as admin:
+        size = _size(admin, dbname)
+    return GeneratedDatabase(dbname, scale, False, time.monotonic() - started, size)
+
+
+def _generated_scale(dsn: str) -> float | None:
+    try:
+        with connect(dsn) as conn:
+            row = conn.execute(
+                "SELECT scale FROM public.ops_demo_meta ORDER BY generated_at DESC LIMIT 1"
+            ).fetchone()
+    except DatabaseError:
+        return None
+    return float(row["scale"]) if row else None
+
+
+def _size(conn, dbname: str) -> int:
+    return conn.execute("SELECT pg_database_size(%s) AS bytes", (dbname,)).fetchone()["bytes"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Generate the sample ERP database.")
+    parser.add_argument("--dsn", required=True, help="a libpq DSN of the server (any database), as a superuser")
+    parser.add_argument("--db", default="erp_demo", help="database to create (default erp_demo)")
+    parser.add_argument("--scale", type=float, default=1.0, help="1 = a few MB; 60 = about 1 GB")
+    parser.add_argument("--replace", action="store_true", help="drop and regenerate an existing database")
+    args = parser.parse_args(argv)
+    try:
+        result = generate_erp_database(args.dsn, args.db, args.scale, args.replace)
+    except OpsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    verb = "reused" if result.reused else "generated"
+    print(f"{verb} {result.dbname} at scale {result.scale:g}: {result.bytes / 1e6:.1f} MB in {result.seconds:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

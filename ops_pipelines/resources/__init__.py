@@ -1,0 +1,1 @@
+"""Connections, external programs and throwaway clusters: the project's ways out of Python."""

@@ -1,0 +1,170 @@
+"""A throwaway PostgreSQL cluster in a directory of our own: initdb, start, stop, remove.
+
+Used by the demo, by the test harness when no server is reachable, and by restore sandboxes.
+PostgreSQL refuses to run as root, so when we are root the server runs as the `postgres` OS user.
+It listens on 127.0.0.1 only, on a free port, with trust auth for local connections.
+"""
+
+import os
+import pwd
+import shutil
+import socket
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ops_pipelines.errors import ClusterError, CommandFailed
+from ops_pipelines.resources import commands
+
+SERVER_USER = "postgres"  # the OS user that runs the server when we are root
+SUPERUSER = "postgres"  # the database superuser initdb creates
+_SETTINGS_FILE = "ops_pipelines.conf"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_os_user() -> str | None:
+    """`postgres` when we are root (the server would refuse to start), else None: ourselves."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        raise ClusterError(
+            f"running as root and there is no '{SERVER_USER}' OS user to run PostgreSQL as: "
+            "install the server package (apt-get install postgresql) or run as a normal user"
+        ) from None
+    return SERVER_USER
+
+
+@dataclass
+class LocalCluster:
+    data_dir: Path
+    port: int
+    bin_dir: Path | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    remove_parent: bool = False  # set by temporary(): the parent directory is ours too
+
+    @classmethod
+    def temporary(cls, prefix: str = "ops_pg_", **kwargs) -> "LocalCluster":
+        """A cluster in a new temporary directory that the server user can reach."""
+        parent = Path(tempfile.mkdtemp(prefix=prefix))
+        user = server_os_user()
+        if user:
+            shutil.chown(parent, user, user)
+        return cls(data_dir=parent / "data", port=free_port(), remove_parent=True, **kwargs)
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname={dbname}"
+
+    def initialized(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        """initdb into an empty `data_dir` (created, and owned by the server user)."""
+        if self.initialized():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._check_reachable()
+        self._hand_to_server_user(self.data_dir)
+        initdb = commands.find_program("initdb", self.bin_dir)
+        commands.run(
+            [initdb, "-D", self.data_dir, "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
+             "--locale=C.UTF-8", "--no-sync"],
+            timeout=120,
+            as_user=server_os_user(),
+        )
+        conf = self.data_dir / "postgresql.conf"
+        with conf.open("a", encoding="utf-8") as handle:
+            handle.write(f"\ninclude_if_exists = '{_SETTINGS_FILE}'\n")
+
+    def start(self, timeout: int = 60) -> None:
+        if self.running():
+            return
+        self._write_settings()
+        pg_ctl = commands.find_program("pg_ctl", self.bin_dir)
+        try:
+            commands.run(
+                [pg_ctl, "-D", self.data_dir, "-l", self.log_file, "-w", "-t", str(timeout), "start"],
+                timeout=timeout + 10,
+                as_user=server_os_user(),
+            )
+        except CommandFailed as exc:
+            raise ClusterError(f"PostgreSQL in {self.data_dir} did not start: {self._log_tail()} ({exc})") from None
+
+    def running(self) -> bool:
+        if not self.initialized():
+            return False
+        pg_ctl = commands.find_program("pg_ctl", self.bin_dir)
+        result = commands.run(
+            [pg_ctl, "-D", self.data_dir, "status"], timeout=30, as_user=server_os_user(), ok_codes=(0, 3, 4)
+        )
+        return result.returncode == 0
+
+    def stop(self, timeout: int = 60) -> None:
+        if not self.running():
+            return
+        pg_ctl = commands.find_program("pg_ctl", self.bin_dir)
+        commands.run(
+            [pg_ctl, "-D", self.data_dir, "-m", "fast", "-w", "-t", str(timeout), "stop"],
+            timeout=timeout + 10,
+            as_user=server_os_user(),
+        )
+
+    def remove(self) -> None:
+        """Stop (if running) and delete the data directory."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.data_dir.parent if self.remove_parent else self.data_dir, ignore_errors=True)
+
+    def _write_settings(self) -> None:
+        settings = {
+            "port": str(self.port),
+            "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": "''",  # TCP only: socket paths are short-limited and shared
+            **self.settings,
+        }
+        path = self.data_dir / _SETTINGS_FILE
+        text = "".join(f"{key} = {value}\n" for key, value in settings.items())
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        self._hand_to_server_user(path)
+
+    def _check_reachable(self) -> None:
+        """As root, every parent must let the `postgres` user pass, or initdb fails obscurely."""
+        user = server_os_user()
+        if not user:
+            return
+        uid = pwd.getpwnam(user).pw_uid
+        for parent in self.data_dir.resolve().parents:
+            mode = parent.stat()
+            if not (mode.st_mode & stat.S_IXOTH or mode.st_uid == uid):
+                raise ClusterError(
+                    f"the '{user}' OS user that runs PostgreSQL cannot enter {parent}: "
+                    f"put the cluster elsewhere, or chmod o+x {parent}"
+                )
+
+    def _hand_to_server_user(self, path: Path) -> None:
+        user = server_os_user()
+        if user:
+            shutil.chown(path, user, user)
+        if path.is_dir():
+            path.chmod(0o700)
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        except OSError:
+            return "no server log"
+        return lines[-1] if lines else "empty server log"

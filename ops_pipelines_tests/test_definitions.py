@@ -1,0 +1,96 @@
+"""Loading `defs`: keys, groups, the entry point, and Dagster's own validation."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from ops_pipelines.config import CONFIG_ENV_VAR, parse_config
+from ops_pipelines.definitions import build_definitions, defs
+from ops_pipelines.errors import ConfigError
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.txt"
+THREE_DATABASES = """\
+backup_store: {local_dir: /tmp/ops_test_backups}
+databases:
+  - {name: erp_prod, dsn: "host=db1 dbname=erp"}
+  - {name: erp_mes, dsn: "host=db2 dbname=mes"}
+  - {name: erp_food, dsn: "host=db3 dbname=food"}
+"""
+
+
+def describe(definitions: dg.Definitions) -> list[str]:
+    """Every asset key with its group and kinds, every job, schedule and sensor: one per line."""
+    graph = definitions.resolve_asset_graph()
+    lines = []
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        lines.append(f"asset {key.to_user_string()} group={node.group_name} kinds={','.join(sorted(node.kinds))}")
+    for check_key in sorted(graph.asset_check_keys, key=str):
+        lines.append(f"check {check_key.asset_key.to_user_string()}:{check_key.name}")
+    repo = definitions.get_repository_def()
+    lines += [f"job {j.name}" for j in sorted(repo.get_all_jobs(), key=lambda j: j.name) if not j.name.startswith("__")]
+    lines += [f"schedule {s.name} {s.cron_schedule} {s.execution_timezone}" for s in sorted(repo.schedule_defs, key=lambda s: s.name)]
+    lines += [f"sensor {s.name}" for s in sorted(repo.sensor_defs, key=lambda s: s.name)]
+    return lines
+
+
+def test_definitions_match_the_snapshot():
+    """Any change to keys, checks, jobs, schedules or sensors shows here; update with OPS_UPDATE_SNAPSHOTS=1."""
+    lines = describe(build_definitions(parse_config(THREE_DATABASES, {})))
+    if os.environ.get("OPS_UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text("\n".join(lines) + "\n")
+    assert lines == SNAPSHOT.read_text().splitlines()
+
+
+def test_every_database_gets_its_own_prefix_and_group():
+    definitions = build_definitions(parse_config(THREE_DATABASES, {}))
+    graph = definitions.resolve_asset_graph()
+    for name in ("erp_prod", "erp_mes", "erp_food"):
+        key = dg.AssetKey([name, "table_stats"])
+        assert graph.get(key).group_name == name
+        assert graph.get(key).description
+
+
+def test_defs_reads_the_config_named_by_the_env_var(monkeypatch, write_config):
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(write_config(THREE_DATABASES)))
+    assert len(list(defs().resolve_asset_graph().get_all_asset_keys())) == len(
+        list(build_definitions(parse_config(THREE_DATABASES, {})).resolve_asset_graph().get_all_asset_keys())
+    )
+
+
+def test_defs_refuses_to_load_without_a_config(monkeypatch):
+    monkeypatch.delenv(CONFIG_ENV_VAR, raising=False)
+    with pytest.raises(ConfigError, match="OPS_PIPELINES_CONFIG is not set.*demo"):
+        defs()
+
+
+def _validate(env_config: str | None, cwd: Path) -> subprocess.CompletedProcess:
+    # Not from the repository root: without DAGSTER_HOME, Dagster would read ./dagster.yaml,
+    # the production instance config, whose connection variables are unset here.
+    env = {k: v for k, v in os.environ.items() if k != CONFIG_ENV_VAR}
+    if env_config:
+        env[CONFIG_ENV_VAR] = env_config
+    dagster = Path(sys.executable).with_name("dagster")
+    return subprocess.run(
+        [dagster, "definitions", "validate", "-m", "ops_pipelines.definitions"],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=180,
+    )
+
+
+@pytest.mark.slow
+def test_dagster_definitions_validate_passes(write_config, tmp_path):
+    result = _validate(str(write_config(THREE_DATABASES)), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Validation successful" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_dagster_definitions_validate_shows_the_config_error(write_config, tmp_path):
+    path = write_config(THREE_DATABASES.replace("erp_mes", "erp-mes"))
+    result = _validate(str(path), tmp_path)
+    assert result.returncode != 0
+    assert f'{path}: databases[1].name: "erp-mes" is not a valid asset-key segment' in result.stdout + result.stderr

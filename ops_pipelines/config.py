@@ -391,22 +391,17 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 
 def _check_unique(config: OpsConfig, source: Any) -> None:
-    first_seen: dict[str, int] = {}
+    _refuse_duplicates([db.name for db in config.databases], "databases", "database name", source)
     for i, db in enumerate(config.databases):
-        if db.name in first_seen:
-            raise ConfigError(
-                f'{source}: databases[{i}].name: duplicate database name "{db.name}" '
-                f"(also databases[{first_seen[db.name]}])"
-            )
-        first_seen[db.name] = i
-        rule_names: dict[str, int] = {}
-        for j, rule in enumerate(db.archive):
-            if rule.name in rule_names:
-                raise ConfigError(
-                    f'{source}: databases[{i}].archive[{j}].name: duplicate archive rule "{rule.name}" '
-                    f"(also databases[{i}].archive[{rule_names[rule.name]}])"
-                )
-            rule_names[rule.name] = j
+        _refuse_duplicates([rule.name for rule in db.archive], f"databases[{i}].archive", "archive rule", source)
+
+
+def _refuse_duplicates(names: list[str], where: str, what: str, source: Any) -> None:
+    first_seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in first_seen:
+            raise ConfigError(f'{source}: {where}[{i}].name: duplicate {what} "{name}" (also {where}[{first_seen[name]}])')
+        first_seen[name] = i
 
 
 def _join(where: str, key: Any) -> str:

@@ -1,5 +1,5 @@
 -- Fills the sample ERP schema. The scale comes from the session setting ops_demo.scale
--- (1 = a few MB in seconds; about 60 reaches 1 GB). setseed makes every run produce the same
+-- (1 = about 30 MB in seconds; 50 reaches about 1 GB). setseed makes every run produce the same
 -- data; parallel workers are off because they would not share the seed.
 SET max_parallel_workers_per_gather = 0;
 SELECT setseed(0.42);

@@ -14,7 +14,9 @@ from ops_pipelines.errors import ConfigError
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.txt"
 THREE_DATABASES = """\
-backup_store: {local_dir: /tmp/ops_test_backups}
+backup_store:
+  local_dir: /tmp/ops_test_backups
+  s3: {bucket: erp-backups, prefix: prod/, endpoint_url: "http://127.0.0.1:9", region: ap-southeast-1}
 databases:
   - {name: erp_prod, dsn: "host=db1 dbname=erp"}
   - {name: erp_mes, dsn: "host=db2 dbname=mes"}

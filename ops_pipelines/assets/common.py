@@ -23,3 +23,11 @@ def local_time(moment: dt.datetime | None, timezone: str) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(zoneinfo.ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def check_result(verdict) -> dg.AssetCheckResult:
+    """A `core` Verdict as a Dagster check result: failures are errors unless marked warning-only."""
+    severity = dg.AssetCheckSeverity.WARN if verdict.warning_only else dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckResult(
+        passed=verdict.passed, severity=severity, description=verdict.description, metadata=verdict.metadata
+    )

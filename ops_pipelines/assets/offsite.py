@@ -1,0 +1,59 @@
+"""`<db>/offsite_copy`: the newest local backup, copied to S3, with a check that re-reads it.
+
+Built only when `backup_store.s3` is configured.
+"""
+
+import dagster as dg
+
+from ops_pipelines.assets.common import asset_key, check_result, pool
+from ops_pipelines.config import DatabaseConfig, OpsConfig
+from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
+from ops_pipelines.core.backup_checks import Verdict
+from ops_pipelines.core.offsite import copy_backup, verify_copy
+from ops_pipelines.errors import OpsError
+from ops_pipelines.resources.storage import local_storage, offsite_storage
+
+
+def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
+    if config.backup_store.s3 is None:
+        return dg.Definitions()
+    key = asset_key(db, "offsite_copy")
+    local = local_storage(config)
+    s3 = config.backup_store.s3
+
+    @dg.asset(
+        key=key,
+        deps=[asset_key(db, "backup")],
+        group_name=db.name,
+        kinds={"s3"},
+        pool=pool(db),
+        description=f"The newest complete backup of {db.name}, copied to s3://{s3.bucket}/{s3.prefix}{db.name}/.",
+    )
+    def offsite_copy(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        backups = complete_backups(local, db.name)
+        if not backups:
+            raise OpsError(f"no complete local backup of {db.name} to copy")
+        result = copy_backup(local, offsite_storage(config), backups[-1])
+        verb = "already off-site" if result.already_there else f"copied {result.copied_bytes:,} bytes"
+        context.log.info(f"{db.name}: {verb}: {result.uri}")
+        return dg.MaterializeResult(
+            metadata={
+                "uri": dg.MetadataValue.url(result.uri),
+                "backup": dg.MetadataValue.text(backups[-1].stamp),
+                "bytes": dg.MetadataValue.int(result.manifest.bytes),
+                "copied_bytes": dg.MetadataValue.int(result.copied_bytes),
+                "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
+                "mb_per_second": dg.MetadataValue.float(round(result.copied_bytes / 1e6 / max(result.seconds, 1e-6), 1)),
+                "already_there": dg.MetadataValue.bool(result.already_there),
+            }
+        )
+
+    @dg.asset_check(asset=key, name="offsite_matches", blocking=True,
+                    description="The off-site copy of the newest backup exists and re-reads with the manifest's size and sha256.")
+    def offsite_matches() -> dg.AssetCheckResult:
+        backups = complete_backups(local, db.name)
+        if not backups:
+            return check_result(Verdict(False, False, "no complete local backup to compare with"))
+        return check_result(verify_copy(offsite_storage(config), read_manifest(local, backups[-1])))
+
+    return dg.Definitions(assets=[offsite_copy], asset_checks=[offsite_matches])

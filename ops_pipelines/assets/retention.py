@@ -1,0 +1,76 @@
+"""`<db>/backup_retention`: keeps N daily, weekly and monthly backups and deletes the rest,
+locally and off-site. Never the newest, never the newest verified, never a dump without a
+manifest (reported instead). `dry_run: true` in the launchpad shows the plan and deletes nothing.
+"""
+
+import dagster as dg
+
+from ops_pipelines.assets.common import asset_key, local_time, pool
+from ops_pipelines.config import DatabaseConfig, OpsConfig
+from ops_pipelines.core.backup_catalog import list_backups
+from ops_pipelines.core.retention import apply_retention, plan_retention
+from ops_pipelines.resources.storage import local_storage, offsite_storage
+from ops_pipelines.units import format_bytes
+
+
+class RetentionConfig(dg.Config):
+    dry_run: bool = False
+
+
+def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
+    ops_config = config  # the asset's own `config` parameter is the launchpad's RetentionConfig
+    policy = config.retention_for(db)
+
+    @dg.asset(
+        key=asset_key(db, "backup_retention"),
+        deps=[asset_key(db, "backup")],
+        group_name=db.name,
+        kinds={"postgres"},
+        pool=pool(db),
+        description=(
+            f"Deletes backups of {db.name} outside the policy (keep {policy.daily} daily, {policy.weekly} weekly, "
+            f"{policy.monthly} monthly), locally and off-site. Set dry_run to preview."
+        ),
+    )
+    def backup_retention(context: dg.AssetExecutionContext, config: RetentionConfig) -> dg.MaterializeResult:
+        run_config = config
+        local = local_storage(ops_config)
+        stores = [local] + [s for s in [offsite_storage(ops_config)] if s is not None]
+        decisions = plan_retention(list_backups(local, db.name), policy, ops_config.timezone)
+        outcome = apply_retention(decisions, stores, run_config.dry_run)
+        counts = {action: sum(d.action == action for d in decisions) for action in ("keep", "delete", "report")}
+        for decision in decisions:
+            if decision.action == "report":
+                context.log.warning(f"{db.name}: {decision.entry.stamp}: {decision.reasons[0]}; left in place")
+        verb = "would delete" if run_config.dry_run else "deleted"
+        context.log.info(f"{db.name}: kept {counts['keep']}, {verb} {counts['delete']} ({format_bytes(outcome.freed_bytes)}), reported {counts['report']}")
+        rows = [
+            dg.TableRecord({
+                "backup": d.entry.stamp,
+                "started": local_time(d.entry.started_at, ops_config.timezone),
+                "action": d.action if not (run_config.dry_run and d.action == "delete") else "would delete",
+                "bytes": d.entry.dump.bytes if d.entry.dump else 0,
+                "reasons": "; ".join(d.reasons),
+            })
+            for d in reversed(decisions)
+        ]
+        return dg.MaterializeResult(
+            metadata={
+                "dry_run": dg.MetadataValue.bool(run_config.dry_run),
+                "kept": dg.MetadataValue.int(counts["keep"]),
+                "deleted": dg.MetadataValue.int(0 if run_config.dry_run else counts["delete"]),
+                "would_delete": dg.MetadataValue.int(counts["delete"] if run_config.dry_run else 0),
+                "reported": dg.MetadataValue.int(counts["report"]),
+                "freed_bytes": dg.MetadataValue.int(0 if run_config.dry_run else outcome.freed_bytes),
+                "decisions": dg.MetadataValue.table(
+                    rows,
+                    schema=dg.TableSchema(columns=[
+                        dg.TableColumn("backup", "string"), dg.TableColumn("started", "string"),
+                        dg.TableColumn("action", "string"), dg.TableColumn("bytes", "int"),
+                        dg.TableColumn("reasons", "string"),
+                    ]),
+                ),
+            }
+        )
+
+    return dg.Definitions(assets=[backup_retention])

@@ -1,0 +1,1 @@
+"""Jobs, schedules and sensors: small and declarative; sensors only read listings and request runs."""

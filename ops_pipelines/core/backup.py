@@ -1,0 +1,243 @@
+"""A verified logical backup: pg_dump (custom format) streamed through zstd and sha256 to disk.
+
+1. Open a REPEATABLE READ, READ ONLY transaction and export its snapshot.
+2. Start `pg_dump --snapshot=<it> -Fc -Z0` and, at the same time, count the rows of every table
+   in that same snapshot (a worker thread), so the counts describe exactly what the dump holds.
+3. Compress pg_dump's output with zstd and hash the compressed bytes while they are written to a
+   hidden temporary file; fsync, rename, fsync the directory.
+4. Write the manifest (atomically) last: a backup without a manifest is not complete.
+
+Any failure kills pg_dump's process group and leaves no partial file and no manifest behind.
+"""
+
+import collections
+import concurrent.futures
+import datetime as dt
+import hashlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import zstandard
+from psycopg import IsolationLevel, sql
+
+from ops_pipelines.config import DatabaseConfig, parse_qualified_name
+from ops_pipelines.core.backup_catalog import dump_key, manifest_key, stamp_for
+from ops_pipelines.core.manifest import BackupManifest
+from ops_pipelines.errors import CommandFailed, OpsError
+from ops_pipelines.resources import commands
+from ops_pipelines.resources.postgres import connect, describe_dsn, read_sql
+from ops_pipelines.resources.storage import LocalStorage
+
+READ_BYTES = 1024 * 1024
+Log = Callable[[str], None]
+
+
+class BackupFailed(OpsError):
+    """The backup did not complete; nothing of it was kept."""
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    manifest: BackupManifest
+    uri: str
+    partials_removed: list[str]
+
+
+def run_backup(
+    db: DatabaseConfig,
+    storage: LocalStorage,
+    *,
+    log: Log = lambda message: None,
+    progress_seconds: float = 5.0,
+    bin_dir: Path | None = None,
+) -> BackupResult:
+    """Back up `db` into `storage`; returns the manifest of the complete backup."""
+    started_at = dt.datetime.now(dt.timezone.utc)
+    stamp = stamp_for(started_at)
+    partials = storage.remove_partials(db.name)
+    if partials:
+        log(f"removed {len(partials)} partial file(s) left by an interrupted backup: {', '.join(partials)}")
+    dsn = db.dsn.get_secret_value()
+    source = describe_dsn(dsn)
+
+    with connect(dsn, statement_timeout=db.timeouts.statement, lock_timeout=db.timeouts.lock,
+                 connect_timeout=db.timeouts.connect) as conn:
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        info = conn.execute(
+            "SELECT pg_export_snapshot() AS snapshot, current_setting('server_version') AS version,"
+            " current_setting('server_version_num')::int AS version_num"
+        ).fetchone()
+        tables = _tables_to_count(conn, db)
+        pg_dump = pg_dump_for(info["version_num"], bin_dir)
+        pg_dump_version = commands.run([pg_dump, "--version"], timeout=30).stdout.strip()
+        log(f"dumping {source} with {pg_dump_version} (snapshot {info['snapshot']}); counting {len(tables)} tables")
+
+        key = dump_key(db.name, stamp)
+        counter = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-count")
+        counts_future = counter.submit(_count_rows, conn, tables)
+        try:
+            with storage.open_write(key) as out:
+                stream = _stream_dump(
+                    [pg_dump, "--format=custom", "--compress=0", f"--snapshot={info['snapshot']}", "--no-password"],
+                    commands.libpq_env(dsn),
+                    out,
+                    db.backup.compression_level,
+                    progress=lambda done, written: log(
+                        f"{done / 1e6:,.1f} MB dumped, {written / 1e6:,.1f} MB written"
+                    ),
+                    progress_seconds=progress_seconds,
+                    abort_if=lambda: counts_future.done() and counts_future.exception() is not None,
+                )
+                counts = counts_future.result()
+        except BaseException as exc:
+            conn.cancel_safe()  # stop a count still running
+            counter.shutdown(wait=True, cancel_futures=True)
+            if counts_future.done() and counts_future.exception() is not None:
+                raise BackupFailed(f"counting rows failed: {counts_future.exception()}") from None
+            if isinstance(exc, OpsError):
+                raise BackupFailed(str(exc)) from None
+            raise
+        counter.shutdown()
+        conn.rollback()  # read-only: nothing to commit; ends the snapshot
+
+    manifest = BackupManifest(
+        database=db.name,
+        dump_key=key,
+        sha256=stream.sha256,
+        bytes=stream.written_bytes,
+        dump_bytes=stream.dump_bytes,
+        format="custom",
+        compression="zstd",
+        compression_level=db.backup.compression_level,
+        pg_dump_version=pg_dump_version,
+        server_version=info["version"],
+        server_version_num=info["version_num"],
+        started_at=started_at,
+        finished_at=dt.datetime.now(dt.timezone.utc),
+        snapshot=info["snapshot"],
+        source=source,
+        table_counts=counts,
+        counted="listed" if db.backup.count_tables else "all",
+    )
+    try:
+        storage.write_bytes(manifest_key(db.name, stamp), manifest.to_json().encode())
+    except BaseException:
+        storage.delete(key)  # a dump without its manifest is no backup
+        raise
+    return BackupResult(manifest, storage.uri(key), partials)
+
+
+def pg_dump_for(server_version_num: int, bin_dir: Path | None = None) -> Path:
+    """A pg_dump at least as new as the server (an older one refuses to dump it)."""
+    major = server_version_num // 10000
+    directory = bin_dir or commands.pg_bin_dir(min_major=major)
+    try:
+        pg_dump = commands.find_program("pg_dump", directory)
+    except CommandFailed:
+        raise BackupFailed(
+            f"no pg_dump of version {major} or newer found: install postgresql-client-{major}"
+        ) from None
+    version = commands.run([pg_dump, "--version"], timeout=30).stdout.split()[-1]
+    if int(version.split(".")[0]) < major:
+        raise BackupFailed(f"{pg_dump} is version {version}, older than the server ({major}): install postgresql-client-{major}")
+    return pg_dump
+
+
+def _tables_to_count(conn: psycopg.Connection, db: DatabaseConfig) -> list[tuple[str, str, str]]:
+    rows = conn.execute(read_sql("backup_tables.sql")).fetchall()
+    tables = [(r["qualified_name"], r["schema_name"], r["table_name"]) for r in rows]
+    if not db.backup.count_tables:
+        return tables
+    by_name = {(schema, table): qualified for qualified, schema, table in tables}
+    missing = [f"{s}.{t}" for s, t in db.backup.count_tables if (s, t) not in by_name]
+    if missing:
+        raise BackupFailed(f"backup.count_tables names tables that do not exist in {db.name}: {', '.join(missing)}")
+    return [(by_name[(s, t)], s, t) for s, t in db.backup.count_tables]
+
+
+def _count_rows(conn: psycopg.Connection, tables: list[tuple[str, str, str]]) -> dict[str, int]:
+    counts = {}
+    for qualified, schema, table in tables:
+        query = sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(schema, table))
+        counts[qualified] = conn.execute(query).fetchone()["n"]
+    return counts
+
+
+@dataclass(frozen=True)
+class _StreamResult:
+    dump_bytes: int
+    written_bytes: int
+    sha256: str
+
+
+class _HashingWriter:
+    """Hashes and counts what zstd writes, on its way to the file."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.bytes += len(data)
+        self.out.write(data)
+        return len(data)
+
+
+def _stream_dump(
+    args: list, env: dict[str, str], out, level: int, *, progress: Callable[[int, int], None],
+    progress_seconds: float, abort_if: Callable[[], bool],
+) -> _StreamResult:
+    process = subprocess.Popen(
+        [str(a) for a in args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=commands.child_env(env), start_new_session=True,
+    )
+    stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+    reader = threading.Thread(target=_drain, args=(process.stderr, stderr_tail), daemon=True)
+    reader.start()
+    sink = _HashingWriter(out)
+    dumped = 0
+    try:
+        compressor = zstandard.ZstdCompressor(level=level).stream_writer(sink, closefd=False)
+        next_report = time.monotonic() + progress_seconds
+        fd = process.stdout.fileno()
+        while chunk := os.read(fd, READ_BYTES):
+            compressor.write(chunk)
+            dumped += len(chunk)
+            if time.monotonic() >= next_report:
+                progress(dumped, sink.bytes)
+                next_report = time.monotonic() + progress_seconds
+                if abort_if():
+                    raise BackupFailed("row counting failed while dumping")
+        compressor.flush(zstandard.FLUSH_FRAME)
+        returncode = process.wait()
+    except BaseException:
+        commands.kill_group(process)
+        raise
+    finally:
+        process.stdout.close()
+        reader.join(timeout=10)
+    if returncode != 0:
+        cause = f"was killed by signal {-returncode}" if returncode < 0 else f"exited with {returncode}"
+        last = stderr_tail[-1] if stderr_tail else "(no error output)"
+        raise BackupFailed(f"pg_dump {cause}: {last}")
+    if dumped == 0:
+        raise BackupFailed("pg_dump wrote nothing")
+    return _StreamResult(dumped, sink.bytes, sink.sha256.hexdigest())
+
+
+def _drain(stream, tail: collections.deque) -> None:
+    for line in iter(stream.readline, b""):
+        text = line.decode("utf-8", "replace").strip()
+        if text:
+            tail.append(text)
+    stream.close()
+

@@ -1,0 +1,167 @@
+"""What makes a backup trustworthy: fresh, intact, readable by pg_restore, of a plausible size.
+
+Each function returns a `Verdict`; the asset checks turn it into a Dagster check result. A bad
+backup is an error; a suspicious one (much smaller than usual) is a warning.
+"""
+
+import datetime as dt
+import hashlib
+import statistics
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zstandard
+
+from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest
+from ops_pipelines.core.manifest import BackupManifest, ManifestError
+from ops_pipelines.errors import CommandFailed
+from ops_pipelines.resources import commands
+from ops_pipelines.resources.storage import BackupStorage, StorageError
+from ops_pipelines.resources.storage.base import iter_chunks
+from ops_pipelines.units import format_bytes
+
+SIZE_HISTORY = 7  # backups the size check compares against
+SIZE_MIN_RATIO = 0.5
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    warning_only: bool  # a failure that should warn, not block
+    description: str
+    metadata: dict = field(default_factory=dict)
+
+
+def freshness(entries: list[BackupEntry], max_age_hours: float, now: dt.datetime) -> Verdict:
+    complete = [e for e in entries if e.complete]
+    if not complete:
+        return Verdict(False, False, "no complete backup (dump + manifest) exists")
+    newest = complete[-1]
+    age_hours = (now - newest.started_at).total_seconds() / 3600
+    metadata = {"newest_backup": newest.stamp, "age_hours": round(age_hours, 2), "max_age_hours": max_age_hours}
+    if age_hours > max_age_hours:
+        return Verdict(False, False, f"newest complete backup {newest.stamp} is {age_hours:.1f} h old (limit {max_age_hours:g} h)", metadata)
+    return Verdict(True, False, f"newest complete backup {newest.stamp} is {age_hours:.1f} h old", metadata)
+
+
+def checksum(storage: BackupStorage, entry: BackupEntry) -> Verdict:
+    """Re-read the whole dump and compare its sha256 and size with the manifest."""
+    try:
+        manifest = read_manifest(storage, entry)
+        digest, size = sha256_of(storage, manifest.dump_key)
+    except (ManifestError, StorageError) as exc:
+        return Verdict(False, False, str(exc))
+    metadata = {"backup": entry.stamp, "sha256": digest, "bytes": size, "manifest_bytes": manifest.bytes}
+    if size != manifest.bytes:
+        return Verdict(False, False, f"{manifest.dump_key} is {size} bytes, the manifest says {manifest.bytes} (truncated or replaced)", metadata)
+    if digest != manifest.sha256:
+        return Verdict(False, False, f"{manifest.dump_key} sha256 {digest[:12]}… does not match the manifest's {manifest.sha256[:12]}…", metadata)
+    return Verdict(True, False, f"sha256 and size ({format_bytes(size)}) match the manifest", metadata)
+
+
+def sha256_of(storage: BackupStorage, key: str) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with storage.open_read(key) as stream:
+        for chunk in iter_chunks(stream):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def readable(storage: BackupStorage, entry: BackupEntry, bin_dir: Path | None = None) -> Verdict:
+    """Decompress the whole dump into `pg_restore --list`: the archive's catalogue must be readable,
+    the zstd frame complete, and the decompressed size what pg_dump wrote."""
+    try:
+        manifest = read_manifest(storage, entry)
+        table_data, dumped = _list_archive(storage, manifest, bin_dir)
+    except (ManifestError, StorageError, CommandFailed) as exc:
+        return Verdict(False, False, str(exc))
+    metadata = {"backup": entry.stamp, "table_data_entries": len(table_data), "decompressed_bytes": dumped}
+    if dumped != manifest.dump_bytes:
+        return Verdict(False, False, f"decompressed to {dumped} bytes, pg_dump wrote {manifest.dump_bytes}", metadata)
+    if manifest.counted == "all" and len(table_data) < len(manifest.table_counts):
+        return Verdict(
+            False, False,
+            f"pg_restore lists data for {len(table_data)} tables, the manifest counted {len(manifest.table_counts)}",
+            metadata,
+        )
+    return Verdict(True, False, f"pg_restore reads the catalogue: {len(table_data)} tables with data", metadata)
+
+
+def _list_archive(storage: BackupStorage, manifest: BackupManifest, bin_dir: Path | None) -> tuple[list[str], int]:
+    pg_restore = commands.find_program("pg_restore", bin_dir or commands.pg_bin_dir(min_major=manifest.server_major))
+    process = subprocess.Popen(
+        [str(pg_restore), "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=commands.child_env({}), start_new_session=True,
+    )
+    output: dict[str, bytes] = {}
+    collector = threading.Thread(target=lambda: output.update(zip(("out", "err"), _read_both(process))), daemon=True)
+    collector.start()
+    decompressed = 0
+    stdin_open = True
+    try:
+        for piece in _decompressed(storage, manifest.dump_key):
+            decompressed += len(piece)
+            if stdin_open:
+                try:
+                    process.stdin.write(piece)
+                except BrokenPipeError:  # pg_restore read the catalogue and stopped reading: fine
+                    stdin_open = False
+        if stdin_open:
+            process.stdin.close()
+        returncode = process.wait(timeout=600)
+    except BaseException:
+        commands.kill_group(process)
+        raise
+    finally:
+        collector.join(timeout=30)
+    if returncode != 0:
+        stderr = output.get("err", b"").decode("utf-8", "replace")
+        raise CommandFailed(f"pg_restore --list exited with {returncode}: {commands.last_line(stderr)}")
+    lines = output.get("out", b"").decode("utf-8", "replace").splitlines()
+    return [line for line in lines if " TABLE DATA " in line and not line.startswith(";")], decompressed
+
+
+def _read_both(process: subprocess.Popen) -> tuple[bytes, bytes]:
+    err: list[bytes] = []
+    reader = threading.Thread(target=lambda: err.append(process.stderr.read()), daemon=True)
+    reader.start()
+    out = process.stdout.read()
+    reader.join()
+    return out, err[0] if err else b""
+
+
+def _decompressed(storage: BackupStorage, key: str) -> Iterator[bytes]:
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    with storage.open_read(key) as stream:
+        for chunk in iter_chunks(stream):
+            try:
+                piece = decompressor.decompress(chunk)
+            except zstandard.ZstdError as exc:
+                raise StorageError(f"{key} is not a valid zstd stream: {exc}") from None
+            if piece:
+                yield piece
+    if not decompressor.eof:
+        raise StorageError(f"{key} ends before its zstd frame does (truncated)")
+
+
+def size_sane(storage: BackupStorage, entries: list[BackupEntry]) -> Verdict:
+    """Warn when the newest backup is less than half the median of the previous seven."""
+    complete = [e for e in entries if e.complete]
+    if not complete:
+        return Verdict(False, False, "no complete backup to judge")
+    newest, previous = complete[-1], complete[-SIZE_HISTORY - 1:-1]
+    size = newest.dump.bytes
+    if len(previous) < 2:
+        return Verdict(True, True, f"{format_bytes(size)}; too little history to compare ({len(previous)} earlier backups)",
+                       {"bytes": size})
+    median = statistics.median(e.dump.bytes for e in previous)
+    ratio = size / median if median else 1.0
+    metadata = {"bytes": size, "median_of_previous": int(median), "ratio": round(ratio, 3), "compared_with": len(previous)}
+    if ratio < SIZE_MIN_RATIO:
+        return Verdict(False, True, f"{format_bytes(size)} is {ratio:.0%} of the median of the last {len(previous)} ({format_bytes(median)})", metadata)
+    return Verdict(True, True, f"{format_bytes(size)}, {ratio:.0%} of the median of the last {len(previous)}", metadata)
+

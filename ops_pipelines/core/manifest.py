@@ -1,0 +1,81 @@
+"""The manifest beside every backup: what was dumped, how, and how many rows each table held.
+
+One typed record used by the backup, its checks, retention, the restore test and the report.
+Row counts are read in the same snapshot as the dump, so a restore must reproduce them exactly.
+"""
+
+import datetime as dt
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+from ops_pipelines.errors import OpsError
+
+MANIFEST_VERSION = 1
+
+
+class ManifestError(OpsError):
+    """A manifest is missing, unreadable or incomplete."""
+
+
+@dataclass(frozen=True)
+class BackupManifest:
+    database: str
+    dump_key: str
+    sha256: str
+    bytes: int  # of the compressed file
+    dump_bytes: int  # of pg_dump's output before compression
+    format: str  # pg_dump format: custom
+    compression: str  # zstd
+    compression_level: int
+    pg_dump_version: str
+    server_version: str
+    server_version_num: int
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    snapshot: str
+    source: str  # user@host:port/dbname, never the password
+    table_counts: dict[str, int] = field(default_factory=dict)
+    counted: str = "all"  # or "listed": only backup.count_tables were counted
+    manifest_version: int = MANIFEST_VERSION
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.table_counts.values())
+
+    @property
+    def server_major(self) -> int:
+        return self.server_version_num // 10000
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["started_at"] = self.started_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat()
+        data["duration_seconds"] = round(self.duration_seconds, 3)
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes, where: str = "manifest") -> "BackupManifest":
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ManifestError(f"{where}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise ManifestError(f"{where}: expected a JSON object")
+        data.pop("duration_seconds", None)  # derived
+        names = {f.name for f in fields(cls)}
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise ManifestError(f"{where}: missing {', '.join(missing)}")
+        try:
+            data = {k: v for k, v in data.items() if k in names}
+            data["started_at"] = dt.datetime.fromisoformat(data["started_at"])
+            data["finished_at"] = dt.datetime.fromisoformat(data["finished_at"])
+            data["table_counts"] = {str(k): int(v) for k, v in data.get("table_counts", {}).items()}
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ManifestError(f"{where}: {exc}") from None

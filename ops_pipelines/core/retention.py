@@ -1,0 +1,93 @@
+"""Which backups to keep: decided here as a pure function, applied elsewhere.
+
+Grandfather-father-son, counted in the configured time zone: keep the newest complete backup of
+each of the last `daily` days that have one, of the last `weekly` ISO weeks, and of the last
+`monthly` months. Whatever the policy says, the newest complete backup and the newest backup
+whose restore test passed are kept. A dump without a manifest is never deleted: it is reported,
+for a person to look at. A manifest whose dump is gone is deleted (there is nothing to lose).
+"""
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Literal
+
+from ops_pipelines.config import Retention
+from ops_pipelines.core.backup_catalog import BackupEntry
+
+Action = Literal["keep", "delete", "report"]
+
+
+@dataclass(frozen=True)
+class RetentionDecision:
+    entry: BackupEntry
+    action: Action
+    reasons: tuple[str, ...]
+
+
+def plan_retention(entries: list[BackupEntry], policy: Retention, timezone: str) -> list[RetentionDecision]:
+    """One decision per entry, oldest first. `entries` as `list_backups` returns them."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    complete = sorted((e for e in entries if e.complete), key=lambda e: e.stamp)
+    reasons: dict[str, list[str]] = {e.stamp: [] for e in complete}
+    if complete:
+        reasons[complete[-1].stamp].append("newest")
+    verified = [e for e in complete if e.verified]
+    if verified:
+        reasons[verified[-1].stamp].append("newest verified by a restore test")
+
+    periods: list[tuple[str, int, Callable[[dt.datetime], Hashable], Callable[[Hashable], str]]] = [
+        ("daily", policy.daily, lambda t: t.date(), lambda k: str(k)),
+        ("weekly", policy.weekly, lambda t: t.isocalendar()[:2], lambda k: f"{k[0]}-W{k[1]:02d}"),
+        ("monthly", policy.monthly, lambda t: (t.year, t.month), lambda k: f"{k[0]}-{k[1]:02d}"),
+    ]
+    for period, count, bucket_of, label in periods:
+        buckets: list[Hashable] = []
+        for entry in reversed(complete):  # newest first: the newest of each bucket wins it
+            bucket = bucket_of(entry.started_at.astimezone(zone))
+            if bucket in buckets:
+                continue
+            if len(buckets) >= count:
+                break
+            buckets.append(bucket)
+            reasons[entry.stamp].append(f"{period} {label(bucket)}")
+
+    decisions = []
+    for entry in sorted(entries, key=lambda e: e.stamp):
+        if entry.dump is not None and entry.manifest is None:
+            decisions.append(RetentionDecision(entry, "report", ("dump without a manifest: incomplete or interrupted",)))
+        elif entry.dump is None:
+            decisions.append(RetentionDecision(entry, "delete", ("manifest whose dump is gone",)))
+        elif reasons[entry.stamp]:
+            decisions.append(RetentionDecision(entry, "keep", tuple(reasons[entry.stamp])))
+        else:
+            decisions.append(RetentionDecision(entry, "delete", ("outside the retention policy",)))
+    return decisions
+
+
+@dataclass(frozen=True)
+class RetentionOutcome:
+    decisions: list[RetentionDecision]
+    deleted_keys: list[str]
+    freed_bytes: int
+
+
+def apply_retention(decisions: list[RetentionDecision], stores: list, dry_run: bool) -> RetentionOutcome:
+    """Delete what the plan says, in every store (local first, then off-site). The dump goes
+    before its manifest: an interruption leaves a dangling manifest, which the next run removes,
+    never a dump that looks complete."""
+    deleted: list[str] = []
+    freed = 0
+    for decision in decisions:
+        if decision.action != "delete":
+            continue
+        entry = decision.entry
+        freed += entry.dump.bytes if entry.dump else 0
+        if dry_run:
+            continue
+        for store in stores:
+            for key in entry.keys:
+                store.delete(key)
+        deleted.extend(entry.keys)
+    return RetentionOutcome(decisions, deleted, freed)

@@ -206,7 +206,8 @@ def _stream_dump(
     sink = _HashingWriter(out)
     dumped = 0
     try:
-        compressor = zstandard.ZstdCompressor(level=level).stream_writer(sink, closefd=False)
+        # write_checksum: the frame carries a hash of the content, so decompression detects damage.
+        compressor = zstandard.ZstdCompressor(level=level, write_checksum=True).stream_writer(sink, closefd=False)
         next_report = time.monotonic() + progress_seconds
         fd = process.stdout.fileno()
         while chunk := os.read(fd, READ_BYTES):

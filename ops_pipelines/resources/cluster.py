@@ -49,6 +49,8 @@ class LocalCluster:
     bin_dir: Path | None = None
     settings: dict[str, str] = field(default_factory=dict)
     remove_parent: bool = False  # set by temporary(): the parent directory is ours too
+    # pg_hba.conf lines replacing initdb's (default: trust for local TCP connections)
+    hba: list[str] | None = None
 
     @classmethod
     def temporary(cls, prefix: str = "ops_pg_", **kwargs) -> "LocalCluster":
@@ -86,6 +88,8 @@ class LocalCluster:
         conf = self.data_dir / "postgresql.conf"
         with conf.open("a", encoding="utf-8") as handle:
             handle.write(f"\ninclude_if_exists = '{_SETTINGS_FILE}'\n")
+        if self.hba is not None:
+            (self.data_dir / "pg_hba.conf").write_text("\n".join(self.hba) + "\n", encoding="utf-8")
 
     def start(self, timeout: int = 60) -> None:
         if self.running():

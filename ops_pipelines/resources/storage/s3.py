@@ -23,8 +23,9 @@ PART_BYTES = 16 * 1024 * 1024  # S3 requires at least 5 MiB per part except the 
 
 class S3Storage(BackupStorage):
     def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
-                 region: str | None = None, part_bytes: int = PART_BYTES) -> None:
+                 region: str | None = None, part_bytes: int = PART_BYTES, page_size: int = 1000) -> None:
         self.bucket = bucket
+        self.page_size = page_size
         self.prefix = prefix
         self.part_bytes = part_bytes
         self.description = f"s3://{bucket}/{prefix}"
@@ -49,7 +50,9 @@ class S3Storage(BackupStorage):
     def list_objects(self, prefix: str) -> list[StoredObject]:
         found = []
         with self._errors(f"cannot list {self.uri(prefix)}"):
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix, PaginationConfig={"PageSize": self.page_size}
+            )
             for page in pages:
                 for item in page.get("Contents", []):
                     key = item["Key"][len(self.prefix):]

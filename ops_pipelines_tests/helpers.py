@@ -1,0 +1,45 @@
+"""Small test helpers that talk to the real things."""
+
+import subprocess
+from pathlib import Path
+
+import zstandard
+from psycopg import sql
+
+from ops_pipelines.config import OpsConfig, parse_config, parse_qualified_name
+from ops_pipelines.resources import commands
+from ops_pipelines.resources.postgres import connect
+
+
+def make_config(local_dir: Path, databases: dict[str, str], extra: str = "", s3: str = "") -> OpsConfig:
+    lines = ["backup_store:", f"  local_dir: {local_dir}"]
+    if s3:
+        lines.append(f"  s3: {s3}")
+    lines.append("databases:")
+    for name, dsn in databases.items():
+        lines += [f"  - name: {name}", f'    dsn: "{dsn}"']
+        lines += [f"    {line}" for line in extra.splitlines() if line]
+    return parse_config("\n".join(lines) + "\n", {})
+
+
+def restore_dump(dump_path: Path, target_dsn: str) -> None:
+    """Decompress a .dump.zst into pg_restore, into `target_dsn` (an empty database)."""
+    pg_restore = commands.find_program("pg_restore")
+    env = commands.child_env(commands.libpq_env(target_dsn))
+    process = subprocess.Popen([pg_restore, "--no-owner", "--exit-on-error", "-d", env["PGDATABASE"]],
+                               stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    with dump_path.open("rb") as source:
+        zstandard.ZstdDecompressor().copy_stream(source, process.stdin)
+    process.stdin.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 0, stderr
+
+
+def row_counts(dsn: str, tables) -> dict[str, int]:
+    with connect(dsn) as conn:
+        result = {}
+        for name in tables:
+            schema, table = parse_qualified_name(name)
+            query = sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(schema, table))
+            result[name] = conn.execute(query).fetchone()["n"]
+        return result

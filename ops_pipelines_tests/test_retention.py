@@ -1,0 +1,119 @@
+"""Retention: a pure decision (tested without a disk), then applied to real stores."""
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from ops_pipelines.config import Retention
+from ops_pipelines.core.backup_catalog import BackupEntry, list_backups, stamp_for
+from ops_pipelines.core.retention import plan_retention
+from ops_pipelines.definitions import build_definitions
+from ops_pipelines.resources.storage import LocalStorage, StoredObject
+from ops_pipelines.resources.storage.s3 import S3Storage
+from ops_pipelines_tests.helpers import make_config
+
+START = dt.datetime(2026, 1, 1, 19, 0, tzinfo=dt.timezone.utc)  # 02:00 the next day in Ho Chi Minh City
+
+
+def entry(moment: dt.datetime, *, dump=True, manifest=True, verified=False) -> BackupEntry:
+    stamp = stamp_for(moment)
+    obj = StoredObject(f"erp/{stamp}.dump.zst", 1000, moment)
+    man = StoredObject(f"erp/{stamp}.manifest.json", 10, moment)
+    return BackupEntry("erp", stamp, obj if dump else None, man if manifest else None, verified)
+
+
+def daily_backups(days: int) -> list[BackupEntry]:
+    return [entry(START + dt.timedelta(days=i)) for i in range(days)]
+
+
+def kept(decisions) -> list[str]:
+    return [d.entry.stamp for d in decisions if d.action == "keep"]
+
+
+def test_grandfather_father_son():
+    entries = daily_backups(120)  # 2026-01-02 .. 2026-05-01 local time
+    decisions = plan_retention(entries, Retention(daily=7, weekly=4, monthly=3), "Asia/Ho_Chi_Minh")
+    keep = {d.entry.started_at.astimezone(dt.timezone(dt.timedelta(hours=7))).date().isoformat() for d in decisions if d.action == "keep"}
+    expected_daily = {f"2026-04-{d}" for d in range(25, 31)} | {"2026-05-01"}
+    expected_weekly = {"2026-04-26", "2026-04-19", "2026-04-12"}  # Sundays, newest of their ISO week
+    expected_monthly = {"2026-03-31"}  # May and April: their newest are daily ones already
+    assert keep == expected_daily | expected_weekly | expected_monthly
+    assert sum(d.action == "delete" for d in decisions) == 120 - len(keep)
+
+
+def test_days_are_counted_in_the_configured_time_zone():
+    # 18:30 and 17:30 UTC on the same UTC day are two local days in UTC+7 (01:30 and 00:30 ... ).
+    a = entry(dt.datetime(2026, 3, 1, 16, 30, tzinfo=dt.timezone.utc))  # 23:30 local, 1 March
+    b = entry(dt.datetime(2026, 3, 1, 17, 30, tzinfo=dt.timezone.utc))  # 00:30 local, 2 March
+    assert len(kept(plan_retention([a, b], Retention(daily=2, weekly=0, monthly=0), "Asia/Ho_Chi_Minh"))) == 2
+    assert len(kept(plan_retention([a, b], Retention(daily=2, weekly=0, monthly=0), "UTC"))) == 1
+
+
+def test_newest_and_newest_verified_are_always_kept():
+    entries = daily_backups(10)
+    entries[2] = entry(entries[2].started_at, verified=True)
+    decisions = plan_retention(entries, Retention(daily=0, weekly=0, monthly=0), "UTC")
+    by_stamp = {d.entry.stamp: d for d in decisions}
+    assert kept(decisions) == [entries[2].stamp, entries[-1].stamp]
+    assert by_stamp[entries[-1].stamp].reasons == ("newest",)
+    assert by_stamp[entries[2].stamp].reasons == ("newest verified by a restore test",)
+
+
+def test_incomplete_backups_are_reported_not_deleted():
+    entries = daily_backups(5) + [entry(START + dt.timedelta(days=9), manifest=False)]
+    entries.insert(0, entry(START - dt.timedelta(days=30), dump=False))
+    decisions = {d.entry.stamp: d for d in plan_retention(entries, Retention(daily=1, weekly=0, monthly=0), "UTC")}
+    newest_dump_only = decisions[entries[-1].stamp]
+    assert newest_dump_only.action == "report" and "without a manifest" in newest_dump_only.reasons[0]
+    assert decisions[entries[0].stamp].action == "delete"  # a dangling manifest
+    assert decisions[entries[5].stamp].action == "keep"  # newest complete, though a newer dump exists
+
+
+def test_no_backups_no_decisions():
+    assert plan_retention([], Retention(), "UTC") == []
+
+
+def fake_backup(storage, stamp: str, payload: bytes = b"dump") -> None:
+    storage.write_bytes(f"erp/{stamp}.dump.zst", payload)
+    storage.write_bytes(f"erp/{stamp}.manifest.json", b"{}")
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_retention_asset_deletes_locally_and_off_site(tmp_path, s3_endpoint, s3_bucket, dry_run, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    config = make_config(
+        tmp_path / "store", {"erp": "host=127.0.0.1 dbname=unused"},
+        extra="backup: {retention: {daily: 2, weekly: 0, monthly: 0}}",
+        s3=f"{{bucket: {s3_bucket}, prefix: p/, endpoint_url: '{s3_endpoint}', region: us-east-1}}",
+    )
+    local = LocalStorage(tmp_path / "store")
+    s3 = S3Storage(s3_bucket, "p/", endpoint_url=s3_endpoint, region="us-east-1")
+    stamps = [stamp_for(START + dt.timedelta(days=i)) for i in range(5)]
+    for stamp in stamps:
+        fake_backup(local, stamp)
+        fake_backup(s3, stamp)
+    local.write_bytes(f"erp/{stamps[0]}.restore-ok.json", b"{}")
+    local.write_bytes("erp/20250101T000000Z.dump.zst", b"orphan")  # no manifest: reported, kept
+
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [defs.resolve_assets_def(dg.AssetKey(["erp", "backup_retention"]))],
+        instance=instance,
+        run_config={"ops": {"erp__backup_retention": {"config": {"dry_run": dry_run}}}},
+        selection=[dg.AssetKey(["erp", "backup_retention"])],
+    )
+    assert result.success
+    metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "backup_retention"])).asset_materialization.metadata
+    remaining_local = [e.stamp for e in list_backups(local, "erp")]
+    remaining_s3 = [e.stamp for e in list_backups(s3, "erp")]
+    if dry_run:
+        assert metadata["would_delete"].value == 2 and metadata["deleted"].value == 0
+        assert remaining_local == ["20250101T000000Z", *stamps] and remaining_s3 == stamps
+    else:
+        # kept: the newest two days, and the oldest (verified); deleted: days 2 and 3
+        assert metadata["deleted"].value == 2 and metadata["freed_bytes"].value == 8
+        assert remaining_local == ["20250101T000000Z", stamps[0], stamps[3], stamps[4]]
+        assert remaining_s3 == [stamps[0], stamps[3], stamps[4]]
+    assert metadata["reported"].value == 1 and metadata["kept"].value == 3

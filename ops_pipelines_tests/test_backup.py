@@ -11,7 +11,7 @@ import pytest
 
 from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import BackupFailed, run_backup
-from ops_pipelines.core.backup_catalog import list_backups
+from ops_pipelines.core.backup_catalog import list_backups, newest_complete_stamp
 from ops_pipelines.definitions import build_definitions
 from ops_pipelines.errors import DatabaseError
 from ops_pipelines.resources.cluster import LocalCluster
@@ -99,7 +99,7 @@ def test_checks_pass_on_a_good_backup_and_fail_on_damaged_ones(erp_db, tmp_path)
     assert not verdict.passed and "truncated" in verdict.description
 
     dump.unlink()
-    verdict = backup_checks.freshness(list_backups(storage, "erp"), 26, result.manifest.finished_at)
+    verdict = backup_checks.freshness(newest_complete_stamp(storage, "erp"), 26, result.manifest.finished_at)
     assert not verdict.passed and "no complete backup" in verdict.description
 
 

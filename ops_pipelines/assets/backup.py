@@ -13,7 +13,7 @@ from ops_pipelines.assets.common import asset_key, check_result, pool
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import run_backup
-from ops_pipelines.core.backup_catalog import list_backups
+from ops_pipelines.core.backup_catalog import list_backups, newest_complete_stamp
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.resources.storage import local_storage
 from ops_pipelines.units import format_bytes
@@ -45,7 +45,8 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
     @dg.asset_check(asset=key, name="backup_fresh", description=f"The newest complete backup is younger than {db.backup.max_age_hours:g} h.")
     def backup_fresh() -> dg.AssetCheckResult:
         now = dt.datetime.now(dt.timezone.utc)
-        return check_result(backup_checks.freshness(list_backups(storage, db.name), db.backup.max_age_hours, now))
+        newest = newest_complete_stamp(storage, db.name)
+        return check_result(backup_checks.freshness(newest, db.backup.max_age_hours, now))
 
     @dg.asset_check(asset=key, name="backup_checksum", blocking=True, description="The newest backup's sha256 and size match its manifest.")
     def backup_checksum() -> dg.AssetCheckResult:

@@ -7,7 +7,7 @@ import dagster as dg
 from ops_pipelines.automation.jobs import backup_job_name
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_checks import freshness
-from ops_pipelines.core.backup_catalog import list_backups
+from ops_pipelines.core.backup_catalog import newest_complete_stamp
 from ops_pipelines.resources.storage import local_storage
 
 
@@ -32,14 +32,13 @@ def missing_backup_sensor(config: OpsConfig, backup_jobs: list) -> dg.SensorDefi
         now = dt.datetime.now(dt.timezone.utc)
         stale = []
         for db in config.databases:
-            entries = list_backups(storage, db.name)
-            verdict = freshness(entries, db.backup.max_age_hours, now)
+            newest = newest_complete_stamp(storage, db.name)
+            verdict = freshness(newest, db.backup.max_age_hours, now)
             if verdict.passed:
                 continue
-            newest = next((e.stamp for e in reversed(entries) if e.complete), "none")
             stale.append(db.name)
             yield dg.RunRequest(
-                run_key=f"missing-backup:{db.name}:{newest}",
+                run_key=f"missing-backup:{db.name}:{newest or 'none'}",
                 job_name=backup_job_name(db),
                 tags={"ops_pipelines/database": db.name, "ops_pipelines/reason": verdict.description[:200]},
             )

@@ -89,6 +89,19 @@ def list_backups(storage: BackupStorage, database: str) -> list[BackupEntry]:
     ]
 
 
+def newest_complete_stamp(storage: BackupStorage, database: str) -> str | None:
+    """The newest stamp with both a dump and a manifest, from names alone (sensors call this)."""
+    dumps, manifests = set(), set()
+    for key in storage.list_names(f"{database}/"):
+        name = key.rsplit("/", 1)[-1]
+        if name.endswith(DUMP_SUFFIX):
+            dumps.add(name[: -len(DUMP_SUFFIX)])
+        elif name.endswith(MANIFEST_SUFFIX):
+            manifests.add(name[: -len(MANIFEST_SUFFIX)])
+    complete = [stamp for stamp in dumps & manifests if _STAMP.match(f"{stamp}.")]
+    return max(complete) if complete else None
+
+
 def complete_backups(storage: BackupStorage, database: str) -> list[BackupEntry]:
     return [entry for entry in list_backups(storage, database) if entry.complete]
 

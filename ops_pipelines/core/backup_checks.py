@@ -15,7 +15,7 @@ from pathlib import Path
 
 import zstandard
 
-from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest
+from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time
 from ops_pipelines.core.manifest import BackupManifest, ManifestError
 from ops_pipelines.errors import CommandFailed
 from ops_pipelines.resources import commands
@@ -35,16 +35,15 @@ class Verdict:
     metadata: dict = field(default_factory=dict)
 
 
-def freshness(entries: list[BackupEntry], max_age_hours: float, now: dt.datetime) -> Verdict:
-    complete = [e for e in entries if e.complete]
-    if not complete:
+def freshness(newest_stamp: str | None, max_age_hours: float, now: dt.datetime) -> Verdict:
+    """`newest_stamp`: of the newest complete backup (`newest_complete_stamp`), or None."""
+    if newest_stamp is None:
         return Verdict(False, False, "no complete backup (dump + manifest) exists")
-    newest = complete[-1]
-    age_hours = (now - newest.started_at).total_seconds() / 3600
-    metadata = {"newest_backup": newest.stamp, "age_hours": round(age_hours, 2), "max_age_hours": max_age_hours}
+    age_hours = (now - stamp_time(newest_stamp)).total_seconds() / 3600
+    metadata = {"newest_backup": newest_stamp, "age_hours": round(age_hours, 2), "max_age_hours": max_age_hours}
     if age_hours > max_age_hours:
-        return Verdict(False, False, f"newest complete backup {newest.stamp} is {age_hours:.1f} h old (limit {max_age_hours:g} h)", metadata)
-    return Verdict(True, False, f"newest complete backup {newest.stamp} is {age_hours:.1f} h old", metadata)
+        return Verdict(False, False, f"newest complete backup {newest_stamp} is {age_hours:.1f} h old (limit {max_age_hours:g} h)", metadata)
+    return Verdict(True, False, f"newest complete backup {newest_stamp} is {age_hours:.1f} h old", metadata)
 
 
 def checksum(storage: BackupStorage, entry: BackupEntry) -> Verdict:

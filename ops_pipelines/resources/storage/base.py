@@ -41,6 +41,10 @@ class BackupStorage(abc.ABC):
     def list_objects(self, prefix: str) -> list[StoredObject]:
         """Every complete object whose key starts with `prefix`, in key order."""
 
+    def list_names(self, prefix: str) -> list[str]:
+        """Just the keys under `prefix`: cheaper where sizes and dates cost a call each."""
+        return [obj.key for obj in self.list_objects(prefix)]
+
     @abc.abstractmethod
     def stat(self, key: str) -> StoredObject | None:
         """The object under `key`, or None when there is none."""

@@ -33,22 +33,29 @@ class LocalStorage(BackupStorage):
         return str(self.path(key))
 
     def list_objects(self, prefix: str) -> list[StoredObject]:
+        found = []
+        for key, entry in self._entries(prefix):
+            info = entry.stat()
+            found.append(StoredObject(key, info.st_size, dt.datetime.fromtimestamp(info.st_mtime, dt.timezone.utc)))
+        return sorted(found, key=lambda o: o.key)
+
+    def list_names(self, prefix: str) -> list[str]:
+        return sorted(key for key, _ in self._entries(prefix))  # no stat per file: sensors use this
+
+    def _entries(self, prefix: str) -> Iterator[tuple[str, os.DirEntry]]:
+        """Visible regular files whose key starts with `prefix` (hidden names are writes in progress)."""
         directory, _, name_prefix = prefix.rpartition("/")
         base = self.root / directory if directory else self.root
         try:
             entries = list(os.scandir(base))
         except FileNotFoundError:
-            return []
+            return
         except OSError as exc:
             raise StorageError(f"cannot list {base}: {exc.strerror}") from None
-        found = []
         for entry in entries:
             if entry.name.startswith(".") or not entry.name.startswith(name_prefix) or not entry.is_file():
                 continue
-            info = entry.stat()
-            key = f"{directory}/{entry.name}" if directory else entry.name
-            found.append(StoredObject(key, info.st_size, dt.datetime.fromtimestamp(info.st_mtime, dt.timezone.utc)))
-        return sorted(found, key=lambda o: o.key)
+            yield (f"{directory}/{entry.name}" if directory else entry.name), entry
 
     def stat(self, key: str) -> StoredObject | None:
         try:

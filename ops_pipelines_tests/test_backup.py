@@ -210,3 +210,14 @@ def test_disk_full_fails_in_one_line_and_keeps_older_backups(erp_db, tiny_disk):
     names = sorted(p.name for p in (tiny_disk / "erp").iterdir())
     assert names == sorted([Path(first.uri).name, Path(first.uri).name.replace(".dump.zst", ".manifest.json")])
     assert backup_checks.checksum(storage, list_backups(storage, "erp")[-1]).passed
+
+
+def test_a_locked_table_fails_the_backup_within_the_lock_timeout(erp_db, tmp_path):
+    with connect(erp_db) as locker:
+        locker.execute("LOCK TABLE public.orders IN ACCESS EXCLUSIVE MODE")  # e.g. a migration
+        started = time.monotonic()
+        with pytest.raises(BackupFailed, match="lock timeout|could not obtain lock") as info:
+            backup_of(erp_db, tmp_path, "timeouts: {lock: 1s}")
+        assert time.monotonic() - started < 20
+        assert "\n" not in str(info.value)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

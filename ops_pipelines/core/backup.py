@@ -31,7 +31,7 @@ from ops_pipelines.core.backup_catalog import dump_key, manifest_key, stamp_for
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.errors import CommandFailed, OpsError
 from ops_pipelines.resources import commands
-from ops_pipelines.resources.postgres import connect, describe_dsn, read_sql
+from ops_pipelines.resources.postgres import connect, describe_dsn, first_line, read_sql
 from ops_pipelines.resources.storage import LocalStorage
 
 READ_BYTES = 1024 * 1024
@@ -70,6 +70,8 @@ def run_backup(
                  connect_timeout=db.timeouts.connect) as conn:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
         conn.read_only = True
+        # This session sits idle in its transaction while pg_dump streams: it must not be cut.
+        conn.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', false)")
         info = conn.execute(
             "SELECT pg_export_snapshot() AS snapshot, current_setting('server_version') AS version,"
             " current_setting('server_version_num')::int AS version_num"
@@ -85,7 +87,9 @@ def run_backup(
         try:
             with storage.open_write(key) as out:
                 stream = _stream_dump(
-                    [pg_dump, "--format=custom", "--compress=0", f"--snapshot={info['snapshot']}", "--no-password"],
+                    [pg_dump, "--format=custom", "--compress=0", f"--snapshot={info['snapshot']}", "--no-password",
+                     # never queue behind an exclusive lock (and make the ERP queue behind us)
+                     f"--lock-wait-timeout={int(db.timeouts.lock.to_timedelta().total_seconds() * 1000)}"],
                     commands.libpq_env(dsn),
                     out,
                     db.backup.compression_level,
@@ -97,10 +101,11 @@ def run_backup(
                 )
                 counts = counts_future.result()
         except BaseException as exc:
+            counting_failed = counts_future.done() and counts_future.exception() is not None
             conn.cancel_safe()  # stop a count still running
             counter.shutdown(wait=True, cancel_futures=True)
-            if counts_future.done() and counts_future.exception() is not None:
-                raise BackupFailed(f"counting rows failed: {counts_future.exception()}") from None
+            if counting_failed:
+                raise BackupFailed(f"counting rows failed: {first_line(counts_future.exception())}") from None
             if isinstance(exc, OpsError):
                 raise BackupFailed(str(exc)) from None
             raise

@@ -97,8 +97,12 @@ def _list_archive(storage: BackupStorage, manifest: BackupManifest, bin_dir: Pat
         env=commands.child_env({}), start_new_session=True,
     )
     output: dict[str, bytes] = {}
-    collector = threading.Thread(target=lambda: output.update(zip(("out", "err"), _read_both(process))), daemon=True)
-    collector.start()
+    readers = [
+        threading.Thread(target=lambda: output.__setitem__("out", process.stdout.read()), daemon=True),
+        threading.Thread(target=lambda: output.__setitem__("err", process.stderr.read()), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
     decompressed = 0
     stdin_open = True
     try:
@@ -116,21 +120,13 @@ def _list_archive(storage: BackupStorage, manifest: BackupManifest, bin_dir: Pat
         commands.kill_group(process)
         raise
     finally:
-        collector.join(timeout=30)
+        for reader in readers:
+            reader.join(timeout=30)
     if returncode != 0:
         stderr = output.get("err", b"").decode("utf-8", "replace")
         raise CommandFailed(f"pg_restore --list exited with {returncode}: {commands.last_line(stderr)}")
     lines = output.get("out", b"").decode("utf-8", "replace").splitlines()
     return [line for line in lines if " TABLE DATA " in line and not line.startswith(";")], decompressed
-
-
-def _read_both(process: subprocess.Popen) -> tuple[bytes, bytes]:
-    err: list[bytes] = []
-    reader = threading.Thread(target=lambda: err.append(process.stderr.read()), daemon=True)
-    reader.start()
-    out = process.stdout.read()
-    reader.join()
-    return out, err[0] if err else b""
 
 
 def _decompressed(storage: BackupStorage, key: str) -> Iterator[bytes]:

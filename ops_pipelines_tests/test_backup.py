@@ -221,3 +221,21 @@ def test_a_locked_table_fails_the_backup_within_the_lock_timeout(erp_db, tmp_pat
         assert time.monotonic() - started < 20
         assert "\n" not in str(info.value)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_backup_job_with_off_site_copy_passes_every_check(erp_db, tmp_path, s3_endpoint, s3_bucket):
+    secret_dsn = erp_db + " password=never-shown-pw"
+    config = make_config(
+        tmp_path, {"erp": secret_dsn},
+        s3=f"{{bucket: {s3_bucket}, prefix: prod/, endpoint_url: '{s3_endpoint}', region: us-east-1}}",
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    result = build_definitions(config).resolve_job_def("backup_erp").execute_in_process(instance=instance)
+    assert result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["offsite_matches"].passed, checks["offsite_matches"].description
+    assert all(c.passed for c in checks.values())
+    copied = instance.get_latest_materialization_event(dg.AssetKey(["erp", "offsite_copy"])).asset_materialization
+    assert copied.metadata["uri"].value.startswith(f"s3://{s3_bucket}/prod/erp/")
+    logs = "\n".join(str(record.user_message) + str(record.dagster_event) for record in instance.all_logs(result.run_id))
+    assert "never-shown-pw" not in logs

@@ -6,22 +6,21 @@ the config named by OPS_PIPELINES_CONFIG when Dagster loads the code location, n
 
 import dagster as dg
 
-from ops_pipelines.assets import backup, offsite, retention, table_stats
+from ops_pipelines.assets import backup, offsite, restore_test, retention, table_stats
 from ops_pipelines.automation import jobs, schedules, sensors
 from ops_pipelines.config import DatabaseConfig, OpsConfig, load_config_from_env
 
 # Each capability module offers build(config, db) -> Definitions for one database.
-PER_DATABASE_FACTORIES = [table_stats.build, backup.build, offsite.build, retention.build]
+PER_DATABASE_FACTORIES = [table_stats.build, backup.build, offsite.build, retention.build, restore_test.build]
 
 
 def build_definitions(config: OpsConfig) -> dg.Definitions:
     per_database = [build_database(config, db) for db in config.databases]
     all_jobs = jobs.build(config)
-    backup_jobs = [job for job in all_jobs if job.name != "backup_all"]
     automation = dg.Definitions(
         jobs=all_jobs,
         schedules=schedules.build(config),
-        sensors=sensors.build(config, backup_jobs),
+        sensors=sensors.build(config, all_jobs),
     )
     return dg.Definitions.merge(*per_database, automation)
 

@@ -1,18 +1,22 @@
 """Sensors. They read listings only (never a dump) and request runs, deduplicated by run key."""
 
 import datetime as dt
+import json
 
 import dagster as dg
 
-from ops_pipelines.automation.jobs import backup_job_name
+from ops_pipelines.assets.common import asset_key
+from ops_pipelines.automation.jobs import backup_job_name, restore_test_job_name
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_checks import freshness
-from ops_pipelines.core.backup_catalog import newest_complete_stamp
+from ops_pipelines.core.backup_catalog import DUMP_SUFFIX, newest_complete_stamp
 from ops_pipelines.resources.storage import local_storage
 
 
-def build(config: OpsConfig, backup_jobs: list) -> list[dg.SensorDefinition]:
-    return [missing_backup_sensor(config, backup_jobs)]
+def build(config: OpsConfig, jobs: list) -> list[dg.SensorDefinition]:
+    backup_jobs = [job for job in jobs if job.name in {backup_job_name(db) for db in config.databases}]
+    restore_jobs = [job for job in jobs if job.name in {restore_test_job_name(db) for db in config.databases}]
+    return [missing_backup_sensor(config, backup_jobs), restore_after_backup_sensor(config, restore_jobs)]
 
 
 def missing_backup_sensor(config: OpsConfig, backup_jobs: list) -> dg.SensorDefinition:
@@ -46,3 +50,42 @@ def missing_backup_sensor(config: OpsConfig, backup_jobs: list) -> dg.SensorDefi
             yield dg.SkipReason(f"all {len(config.databases)} databases have a backup younger than their max age")
 
     return missing_backup
+
+
+def restore_after_backup_sensor(config: OpsConfig, restore_jobs: list) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="restore_after_backup_sensor",
+        jobs=restore_jobs,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Starts one restore test for each new materialization of a database's backup.",
+    )
+    def restore_after_backup(context: dg.SensorEvaluationContext):
+        # cursor: per database, the event-log id of the newest backup already handled
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        for db in config.databases:
+            key = asset_key(db, "backup")
+            records = context.instance.fetch_materializations(key, limit=1).records
+            if not records or records[0].storage_id <= cursor.get(db.name, 0):
+                continue
+            record = records[0]
+            path = record.asset_materialization.metadata.get("path")
+            stamp = _stamp_from_path(path.value if path else "")
+            cursor[db.name] = record.storage_id
+            if stamp is None:
+                context.log.warning(f"{db.name}: backup materialization {record.storage_id} names no backup file")
+                continue
+            yield dg.RunRequest(
+                run_key=f"restore-test:{db.name}:{stamp}",
+                job_name=restore_test_job_name(db),
+                run_config={"ops": {asset_key(db, "restore_test").to_python_identifier(): {"config": {"backup": stamp}}}},
+                tags={"ops_pipelines/database": db.name, "ops_pipelines/backup": stamp},
+            )
+        context.update_cursor(json.dumps(cursor, sort_keys=True))
+
+    return restore_after_backup
+
+
+def _stamp_from_path(path: str) -> str | None:
+    name = path.rsplit("/", 1)[-1]
+    return name[: -len(DUMP_SUFFIX)] if name.endswith(DUMP_SUFFIX) else None

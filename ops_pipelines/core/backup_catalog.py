@@ -102,6 +102,16 @@ def newest_complete_stamp(storage: BackupStorage, database: str) -> str | None:
     return max(complete) if complete else None
 
 
+def newest_verified_stamp(storage: BackupStorage, database: str) -> str | None:
+    """The newest backup a restore test proved, from names alone."""
+    stamps = [
+        name[: -len(VERIFIED_SUFFIX)]
+        for name in (key.rsplit("/", 1)[-1] for key in storage.list_names(f"{database}/"))
+        if name.endswith(VERIFIED_SUFFIX)
+    ]
+    return max(stamps) if stamps else None
+
+
 def complete_backups(storage: BackupStorage, database: str) -> list[BackupEntry]:
     return [entry for entry in list_backups(storage, database) if entry.complete]
 

@@ -1,0 +1,186 @@
+"""A restore test: prove a backup restores, and that it holds exactly what the manifest says.
+
+1. Read the manifest (a backup without one is refused), then read the dump once: hash it and
+   decompress it to a temporary file. A checksum or size mismatch stops here, before any restore.
+2. Open a sandbox (an empty database on a server at least as new as the dump's) and run
+   `pg_restore --jobs N` into it; any error pg_restore reports fails the test.
+3. Count every table of the manifest in the restored database and compare; run the configured
+   sanity queries (each must return a row).
+4. When everything matched, write `<stamp>.restore-ok.json` beside the backup: retention keeps
+   the newest verified backup, and `restore_recent` reads these markers.
+
+The sandbox and the temporary file are removed in every path, failures and cancellation included.
+"""
+
+import datetime as dt
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psycopg
+import zstandard
+from psycopg import sql
+
+from ops_pipelines.config import DatabaseConfig, parse_qualified_name
+from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time, verified_key
+from ops_pipelines.core.backup_checks import Verdict
+from ops_pipelines.core.manifest import BackupManifest
+from ops_pipelines.errors import CommandFailed, OpsError
+from ops_pipelines.resources import commands
+from ops_pipelines.resources.postgres import connect, first_line
+from ops_pipelines.resources.sandbox import RestoreSandbox, RestoreTarget
+from ops_pipelines.resources.storage import BackupStorage
+from ops_pipelines.resources.storage.base import iter_chunks
+
+Log = Callable[[str], None]
+
+
+class RestoreRefused(OpsError):
+    """The backup cannot be restore-tested: missing manifest, damaged or truncated dump."""
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    table: str
+    expected_rows: int | None  # None: not in the manifest (a sanity query)
+    restored_rows: int | None  # None: the table is missing after the restore
+    problem: str
+
+
+@dataclass
+class RestoreReport:
+    database: str
+    backup: str
+    sandbox: str
+    restore_seconds: float = 0.0
+    verify_seconds: float = 0.0
+    tables_checked: int = 0
+    rows_checked: int = 0
+    restore_errors: list[str] = field(default_factory=list)
+    mismatches: list[Mismatch] = field(default_factory=list)
+    sanity_queries_passed: int = 0
+    finished_at: dt.datetime | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.restore_errors and not self.mismatches
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        data["passed"] = self.passed
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def run_restore_test(
+    db: DatabaseConfig,
+    storage: BackupStorage,
+    entry: BackupEntry,
+    sandbox: RestoreSandbox,
+    *,
+    log: Log = lambda message: None,
+    after_restore: Callable[[str], None] | None = None,
+) -> RestoreReport:
+    """Restore `entry` into `sandbox` and verify it; `after_restore(dsn)` is a hook for tests."""
+    if entry.manifest is None:
+        raise RestoreRefused(f"backup {entry.stamp} of {db.name} has no manifest: refusing to test it")
+    manifest = read_manifest(storage, entry)
+    report = RestoreReport(db.name, entry.stamp, sandbox.kind)
+    with tempfile.TemporaryDirectory(prefix=f"ops_restore_dump_{db.name}_") as tmp:
+        archive = Path(tmp) / "archive.dump"
+        _verified_copy(storage, manifest, archive)
+        log(f"backup {entry.stamp}: sha256 matches the manifest; restoring {manifest.dump_bytes / 1e6:,.1f} MB")
+        with sandbox.open(manifest.server_major) as target:
+            report.sandbox = target.description
+            started = time.monotonic()
+            report.restore_errors = _pg_restore(archive, target, db.restore_test.jobs)
+            report.restore_seconds = time.monotonic() - started
+            log(f"restored into {target.description} in {report.restore_seconds:.1f} s")
+            if after_restore:
+                after_restore(target.dsn)
+            started = time.monotonic()
+            _verify(target.dsn, manifest, db.restore_test.sanity_queries, report)
+            report.verify_seconds = time.monotonic() - started
+    report.finished_at = dt.datetime.now(dt.timezone.utc)
+    if report.passed:
+        storage.write_bytes(verified_key(db.name, entry.stamp), report.to_json().encode())
+    return report
+
+
+def recent_restore(newest_verified: str | None, max_age: dt.timedelta, now: dt.datetime) -> Verdict:
+    """Has a restore test passed lately? `newest_verified`: from `newest_verified_stamp`."""
+    if newest_verified is None:
+        return Verdict(False, False, "no backup of this database has ever passed a restore test")
+    age = now - stamp_time(newest_verified)
+    metadata = {"newest_verified_backup": newest_verified, "age_days": round(age.total_seconds() / 86400, 2)}
+    if age > max_age:
+        return Verdict(False, False, f"the newest backup proven restorable ({newest_verified}) is {age.days} days old (limit {max_age.days})", metadata)
+    return Verdict(True, False, f"backup {newest_verified} was proven restorable; it is {age.total_seconds() / 86400:.1f} days old", metadata)
+
+
+def _verified_copy(storage: BackupStorage, manifest: BackupManifest, archive: Path) -> None:
+    """One read of the dump: sha256 of what is stored, and the decompressed archive on disk."""
+    digest, size = hashlib.sha256(), 0
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    with storage.open_read(manifest.dump_key) as stream, archive.open("wb") as out:
+        for chunk in iter_chunks(stream):
+            digest.update(chunk)
+            size += len(chunk)
+            try:
+                out.write(decompressor.decompress(chunk))
+            except zstandard.ZstdError as exc:
+                raise RestoreRefused(f"{manifest.dump_key} is damaged ({exc}): not restored") from None
+    if size != manifest.bytes:
+        raise RestoreRefused(f"{manifest.dump_key} is {size} bytes, the manifest says {manifest.bytes}: truncated, not restored")
+    if digest.hexdigest() != manifest.sha256:
+        raise RestoreRefused(f"{manifest.dump_key} does not match its manifest's sha256: damaged, not restored")
+    if not decompressor.eof:
+        raise RestoreRefused(f"{manifest.dump_key} ends before its zstd frame does: truncated, not restored")
+
+
+def _pg_restore(archive: Path, target: RestoreTarget, jobs: int) -> list[str]:
+    """pg_restore into the sandbox; returns the errors it reported (none means a clean restore)."""
+    pg_restore = commands.find_program("pg_restore", target.pg_bin_dir)
+    env = commands.libpq_env(target.dsn)
+    args = [pg_restore, "--no-owner", "--no-privileges", f"--jobs={jobs}", "--dbname", env["PGDATABASE"], archive]
+    try:
+        result = commands.run(args, timeout=24 * 3600, env=env, ok_codes=(0, 1))
+    except CommandFailed as exc:
+        return [str(exc)]
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    if result.returncode != 0 and not errors:
+        errors = [f"pg_restore exited with {result.returncode}: {commands.last_line(result.stderr)}"]
+    return errors
+
+
+def _verify(dsn: str, manifest: BackupManifest, sanity_queries: list[str], report: RestoreReport) -> None:
+    with connect(dsn, statement_timeout="1h") as conn:
+        for name, expected in sorted(manifest.table_counts.items()):
+            schema, table = parse_qualified_name(name)
+            query = sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(schema, table))
+            try:
+                restored = conn.execute(query).fetchone()["n"]
+            except psycopg.Error as exc:
+                conn.rollback()
+                report.mismatches.append(Mismatch(name, expected, None, f"missing after restore: {first_line(exc)}"))
+                continue
+            report.tables_checked += 1
+            report.rows_checked += restored
+            if restored != expected:
+                report.mismatches.append(Mismatch(name, expected, restored, f"{restored} rows restored, {expected} in the manifest"))
+        for query_text in sanity_queries:
+            try:
+                row = conn.execute(query_text).fetchone()
+            except psycopg.Error as exc:
+                conn.rollback()
+                report.mismatches.append(Mismatch(query_text, None, None, f"sanity query failed: {first_line(exc)}"))
+                continue
+            if row is None:
+                report.mismatches.append(Mismatch(query_text, None, None, "sanity query returned no row"))
+            else:
+                report.sanity_queries_passed += 1
+        conn.rollback()

@@ -1,0 +1,25 @@
+"""Where a restore test restores: one small interface (base.py), one module per kind."""
+
+from pathlib import Path
+
+from ops_pipelines.config import DatabaseConfig
+from ops_pipelines.resources.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
+
+
+def sandbox_for(db: DatabaseConfig, work_dir: Path | None = None) -> RestoreSandbox:
+    """The sandbox `restore_test.sandbox` names; the docker SDK is imported only for docker."""
+    settings = db.restore_test
+    if settings.sandbox == "scratch_database":
+        from ops_pipelines.resources.sandbox.scratch_database import ScratchDatabaseSandbox
+
+        return ScratchDatabaseSandbox(settings.scratch_dsn.get_secret_value(), f"{db.name}_restore_check")
+    if settings.sandbox == "docker":
+        from ops_pipelines.resources.sandbox.docker import DockerSandbox
+
+        return DockerSandbox(image=settings.docker_image)
+    from ops_pipelines.resources.sandbox.local_cluster import LocalClusterSandbox
+
+    return LocalClusterSandbox(bin_dir=settings.bin_dir, label=db.name)
+
+
+__all__ = ["RestoreSandbox", "RestoreTarget", "SandboxError", "sandbox_for"]

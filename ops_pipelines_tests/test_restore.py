@@ -184,3 +184,22 @@ def test_monthly_restore_schedule_runs_on_the_first_saturday_only(tmp_path):
     second = schedule(dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 12, 12, 2, tzinfo=zone)))
     assert isinstance(first, dg.RunRequest) and first.run_key == "monthly:2026-12"
     assert isinstance(second, dg.SkipReason)
+
+
+def test_leftovers_of_a_killed_run_are_removed_and_only_that_databases(backed_up):
+    from ops_pipelines.resources.cluster import LocalCluster
+    from ops_pipelines.resources.sandbox.local_cluster import scratch_prefix
+
+    config, storage, entry = backed_up
+    orphan = LocalCluster.temporary(prefix=scratch_prefix("erp", "cluster"))  # as if SIGKILLed mid-test
+    orphan.init()
+    orphan.start()
+    other = Path(tempfile.mkdtemp(prefix=scratch_prefix("erp_prod", "dump")))
+    try:
+        report = run_restore_test(config.databases[0], storage, entry, sandbox_for(config.databases[0]))
+        assert report.passed
+        assert not orphan.data_dir.parent.exists()
+        assert other.exists()  # another database's run is not touched
+    finally:
+        orphan.remove()
+        other.rmdir()

@@ -33,6 +33,7 @@ from ops_pipelines.errors import CommandFailed, OpsError
 from ops_pipelines.resources import commands
 from ops_pipelines.resources.postgres import connect, first_line
 from ops_pipelines.resources.sandbox import RestoreSandbox, RestoreTarget
+from ops_pipelines.resources.sandbox.local_cluster import remove_leftovers, scratch_prefix
 from ops_pipelines.resources.storage import BackupStorage
 from ops_pipelines.resources.storage.base import iter_chunks
 
@@ -90,7 +91,9 @@ def run_restore_test(
         raise RestoreRefused(f"backup {entry.stamp} of {db.name} has no manifest: refusing to test it")
     manifest = read_manifest(storage, entry)
     report = RestoreReport(db.name, entry.stamp, sandbox.kind)
-    with tempfile.TemporaryDirectory(prefix=f"ops_restore_dump_{db.name}_") as tmp:
+    for path in remove_leftovers(db.name):
+        log(f"removed {path}, left by an interrupted restore test")
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix(db.name, "dump")) as tmp:
         archive = Path(tmp) / "archive.dump"
         _verified_copy(storage, manifest, archive)
         log(f"backup {entry.stamp}: sha256 matches the manifest; restoring {manifest.dump_bytes / 1e6:,.1f} MB")

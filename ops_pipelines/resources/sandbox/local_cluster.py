@@ -15,6 +15,12 @@ from ops_pipelines.resources.postgres import connect, with_dbname
 from ops_pipelines.resources.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
 
 PREFIX = "ops_restore_"
+
+
+def scratch_prefix(database: str, purpose: str) -> str:
+    """Temporary directory names of one database's restore tests. `-` cannot occur in a database
+    name, so `erp` never matches `erp_prod`'s directories."""
+    return f"{PREFIX}{database}-{purpose}-"
 # Nothing here needs to survive a crash: trade durability for restore speed.
 DISPOSABLE_SETTINGS = {
     "fsync": "off",
@@ -56,9 +62,8 @@ class LocalClusterSandbox(RestoreSandbox):
 
     @contextlib.contextmanager
     def open(self, min_major: int) -> Iterator[RestoreTarget]:
-        remove_leftovers(self.label)
         directory, major = self.binaries_for(min_major)
-        cluster = LocalCluster.temporary(prefix=f"{PREFIX}{self.label}_", bin_dir=directory,
+        cluster = LocalCluster.temporary(prefix=scratch_prefix(self.label, "cluster"), bin_dir=directory,
                                          settings=DISPOSABLE_SETTINGS)
         try:
             cluster.init()
@@ -71,13 +76,14 @@ class LocalClusterSandbox(RestoreSandbox):
             cluster.remove()
 
 
-def remove_leftovers(label: str) -> list[Path]:
-    """Stop and delete sandboxes of `label` that a killed process could not remove."""
+def remove_leftovers(database: str) -> list[Path]:
+    """Stop and delete what a killed restore test of `database` could not remove: sandbox
+    clusters and decompressed dumps. Safe because one database's heavy runs never overlap."""
     removed = []
-    for parent in Path(tempfile.gettempdir()).glob(f"{PREFIX}{label}_*"):
-        cluster = LocalCluster(data_dir=parent / "data", port=0, remove_parent=True)
-        with contextlib.suppress(Exception):
-            cluster.stop()
+    for parent in Path(tempfile.gettempdir()).glob(f"{PREFIX}{database}-*"):
+        if (parent / "data" / "PG_VERSION").exists():
+            with contextlib.suppress(Exception):
+                LocalCluster(data_dir=parent / "data", port=0).stop()
         shutil.rmtree(parent, ignore_errors=True)
         removed.append(parent)
     return removed

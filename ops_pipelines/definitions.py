@@ -6,12 +6,30 @@ the config named by OPS_PIPELINES_CONFIG when Dagster loads the code location, n
 
 import dagster as dg
 
-from ops_pipelines.assets import backup, offsite, restore_test, retention, table_stats
+from ops_pipelines.assets import (
+    backup,
+    maintenance_window,
+    offsite,
+    reindex,
+    restore_test,
+    retention,
+    table_stats,
+    vacuum,
+)
 from ops_pipelines.automation import jobs, schedules, sensors
 from ops_pipelines.config import DatabaseConfig, OpsConfig, load_config_from_env
 
 # Each capability module offers build(config, db) -> Definitions for one database.
-PER_DATABASE_FACTORIES = [table_stats.build, backup.build, offsite.build, retention.build, restore_test.build]
+PER_DATABASE_FACTORIES = [
+    table_stats.build,
+    backup.build,
+    offsite.build,
+    retention.build,
+    restore_test.build,
+    vacuum.build,
+    reindex.build,
+    maintenance_window.build,
+]
 
 
 def build_definitions(config: OpsConfig) -> dg.Definitions:

@@ -49,7 +49,7 @@ def test_sensor_requests_one_run_per_stale_database_and_none_when_fresh(tmp_path
 
 def test_backup_schedules_run_daily_at_two_in_the_configured_zone(tmp_path):
     config = make_config(tmp_path, {"erp": "host=127.0.0.1 dbname=unused"})
-    schedule = build_definitions(config).resolve_schedule_def("backup_erp_daily")
+    schedule = build_definitions(config).resolve_schedule_def("backup_erp_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "Asia/Ho_Chi_Minh")
     assert schedule.job_name == "backup_erp"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING

@@ -18,7 +18,7 @@ backup_store:
   local_dir: /tmp/ops_test_backups
   s3: {bucket: erp-backups, prefix: prod/, endpoint_url: "http://127.0.0.1:9", region: ap-southeast-1}
 databases:
-  - {name: erp_prod, dsn: "host=db1 dbname=erp"}
+  - {name: erp_prod, dsn: "host=db1 dbname=erp", maintenance_window: {vacuum_full_tables: [public.audit_log]}}
   - {name: erp_mes, dsn: "host=db2 dbname=mes"}
   - {name: erp_food, dsn: "host=db3 dbname=food"}
 """

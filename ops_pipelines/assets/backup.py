@@ -15,6 +15,7 @@ from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import run_backup
 from ops_pipelines.core.backup_catalog import list_backups, newest_complete_stamp
 from ops_pipelines.core.manifest import BackupManifest
+from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.resources.storage import local_storage
 from ops_pipelines.units import format_bytes
 
@@ -68,7 +69,7 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
 def _on_newest(entries, judge) -> dg.AssetCheckResult:
     complete = [e for e in entries if e.complete]
     if not complete:
-        return check_result(backup_checks.Verdict(False, False, "no complete backup (dump + manifest) exists"))
+        return check_result(Verdict(False, False, "no complete backup (dump + manifest) exists"))
     return check_result(judge(complete[-1]))
 
 

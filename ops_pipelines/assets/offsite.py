@@ -8,7 +8,7 @@ import dagster as dg
 from ops_pipelines.assets.common import asset_key, check_result, pool
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
-from ops_pipelines.core.backup_checks import Verdict
+from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.core.offsite import copy_backup, verify_copy
 from ops_pipelines.errors import OpsError
 from ops_pipelines.resources.storage import local_storage, offsite_storage

@@ -10,13 +10,13 @@ import statistics
 import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import zstandard
 
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time
 from ops_pipelines.core.manifest import BackupManifest, ManifestError
+from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import CommandFailed
 from ops_pipelines.resources import commands
 from ops_pipelines.resources.storage import BackupStorage, StorageError
@@ -25,14 +25,6 @@ from ops_pipelines.units import format_bytes
 
 SIZE_HISTORY = 7  # backups the size check compares against
 SIZE_MIN_RATIO = 0.5
-
-
-@dataclass(frozen=True)
-class Verdict:
-    passed: bool
-    warning_only: bool  # a failure that should warn, not block
-    description: str
-    metadata: dict = field(default_factory=dict)
 
 
 def freshness(newest_stamp: str | None, max_age_hours: float, now: dt.datetime) -> Verdict:

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest
-from ops_pipelines.core.backup_checks import Verdict, sha256_of
+from ops_pipelines.core.backup_checks import sha256_of
+from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.errors import OpsError
 from ops_pipelines.resources.storage import BackupStorage, StorageError

@@ -27,7 +27,7 @@ from psycopg import sql
 
 from ops_pipelines.config import DatabaseConfig, parse_qualified_name
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time, verified_key
-from ops_pipelines.core.backup_checks import Verdict
+from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.errors import CommandFailed, OpsError
 from ops_pipelines.resources import commands

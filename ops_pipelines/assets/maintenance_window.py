@@ -1,0 +1,61 @@
+"""`<db>/maintenance_window`: VACUUM FULL of the listed tables (and REINDEX DATABASE when set):
+work that locks tables for its whole duration, so it refuses to run outside the monthly window
+unless the launchpad sets `override_window: true`. Built only when there is such work."""
+
+import datetime as dt
+
+import dagster as dg
+
+from ops_pipelines.assets.common import asset_key, local_time, pool
+from ops_pipelines.config import DatabaseConfig, OpsConfig
+from ops_pipelines.core.window import require_window, run_window_work
+
+
+class WindowConfig(dg.Config):
+    override_window: bool = False  # run outside the window: you accept locking the ERP out
+
+
+def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
+    work = db.maintenance_window
+    if not work.vacuum_full_tables and not work.full_reindex:
+        return dg.Definitions()
+    ops_config = config  # the asset's own `config` parameter is the launchpad's WindowConfig
+    tables = ", ".join(f"{s}.{t}" for s, t in work.vacuum_full_tables) or "none"
+
+    @dg.asset(
+        key=asset_key(db, "maintenance_window"),
+        deps=[asset_key(db, "table_stats")],
+        group_name=db.name,
+        kinds={"postgres"},
+        pool=pool(db),
+        description=(
+            f"Monthly window work on {db.name}: VACUUM FULL of {tables}"
+            + ("; REINDEX DATABASE" if work.full_reindex else "")
+            + ". Refuses to run outside the window without override_window."
+        ),
+    )
+    def maintenance_window(context: dg.AssetExecutionContext, config: WindowConfig) -> dg.MaterializeResult:
+        now = dt.datetime.now(dt.timezone.utc)
+        state = require_window(ops_config, now, config.override_window)
+        if not state.inside:
+            context.log.warning(f"{db.name}: running outside the maintenance window (override_window is set)")
+        actions = run_window_work(db, log=lambda message: context.log.info(f"{db.name}: {message}"))
+        done = [a for a in actions if not a.skipped]
+        return dg.MaterializeResult(metadata={
+            "inside_window": dg.MetadataValue.bool(state.inside),
+            "window_opened": dg.MetadataValue.text(local_time(state.opened_at, ops_config.timezone) or "-"),
+            "done": dg.MetadataValue.int(len(done)),
+            "skipped": dg.MetadataValue.int(len(actions) - len(done)),
+            "bytes_reclaimed": dg.MetadataValue.int(sum((a.bytes_before or 0) - (a.bytes_after or 0) for a in done)),
+            "actions": dg.MetadataValue.table(
+                [dg.TableRecord({"target": a.target, "bytes_before": a.bytes_before, "bytes_after": a.bytes_after,
+                                 "seconds": round(a.seconds, 3), "result": a.skipped or "done"}) for a in actions],
+                schema=dg.TableSchema(columns=[
+                    dg.TableColumn("target", "string"), dg.TableColumn("bytes_before", "int"),
+                    dg.TableColumn("bytes_after", "int"), dg.TableColumn("seconds", "float"),
+                    dg.TableColumn("result", "string"),
+                ]),
+            ),
+        })
+
+    return dg.Definitions(assets=[maintenance_window])

@@ -1,0 +1,119 @@
+"""Rebuild bloated indexes online, after dropping invalid leftovers of failed concurrent builds.
+
+Bloat is measured with pgstattuple when the extension is installed, else estimated from planner
+statistics (sql/index_bloat.sql). Indexes over both the bloat ratio and the minimum size are
+rebuilt with REINDEX INDEX CONCURRENTLY (no lock that blocks the ERP's reads or writes); each
+statement waits at most lock_timeout for its locks, and an index it cannot lock is skipped.
+"""
+
+import time
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import errors, sql
+
+from ops_pipelines.config import DatabaseConfig
+from ops_pipelines.core.verdict import Verdict
+from ops_pipelines.resources.postgres import connect, first_line, read_sql
+
+
+@dataclass(frozen=True)
+class IndexAction:
+    index: str  # schema.index
+    table: str
+    action: str  # "dropped invalid", "rebuilt", "skipped"
+    bytes_before: int
+    bytes_after: int | None
+    seconds: float
+    detail: str
+
+    @property
+    def reclaimed(self) -> int:
+        return self.bytes_before - self.bytes_after if self.bytes_after is not None else 0
+
+
+@dataclass(frozen=True)
+class ReindexOutcome:
+    method: str  # "pgstattuple" or "statistics estimate"
+    actions: list[IndexAction]
+
+    @property
+    def reclaimed_bytes(self) -> int:
+        return sum(a.reclaimed for a in self.actions)
+
+
+def _session(db: DatabaseConfig):
+    return connect(db.dsn.get_secret_value(), autocommit=True, statement_timeout=db.timeouts.statement,
+                   lock_timeout=db.timeouts.lock, connect_timeout=db.timeouts.connect)
+
+
+def run_reindex(db: DatabaseConfig, log=lambda message: None) -> ReindexOutcome:
+    with _session(db) as conn:
+        actions = [_drop_invalid(conn, row) for row in conn.execute(read_sql("invalid_indexes.sql")).fetchall()]
+        for action in actions:
+            log(f"{action.index}: {action.action} ({action.detail})")
+        method, candidates = _bloated_indexes(conn, db)
+        log(f"bloat by {method}: {len(candidates)} indexes over {db.reindex.bloat_ratio:.0%} and {db.reindex.min_index_size:,} bytes")
+        for row in candidates:
+            actions.append(_rebuild(conn, row))
+            log(f"{actions[-1].index}: {actions[-1].action} ({actions[-1].detail})")
+    return ReindexOutcome(method, actions)
+
+
+def has_pgstattuple(conn: psycopg.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pgstattuple'").fetchone() is not None
+
+
+def _bloated_indexes(conn: psycopg.Connection, db: DatabaseConfig) -> tuple[str, list[dict]]:
+    if has_pgstattuple(conn):
+        method, rows = "pgstattuple", conn.execute(read_sql("index_bloat_pgstattuple.sql"),
+                                                    {"min_bytes": db.reindex.min_index_size}).fetchall()
+    else:
+        method, rows = "statistics estimate", conn.execute(read_sql("index_bloat.sql")).fetchall()
+    return method, [
+        r for r in rows if r["bytes"] >= db.reindex.min_index_size and r["bloat_ratio"] >= db.reindex.bloat_ratio
+    ]
+
+
+def _index_size(conn: psycopg.Connection, schema: str, index: str) -> int | None:
+    row = conn.execute(
+        "SELECT pg_relation_size(c.oid) AS bytes FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s", (schema, index),
+    ).fetchone()
+    return row["bytes"] if row else None
+
+
+def _drop_invalid(conn: psycopg.Connection, row: dict) -> IndexAction:
+    name = f"{row['schema_name']}.{row['index_name']}"
+    started = time.monotonic()
+    statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(row["schema_name"], row["index_name"]))
+    try:
+        conn.execute(statement)
+    except psycopg.Error as exc:
+        why = "locked by another session (a build may still be running)" if isinstance(exc, errors.LockNotAvailable) else first_line(exc)
+        return IndexAction(name, row["table_name"], "skipped", row["bytes"], None, time.monotonic() - started, why)
+    return IndexAction(name, row["table_name"], "dropped invalid", row["bytes"], 0, time.monotonic() - started,
+                       "invalid index left by a failed concurrent build")
+
+
+def _rebuild(conn: psycopg.Connection, row: dict) -> IndexAction:
+    name = f"{row['schema_name']}.{row['index_name']}"
+    started = time.monotonic()
+    statement = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier(row["schema_name"], row["index_name"]))
+    try:
+        conn.execute(statement)
+    except psycopg.Error as exc:
+        why = "locked by another session (lock_timeout)" if isinstance(exc, errors.LockNotAvailable) else first_line(exc)
+        return IndexAction(name, row["table_name"], "skipped", row["bytes"], None, time.monotonic() - started, why)
+    after = _index_size(conn, row["schema_name"], row["index_name"])
+    return IndexAction(name, row["table_name"], "rebuilt", row["bytes"], after, time.monotonic() - started,
+                       f"bloat {row['bloat_ratio']:.0%}")
+
+
+def invalid_index_verdict(db: DatabaseConfig) -> Verdict:
+    with _session(db) as conn:
+        rows = conn.execute(read_sql("invalid_indexes.sql")).fetchall()
+    if rows:
+        names = ", ".join(f"{r['schema_name']}.{r['index_name']}" for r in rows[:5])
+        return Verdict(False, False, f"{len(rows)} invalid indexes: {names}", {"invalid_indexes": len(rows)})
+    return Verdict(True, False, "no invalid index", {"invalid_indexes": 0})

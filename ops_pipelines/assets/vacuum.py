@@ -41,7 +41,7 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
             "tables_vacuumed": dg.MetadataValue.int(len(done)),
             "tables_skipped": dg.MetadataValue.int(len(skipped)),
             "dead_tuples_removed": dg.MetadataValue.int(sum(a.dead_before - (a.dead_after or 0) for a in done)),
-            "seconds": dg.MetadataValue.float(round(sum(a.seconds for a in actions), 3)),
+            "seconds": dg.MetadataValue.float(round(float(sum(a.seconds for a in actions)), 3)),
             "actions": dg.MetadataValue.table(rows, schema=dg.TableSchema(columns=[
                 dg.TableColumn("table", "string"), dg.TableColumn("why", "string"),
                 dg.TableColumn("dead_before", "int"), dg.TableColumn("dead_after", "int"),

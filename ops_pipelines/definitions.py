@@ -7,6 +7,7 @@ the config named by OPS_PIPELINES_CONFIG when Dagster loads the code location, n
 import dagster as dg
 
 from ops_pipelines.assets import (
+    archive,
     backup,
     maintenance_window,
     offsite,
@@ -29,6 +30,7 @@ PER_DATABASE_FACTORIES = [
     vacuum.build,
     reindex.build,
     maintenance_window.build,
+    archive.build,
 ]
 
 

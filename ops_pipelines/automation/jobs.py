@@ -26,6 +26,10 @@ def window_job_name(db: DatabaseConfig) -> str:
     return f"maintenance_window_{db.name}"
 
 
+def archive_job_name(db: DatabaseConfig) -> str:
+    return f"archive_{db.name}"
+
+
 def has_window_work(db: DatabaseConfig) -> bool:
     return bool(db.maintenance_window.vacuum_full_tables or db.maintenance_window.full_reindex)
 
@@ -56,6 +60,9 @@ def build(config: OpsConfig) -> list:
             f"Refresh table statistics of {db.name}, then VACUUM (ANALYZE) where they say it helps.")
         job(reindex_job_name(db), assets("table_stats", "reindex"),
             f"Drop invalid indexes of {db.name} and rebuild bloated ones online.")
+        if db.archive:
+            job(archive_job_name(db), assets(*(f"archive_{rule.name}" for rule in db.archive)),
+                f"Archival rules of {db.name}, one after the other (they share the database's pool).")
         if has_window_work(db):
             job(window_job_name(db), assets("maintenance_window"),
                 f"VACUUM FULL / full reindex of {db.name}, inside the monthly window only.")

@@ -1,10 +1,11 @@
 """Schedules, in the config's time zone (Dagster's default would be UTC). Defaults follow the
-runbooks: backup daily 02:00, vacuum daily 03:00, reindex Sunday 04:00, and the monthly window
+runbooks: backup daily 02:00, vacuum daily 03:00, reindex Sunday 04:00, archival Monday 09:00, and the monthly window
 (restore test, VACUUM FULL) on the first Saturday 02:00."""
 
 import dagster as dg
 
 from ops_pipelines.automation.jobs import (
+    archive_job_name,
     backup_job_name,
     has_window_work,
     reindex_job_name,
@@ -24,6 +25,9 @@ def build(config: OpsConfig) -> list[dg.ScheduleDefinition]:
             (reindex_job_name(db), config.schedules.reindex, "Reindex"),
         ):
             schedules.append(every(config, job_name, cron, f"{what} {db.name} at {cron} ({config.timezone})."))
+        if db.archive:
+            cron = config.schedules.archive
+            schedules.append(every(config, archive_job_name(db), cron, f"Archive old rows of {db.name} at {cron} ({config.timezone})."))
         schedules.append(first_week(config, restore_test_job_name(db), f"Restore test of {db.name} in the monthly window."))
         if has_window_work(db):
             schedules.append(first_week(config, window_job_name(db), f"VACUUM FULL / full reindex of {db.name} in the monthly window."))

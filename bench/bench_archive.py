@@ -81,7 +81,9 @@ def main() -> None:
         ours_seconds = run.seconds
         rows = run.tables["public.orders"].removed
         lines = run.tables["public.order_lines"].removed
-        assert rows == base_rows and run.consistent
+        print(f"moved {rows:,} (unbatched moved {base_rows:,}; the cutoffs differ by the minutes between the runs);"
+              f" consistent: {run.consistent} {run.tables}", flush=True)
+        assert run.consistent and abs(rows - base_rows) <= base_rows * 0.001
         print(f"batched: {rows:,} orders + {lines:,} lines in {ours_seconds:.1f} s, {run.batches} batches", flush=True)
     finally:
         drop(args.dsn, "ops_bench_archive_base")

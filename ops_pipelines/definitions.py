@@ -17,7 +17,7 @@ from ops_pipelines.assets import (
     table_stats,
     vacuum,
 )
-from ops_pipelines.automation import jobs, schedules, sensors
+from ops_pipelines.automation import instance_cleanup, jobs, schedules, sensors
 from ops_pipelines.config import DatabaseConfig, OpsConfig, load_config_from_env
 
 # Each capability module offers build(config, db) -> Definitions for one database.
@@ -37,9 +37,10 @@ PER_DATABASE_FACTORIES = [
 def build_definitions(config: OpsConfig) -> dg.Definitions:
     per_database = [build_database(config, db) for db in config.databases]
     all_jobs = jobs.build(config)
+    cleanup_job, cleanup_schedule = instance_cleanup.build(config.timezone)
     automation = dg.Definitions(
-        jobs=all_jobs,
-        schedules=schedules.build(config),
+        jobs=[*all_jobs, cleanup_job],
+        schedules=[*schedules.build(config), cleanup_schedule],
         sensors=sensors.build(config, all_jobs),
     )
     return dg.Definitions.merge(*per_database, automation)

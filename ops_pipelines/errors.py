@@ -19,3 +19,16 @@ class CommandFailed(OpsError):
 
 class ClusterError(OpsError):
     """A throwaway local PostgreSQL cluster could not be created, started or stopped."""
+
+
+class TransientError(OpsError):
+    """A failure worth retrying later (server unreachable, lock held): assets ask Dagster to retry
+    these; data-integrity failures are never of this kind."""
+
+
+class DatabaseUnavailable(DatabaseError, TransientError):
+    """The server refused or did not answer the connection."""
+
+
+class LockTimeout(DatabaseError, TransientError):
+    """A statement gave up waiting for a lock (lock_timeout)."""

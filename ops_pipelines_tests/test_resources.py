@@ -105,3 +105,30 @@ def test_throwaway_cluster_starts_serves_and_leaves_nothing():
     with pytest.raises(DatabaseError):
         with connect(cluster.dsn(), connect_timeout="2s"):
             pass
+
+
+def test_transient_failures_ask_dagster_to_retry_and_others_do_not():
+    import dagster as dg
+
+    from ops_pipelines.assets.common import retry_if_transient
+    from ops_pipelines.errors import DatabaseUnavailable, LockTimeout
+
+    for transient in (DatabaseUnavailable("cannot connect"), LockTimeout("lock timeout")):
+        with pytest.raises(dg.RetryRequested):
+            with retry_if_transient():
+                raise transient
+    with pytest.raises(DatabaseError, match="duplicate key"):
+        with retry_if_transient():
+            raise DatabaseError("duplicate key")
+
+
+def test_lock_timeouts_are_their_own_kind(empty_db):
+    from ops_pipelines.errors import LockTimeout
+
+    with connect(empty_db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int)")
+    with connect(empty_db) as holder:
+        holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(LockTimeout, match="lock timeout"):
+            with connect(empty_db, lock_timeout="1s") as conn:
+                conn.execute("SELECT * FROM t")

@@ -3,7 +3,7 @@ check `archive_consistent`. `dry_run: true` in the launchpad counts what would m
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, pool
+from ops_pipelines.assets.common import asset_key, check_result, pool, retry_if_transient
 from ops_pipelines.config import ArchiveRule, DatabaseConfig, OpsConfig
 from ops_pipelines.core.archive import run_archive, verify_archive
 from ops_pipelines.core.verdict import Verdict
@@ -42,8 +42,9 @@ def _build_rule(db: DatabaseConfig, rule: ArchiveRule):
         ),
     )
     def archive(context: dg.AssetExecutionContext, config: ArchiveConfig) -> dg.MaterializeResult:
-        run = run_archive(db, rule, dry_run=config.dry_run, run_id=context.run.run_id,
-                          log=lambda message: context.log.info(f"{db.name}/{rule.name}: {message}"))
+        with retry_if_transient():
+            run = run_archive(db, rule, dry_run=config.dry_run, run_id=context.run.run_id,
+                              log=lambda message: context.log.info(f"{db.name}/{rule.name}: {message}"))
         if config.dry_run:
             context.log.info(f"{db.name}/{rule.name}: dry run, would move {run.would_move}")
             return dg.MaterializeResult(metadata={

@@ -9,7 +9,7 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, pool
+from ops_pipelines.assets.common import asset_key, check_result, pool, retry_if_transient
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import run_backup
@@ -39,7 +39,8 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
         ),
     )
     def backup(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        result = run_backup(db, storage, log=lambda message: context.log.info(f"{db.name}: {message}"))
+        with retry_if_transient():
+            result = run_backup(db, storage, log=lambda message: context.log.info(f"{db.name}: {message}"))
         context.log.info(f"{db.name}: backup complete: {result.uri}")
         return dg.MaterializeResult(metadata=backup_metadata(result.manifest, result.uri, result.partials_removed))
 

@@ -1,11 +1,17 @@
 """Names shared by every per-database factory, so keys, groups and pools read the same everywhere."""
 
+import contextlib
 import datetime as dt
 import zoneinfo
+from collections.abc import Iterator
 
 import dagster as dg
 
 from ops_pipelines.config import DatabaseConfig
+from ops_pipelines.errors import TransientError
+
+TRANSIENT_RETRIES = 3
+TRANSIENT_WAIT_SECONDS = 120
 
 
 def asset_key(db: DatabaseConfig, name: str) -> dg.AssetKey:
@@ -31,3 +37,13 @@ def check_result(verdict) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=verdict.passed, severity=severity, description=verdict.description, metadata=verdict.metadata
     )
+
+
+@contextlib.contextmanager
+def retry_if_transient() -> Iterator[None]:
+    """Around an asset's work: an unreachable server or a held lock asks Dagster to retry the step
+    later (up to TRANSIENT_RETRIES times); any other failure fails the run at once."""
+    try:
+        yield
+    except TransientError as exc:
+        raise dg.RetryRequested(max_retries=TRANSIENT_RETRIES, seconds_to_wait=TRANSIENT_WAIT_SECONDS) from exc

@@ -3,7 +3,7 @@ indexes over the bloat ratio and minimum size. Check: `no_invalid_indexes`."""
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, pool
+from ops_pipelines.assets.common import asset_key, check_result, pool, retry_if_transient
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.reindex import invalid_index_verdict, run_reindex
 from ops_pipelines.units import format_bytes
@@ -24,7 +24,8 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
         ),
     )
     def reindex(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        outcome = run_reindex(db, log=lambda message: context.log.info(f"{db.name}: {message}"))
+        with retry_if_transient():
+            outcome = run_reindex(db, log=lambda message: context.log.info(f"{db.name}: {message}"))
         rows = [
             dg.TableRecord({
                 "index": a.index, "table": a.table, "action": a.action, "bytes_before": a.bytes_before,

@@ -9,7 +9,7 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, pool
+from ops_pipelines.assets.common import asset_key, check_result, pool, retry_if_transient
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups, newest_verified_stamp
 from ops_pipelines.core.restore import RestoreReport, recent_restore, run_restore_test
@@ -55,8 +55,9 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
             chosen = [e for e in entries if e.complete][-1:]
             if not chosen:
                 raise OpsError(f"no complete backup of {db.name} to restore")
-        report = run_restore_test(db, storage, chosen[0], sandbox_for(db),
-                                  log=lambda message: context.log.info(f"{db.name}: {message}"))
+        with retry_if_transient():
+            report = run_restore_test(db, storage, chosen[0], sandbox_for(db),
+                                      log=lambda message: context.log.info(f"{db.name}: {message}"))
         verdict = "verified" if report.passed else f"FAILED ({len(report.mismatches)} mismatches, {len(report.restore_errors)} restore errors)"
         context.log.info(f"{db.name}: backup {report.backup} {verdict}")
         return dg.MaterializeResult(

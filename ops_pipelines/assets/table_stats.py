@@ -5,7 +5,7 @@ It feeds vacuum, reindex and capacity, and gives the UI a per-table view with hi
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, local_time
+from ops_pipelines.assets.common import asset_key, local_time, retry_if_transient
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.table_stats import TableStat, collect_table_stats
 from ops_pipelines.resources.postgres import describe_dsn
@@ -37,7 +37,8 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
         description=f"Sizes, live/dead tuples and last vacuum/analyze of every table in {db.name}.",
     )
     def table_stats(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        stats = collect_table_stats(db)
+        with retry_if_transient():
+            stats = collect_table_stats(db)
         context.log.info(f"{db.name}: read statistics of {len(stats)} tables from {describe_dsn(db.dsn.get_secret_value())}")
         return dg.MaterializeResult(metadata=table_stats_metadata(stats, config.timezone))
 

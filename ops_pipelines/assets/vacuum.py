@@ -3,7 +3,7 @@ transaction IDs grow old. Checks: `xid_age` (warn / error thresholds) and `dead_
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, pool
+from ops_pipelines.assets.common import asset_key, check_result, pool, retry_if_transient
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.vacuum import dead_tuple_verdict, run_vacuum, xid_age_verdict
 
@@ -25,7 +25,8 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
         ),
     )
     def vacuum_analyze(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        actions = run_vacuum(db, log=lambda message: context.log.info(f"{db.name}: {message}"))
+        with retry_if_transient():
+            actions = run_vacuum(db, log=lambda message: context.log.info(f"{db.name}: {message}"))
         done = [a for a in actions if not a.skipped]
         skipped = [a for a in actions if a.skipped]
         for action in skipped:

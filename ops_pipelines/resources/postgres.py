@@ -13,7 +13,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
-from ops_pipelines.errors import DatabaseError
+from ops_pipelines.errors import DatabaseError, DatabaseUnavailable, LockTimeout
 from ops_pipelines.units import Duration, parse_duration
 
 APPLICATION_NAME = "ops_pipelines"
@@ -69,7 +69,7 @@ def connect(
             row_factory=dict_row,
         )
     except psycopg.Error as exc:
-        raise DatabaseError(f"cannot connect to {where}: {first_line(exc)}") from None
+        raise DatabaseUnavailable(f"cannot connect to {where}: {first_line(exc)}") from None
     try:
         # set_config, not SET: SET cannot take parameters. Session-level (false), so they hold
         # for every later transaction on this connection.
@@ -80,6 +80,8 @@ def connect(
         )
         conn.autocommit = autocommit
         yield conn
+    except psycopg.errors.LockNotAvailable as exc:
+        raise LockTimeout(f"{where}: {first_line(exc)}") from exc
     except psycopg.Error as exc:
         raise DatabaseError(f"{where}: {first_line(exc)}") from exc
     finally:

@@ -11,13 +11,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from ops_pipelines.resources.cluster import free_port
+from ops_pipelines.resources.postgres import with_dbname
 from ops_pipelines_tests.conftest import create_database, drop_database
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,18 +65,20 @@ def checks_of_latest(port: int, path: list[str]) -> dict[str, str]:
     return {c["name"]: (c["executionForLatestMaterialization"] or {}).get("status") for c in checks}
 
 
-@pytest.fixture
-def instance_env(pg_server, erp_db, tmp_path):
+@pytest.fixture(scope="module")
+def instance_env(pg_server, erp_template, tmp_path_factory):
     """DAGSTER_HOME with the shipped dagster.yaml, its storage in a new database, and a config
-    naming the ERP copy."""
+    naming two copies of the ERP database."""
+    tmp_path = tmp_path_factory.mktemp("e2e")
     instance_db = create_database(pg_server)
+    erp_dbs = [create_database(pg_server, template=erp_template) for _ in range(2)]
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     config = tmp_path / "config.yaml"
     config.write_text(
-        f"backup_store: {{local_dir: {tmp_path / 'backups'}}}\n"
-        f"databases:\n  - name: erp\n    dsn: \"{erp_db}\"\n"
+        f"backup_store: {{local_dir: {tmp_path / 'backups'}}}\ndatabases:\n"
+        + "".join(f"  - name: {name}\n    dsn: \"{with_dbname(pg_server, db)}\"\n" for name, db in zip(("erp", "mes"), erp_dbs))
     )
     server = conninfo_to_dict(pg_server)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "OPS_PIPELINES"))}
@@ -86,8 +88,34 @@ def instance_env(pg_server, erp_db, tmp_path):
         "DAGSTER_PG_USER": server.get("user", "postgres"), "DAGSTER_PG_PASSWORD": server.get("password", ""),
         "DAGSTER_PG_DB": instance_db,
     })
-    yield env
-    drop_database(pg_server, instance_db)
+    yield env, tmp_path
+    for name in [instance_db, *erp_dbs]:
+        drop_database(pg_server, name)
+
+
+@pytest.fixture(scope="module")
+def dagster_services(instance_env):
+    """The real dagster-webserver and dagster-daemon on that instance; yields the webserver port."""
+    env, tmp_path = instance_env
+    bin_dir = Path(sys.executable).parent
+    port = free_port()
+    webserver = start([bin_dir / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+                      env, tmp_path / "webserver.log")
+    daemon = start([bin_dir / "dagster-daemon", "run", "-w", "workspace.yaml"], env, tmp_path / "daemon.log")
+    try:
+        def location_loaded():
+            try:
+                data = graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }")
+            except OSError:
+                return None
+            entries = data["workspaceOrError"]["locationEntries"]
+            return entries if entries and entries[0]["loadStatus"] == "LOADED" else None
+
+        wait_for("the webserver to load the code location", location_loaded, 120)
+        yield port, tmp_path
+    finally:
+        codes = (stop(daemon), stop(webserver))
+    assert all(code in (0, -signal.SIGINT, 130) for code in codes), codes
 
 
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -105,45 +133,66 @@ def stop(process: subprocess.Popen) -> int:
         pytest.fail(f"{process.args[2]} did not stop within 60 s of SIGINT")
 
 
+def finished(port: int, job: str, count: int = 1):
+    done = [r for r in runs(port, job) if r["status"] in {"SUCCESS", "FAILURE", "CANCELED"}]
+    return done if len(done) >= count else None
+
+
 @pytest.mark.slow
-def test_daemon_runs_the_missing_backup_sensor_turned_on_through_graphql(instance_env, tmp_path):
-    bin_dir = Path(sys.executable).parent
-    port = free_port()
-    webserver = start([bin_dir / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                      instance_env, tmp_path / "webserver.log")
-    daemon = start([bin_dir / "dagster-daemon", "run", "-w", "workspace.yaml"], instance_env, tmp_path / "daemon.log")
-    try:
-        def location_loaded():
-            try:
-                data = graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }")
-            except OSError:
-                return None
-            entries = data["workspaceOrError"]["locationEntries"]
-            return entries if entries and entries[0]["loadStatus"] == "LOADED" else None
+def test_daemon_runs_the_missing_backup_sensor_turned_on_through_graphql(dagster_services):
+    port, tmp_path = dagster_services
+    started = graphql(port, """
+        mutation Start($selector: SensorSelector!) {
+          startSensor(sensorSelector: $selector) {
+            __typename ... on Sensor { sensorState { status } } ... on PythonError { message }
+          }
+        }""", {"selector": {**LOCATION, "sensorName": "missing_backup_sensor"}})["startSensor"]
+    assert started["__typename"] == "Sensor" and started["sensorState"]["status"] == "RUNNING", started
 
-        wait_for("the webserver to load the code location", location_loaded, 120)
-        started = graphql(port, """
-            mutation Start($selector: SensorSelector!) {
-              startSensor(sensorSelector: $selector) {
-                __typename ... on Sensor { sensorState { status } } ... on PythonError { message }
-              }
-            }""", {"selector": {**LOCATION, "sensorName": "missing_backup_sensor"}})["startSensor"]
-        assert started["__typename"] == "Sensor" and started["sensorState"]["status"] == "RUNNING", started
-
-        backup_run = wait_for("a successful backup run launched by the sensor", lambda: next(
-            (r for r in runs(port, "backup_erp") if r["status"] in {"SUCCESS", "FAILURE", "CANCELED"}), None), 240)
+    for db in ("erp", "mes"):  # both databases lack a backup: one run each
+        backup_run = wait_for(f"the backup run of {db} launched by the sensor", lambda: finished(port, f"backup_{db}"), 300)[0]
         assert backup_run["status"] == "SUCCESS", (tmp_path / "daemon.log").read_text()[-3000:]
         tags = {t["key"]: t["value"] for t in backup_run["tags"]}
         assert tags["dagster/sensor_name"] == "missing_backup_sensor"
-        assert tags["dagster/run_key"].startswith("missing-backup:erp:none")
-        checks = checks_of_latest(port, ["erp", "backup"])
+        assert tags["dagster/run_key"] == f"missing-backup:{db}:none"
+        checks = checks_of_latest(port, [db, "backup"])
         assert {checks[name] for name in ("backup_fresh", "backup_checksum", "backup_readable", "backup_size_sane")} == {"SUCCEEDED"}
 
-        restore_run = wait_for("the restore test the new backup triggers", lambda: next(
-            (r for r in runs(port, "restore_test_erp") if r["status"] in {"SUCCESS", "FAILURE", "CANCELED"}), None), 240)
-        assert restore_run["status"] == "SUCCESS"
-        assert checks_of_latest(port, ["erp", "restore_test"])["restore_verified"] == "SUCCEEDED"
-        assert len(runs(port, "backup_erp")) == 1  # one gap, one run
-    finally:
-        codes = (stop(daemon), stop(webserver))
-    assert codes == (0, 0) or all(code in (0, -signal.SIGINT, 130) for code in codes), codes
+    restore_run = wait_for("the restore test the new backup triggers", lambda: finished(port, "restore_test_erp"), 300)[0]
+    assert restore_run["status"] == "SUCCESS"
+    assert checks_of_latest(port, ["erp", "restore_test"])["restore_verified"] == "SUCCEEDED"
+    assert len(runs(port, "backup_erp")) == 1  # one gap, one run
+
+
+@pytest.mark.slow
+def test_runs_of_one_database_never_overlap_and_databases_run_in_parallel(dagster_services):
+    port, _ = dagster_services
+    launched = []
+    for db in ("erp", "mes", "erp", "mes"):
+        result = graphql(port, """
+            mutation Launch($params: ExecutionParams!) {
+              launchRun(executionParams: $params) {
+                __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+              }
+            }""", {"params": {"selector": {**LOCATION, "jobName": f"vacuum_{db}"}, "runConfigData": {}}})["launchRun"]
+        assert result["__typename"] == "LaunchRunSuccess", result
+        launched.append((db, result["run"]["runId"]))
+
+    def timings():
+        spans = []
+        for db, run_id in launched:
+            run = graphql(port, "query R($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }",
+                          {"id": run_id})["runOrError"]
+            if run["status"] not in {"SUCCESS", "FAILURE", "CANCELED"}:
+                return None
+            spans.append((db, run["status"], run["startTime"], run["endTime"]))
+        return spans
+
+    spans = wait_for("the four vacuum runs to finish", timings, 300)
+    assert {status for _, status, _, _ in spans} == {"SUCCESS"}
+    def overlap(a, b):
+        return a[2] < b[3] and b[2] < a[3]
+    same_db = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] == b[0]]
+    other_db = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] != b[0]]
+    assert not any(overlap(a, b) for a, b in same_db), spans  # the pool db_<name> admits one run
+    assert any(overlap(a, b) for a, b in other_db), spans  # different databases in parallel

@@ -49,7 +49,7 @@ def test_demo_materializes_table_stats_into_a_postgres_backed_instance(demo_dir,
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         event = instance.get_latest_materialization_event(dg.AssetKey(["erp_demo", "table_stats"]))
         assert event is not None
-        assert event.asset_materialization.metadata["tables"].value == 10
+        assert event.asset_materialization.metadata["tables"].value >= 10  # + archive tables once archival ran
 
         second = run_demo(demo_dir)
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]

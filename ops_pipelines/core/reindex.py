@@ -84,30 +84,29 @@ def _index_size(conn: psycopg.Connection, schema: str, index: str) -> int | None
 
 
 def _drop_invalid(conn: psycopg.Connection, row: dict) -> IndexAction:
-    name = f"{row['schema_name']}.{row['index_name']}"
-    started = time.monotonic()
     statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(row["schema_name"], row["index_name"]))
-    try:
-        conn.execute(statement)
-    except psycopg.Error as exc:
-        why = "locked by another session (a build may still be running)" if isinstance(exc, errors.LockNotAvailable) else first_line(exc)
-        return IndexAction(name, row["table_name"], "skipped", row["bytes"], None, time.monotonic() - started, why)
-    return IndexAction(name, row["table_name"], "dropped invalid", row["bytes"], 0, time.monotonic() - started,
-                       "invalid index left by a failed concurrent build")
+    return _index_statement(conn, row, statement, "dropped invalid", "invalid index left by a failed concurrent build",
+                            locked="locked by another session (a build may still be running)", size_after=lambda: 0)
 
 
 def _rebuild(conn: psycopg.Connection, row: dict) -> IndexAction:
+    statement = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier(row["schema_name"], row["index_name"]))
+    return _index_statement(conn, row, statement, "rebuilt", f"bloat {row['bloat_ratio']:.0%}",
+                            locked="locked by another session (lock_timeout)",
+                            size_after=lambda: _index_size(conn, row["schema_name"], row["index_name"]))
+
+
+def _index_statement(conn, row: dict, statement: sql.Composed, action: str, detail: str, *, locked: str,
+                     size_after) -> IndexAction:
+    """Run one index statement; a lock or any other error skips the index with the reason."""
     name = f"{row['schema_name']}.{row['index_name']}"
     started = time.monotonic()
-    statement = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier(row["schema_name"], row["index_name"]))
     try:
         conn.execute(statement)
     except psycopg.Error as exc:
-        why = "locked by another session (lock_timeout)" if isinstance(exc, errors.LockNotAvailable) else first_line(exc)
+        why = locked if isinstance(exc, errors.LockNotAvailable) else first_line(exc)
         return IndexAction(name, row["table_name"], "skipped", row["bytes"], None, time.monotonic() - started, why)
-    after = _index_size(conn, row["schema_name"], row["index_name"])
-    return IndexAction(name, row["table_name"], "rebuilt", row["bytes"], after, time.monotonic() - started,
-                       f"bloat {row['bloat_ratio']:.0%}")
+    return IndexAction(name, row["table_name"], action, row["bytes"], size_after(), time.monotonic() - started, detail)
 
 
 def invalid_index_verdict(db: DatabaseConfig) -> Verdict:

@@ -9,6 +9,7 @@ import dagster as dg
 from ops_pipelines.assets import (
     archive,
     backup,
+    capacity,
     maintenance_window,
     offsite,
     reindex,
@@ -31,6 +32,7 @@ PER_DATABASE_FACTORIES = [
     reindex.build,
     maintenance_window.build,
     archive.build,
+    capacity.build,
 ]
 
 

@@ -46,3 +46,19 @@ def test_irregular_samples_become_one_value_per_day():
     index = pd.to_datetime(["2026-01-01 01:00", "2026-01-01 13:00", "2026-01-03 02:00"], utc=True)
     series = daily_series(pd.Series([10.0, 20.0, 35.0], index=index))
     assert list(series.round(1)) == [15.0, 25.0, 35.0]  # the gap day is interpolated
+
+
+def test_crossing_dates_within_ten_percent_on_linear_and_weekly_histories():
+    """The accuracy target of issue 7 (bench/bench_forecast.py measures more seeds and cases)."""
+    t = np.arange(120)
+    cases = {
+        "linear": lambda d: 150 * GB + 1.0 * GB * d,
+        "weekly": lambda d: 150 * GB + 1.0 * GB * d + 4 * GB * np.sin(2 * np.pi * d / 7),
+    }
+    for name, curve in cases.items():
+        future = np.arange(120, 2000)
+        truth = int(np.nonzero(curve(future) >= 0.7 * 500 * GB)[0][0]) + 1
+        for seed in range(5):
+            noisy = curve(t) + np.random.default_rng(seed).normal(0, GB, 120)
+            predicted = forecast(history(noisy), 500 * GB, 0.7).days_to_warn
+            assert abs(predicted - truth) <= 0.1 * truth, (name, seed, predicted, truth)

@@ -30,6 +30,10 @@ def archive_job_name(db: DatabaseConfig) -> str:
     return f"archive_{db.name}"
 
 
+def capacity_job_name(db: DatabaseConfig) -> str:
+    return f"capacity_{db.name}"
+
+
 def has_window_work(db: DatabaseConfig) -> bool:
     return bool(db.maintenance_window.vacuum_full_tables or db.maintenance_window.full_reindex)
 
@@ -60,6 +64,9 @@ def build(config: OpsConfig) -> list:
             f"Refresh table statistics of {db.name}, then VACUUM (ANALYZE) where they say it helps.")
         job(reindex_job_name(db), assets("table_stats", "reindex"),
             f"Drop invalid indexes of {db.name} and rebuild bloated ones online.")
+        if config.metrics.dsn:
+            job(capacity_job_name(db), assets("capacity_sample", "capacity_forecast"),
+                f"Sample the size of {db.name} into the metrics schema, then forecast its growth.")
         if db.archive:
             job(archive_job_name(db), assets(*(f"archive_{rule.name}" for rule in db.archive)),
                 f"Archival rules of {db.name}, one after the other (they share the database's pool).")

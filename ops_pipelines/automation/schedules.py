@@ -7,6 +7,7 @@ import dagster as dg
 from ops_pipelines.automation.jobs import (
     archive_job_name,
     backup_job_name,
+    capacity_job_name,
     has_window_work,
     reindex_job_name,
     restore_test_job_name,
@@ -25,6 +26,9 @@ def build(config: OpsConfig) -> list[dg.ScheduleDefinition]:
             (reindex_job_name(db), config.schedules.reindex, "Reindex"),
         ):
             schedules.append(every(config, job_name, cron, f"{what} {db.name} at {cron} ({config.timezone})."))
+        if config.metrics.dsn:
+            cron = config.schedules.capacity_sample
+            schedules.append(every(config, capacity_job_name(db), cron, f"Capacity sample and forecast of {db.name} at {cron}."))
         if db.archive:
             cron = config.schedules.archive
             schedules.append(every(config, archive_job_name(db), cron, f"Archive old rows of {db.name} at {cron} ({config.timezone})."))

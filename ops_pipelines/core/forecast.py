@@ -45,6 +45,10 @@ class Forecast:
     horizons: dict[int, tuple[float, float, float]] = field(default_factory=dict)  # days -> (point, low, high)
     days_to_warn: int | None = None
     days_to_full: int | None = None
+    # The earlier crossing of the two models: what checks alert on, so a database whose growth
+    # accelerates is not called safe because the chosen model damps its trend.
+    earliest_days_to_warn: int | None = None
+    earliest_days_to_full: int | None = None
     path: pd.DataFrame | None = None  # date, forecast, low, high: for the chart
 
     def crossing_date(self, days: int | None) -> dt.date | None:
@@ -73,14 +77,15 @@ def forecast(samples: pd.Series, capacity_bytes: float | None, warn_ratio: float
     # short holdout, noise alone can make the adaptive model look a little better.
     holt_wins = backtest["damped Holt trend"] < PARSIMONY * backtest["robust linear trend"]
     chosen_name = "damped Holt trend" if holt_wins else "robust linear trend"
-    chosen = (fit_damped_holt if holt_wins else fit_theil_sen)(y)
+    chosen, other = (fit_damped_holt(y), fit_theil_sen(y)) if holt_wins else (fit_theil_sen(y), fit_damped_holt(y))
 
     horizons = {h: (chosen.points[h - 1], chosen.points[h - 1] - Z95 * chosen.sigma[h - 1],
                     chosen.points[h - 1] + Z95 * chosen.sigma[h - 1]) for h in HORIZONS}
-    days_to_warn = days_to_full = None
+    crossings = {"warn": (None, None), "full": (None, None)}
     if capacity_bytes:
-        days_to_warn = _first_day_at_or_over(y[-1], chosen.points, warn_ratio * capacity_bytes)
-        days_to_full = _first_day_at_or_over(y[-1], chosen.points, capacity_bytes)
+        for name, threshold in (("warn", warn_ratio * capacity_bytes), ("full", capacity_bytes)):
+            crossings[name] = tuple(_first_day_at_or_over(y[-1], fit.points, threshold) for fit in (chosen, other))
+    days_to_warn, days_to_full = crossings["warn"][0], crossings["full"][0]
     shown = max(HORIZONS[-1], min(MAX_DAYS, (days_to_full or 0) + 30))
     dates = pd.date_range(series.index[-1] + pd.Timedelta(days=1), periods=shown, freq="D")
     path = pd.DataFrame({
@@ -92,8 +97,13 @@ def forecast(samples: pd.Series, capacity_bytes: float | None, warn_ratio: float
     return Forecast(
         True, f"{chosen.name} chosen by backtest on the last {holdout} days", len(y),
         series.index[-1].date(), float(y[-1]), chosen.name, backtest[chosen_name], backtest,
-        horizons, days_to_warn, days_to_full, path,
+        horizons, days_to_warn, days_to_full, _earliest(*crossings["warn"]), _earliest(*crossings["full"]), path,
     )
+
+
+def _earliest(*days: int | None) -> int | None:
+    known = [d for d in days if d is not None]
+    return min(known) if known else None
 
 
 def _first_day_at_or_over(last: float, points: np.ndarray, threshold: float) -> int | None:

@@ -7,8 +7,10 @@ Everything lives under .demo/ (or $OPS_DEMO_DIR), which git ignores; a re-run re
 """
 
 import argparse
+import datetime as dt
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 from psycopg import sql
 
 from ops_pipelines.config import CONFIG_ENV_VAR, load_config
+from ops_pipelines.core.capacity import import_csv, read_history
 from ops_pipelines.demo.generator import generate_erp_database
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_text
@@ -56,6 +59,8 @@ databases:
   - name: {DEMO_DB}
     description: Sample ERP database made by ops_pipelines.demo.generator
     dsn: "{cluster.dsn(DEMO_DB)}"
+    capacity:
+      volume_capacity: 250MB    # the demo server's "disk": all its databases count against it
     archive:
       - name: completed_orders
         table: public.orders
@@ -89,6 +94,21 @@ def instance_env(directory: Path, cluster: LocalCluster, config_path: Path) -> d
     }
 
 
+def import_demo_history(directory: Path, cluster: LocalCluster) -> int:
+    """Four months of made-up growth ending at today's size, imported once (labelled "imported"),
+    so the forecast has something to say on day one, as a team would start from Grafana's numbers."""
+    metrics = cluster.dsn("ops_metrics")
+    if read_history(metrics, DEMO_DB).imported:
+        return 0
+    with connect(cluster.dsn(), autocommit=True) as conn:
+        used_now = conn.execute("SELECT sum(pg_database_size(datname))::bigint AS b FROM pg_database WHERE datallowconn").fetchone()["b"]
+    today, rng = dt.date.today(), random.Random(7)
+    rows = [(today - dt.timedelta(days=d), int(used_now - d * 400_000 + rng.gauss(0, 300_000))) for d in range(120, 0, -1)]
+    path = directory / "capacity_history.csv"
+    atomic_write_text(path, "date,bytes\n" + "".join(f"{day},{size}\n" for day, size in rows))
+    return import_csv(metrics, DEMO_DB, path)
+
+
 def ensure_database(cluster: LocalCluster, dbname: str) -> None:
     with connect(cluster.dsn(), autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
@@ -110,6 +130,9 @@ def run_demo(scale: float, ui: bool, ui_port: int) -> int:
         ensure_database(cluster, dbname)
 
     config_path = write_demo_config(directory, cluster)
+    imported = import_demo_history(directory, cluster)
+    if imported:
+        print(f"   imported {imported} days of capacity history (labelled imported) for the first forecast")
     env = instance_env(directory, cluster, config_path)
     step(f"config {config_path}; Dagster instance {env['DAGSTER_HOME']} (runs stored in PostgreSQL)")
 

@@ -1,0 +1,9 @@
+-- One capacity sample of the connected database: its size, connections in use against the
+-- server's limit, and the buffer cache hit ratio since the statistics were last reset.
+SELECT pg_database_size(current_database())                        AS database_bytes,
+       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS connections,
+       current_setting('max_connections')::int                     AS max_connections,
+       (SELECT CASE WHEN sum(blks_hit + blks_read) > 0
+                    THEN sum(blks_hit)::float / sum(blks_hit + blks_read) END
+          FROM pg_stat_database WHERE datname = current_database()) AS cache_hit_ratio,
+       (SELECT sum(pg_database_size(datname)) FROM pg_database WHERE datallowconn)::bigint AS server_database_bytes

@@ -20,7 +20,8 @@ from pathlib import Path
 
 
 def config_text(databases: int) -> str:
-    lines = ["backup_store: {local_dir: /tmp/ops_bench_backups}", "databases:"]
+    lines = ["backup_store: {local_dir: /tmp/ops_bench_backups}", "metrics: {dsn: 'host=metrics dbname=ops_metrics'}",
+             "databases:"]
     for i in range(databases):
         lines += [
             f"  - name: erp_{i:03d}",

@@ -4,17 +4,21 @@ ratio and fills. Checks: `connection_headroom`, `capacity_headroom`. Built when 
 """
 
 import base64
-import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from ops_pipelines.assets.common import asset_key, check_result, retry_if_transient
 from ops_pipelines.config import DatabaseConfig, OpsConfig
-from ops_pipelines.core.capacity import draw_chart, import_csv, read_history, store_sample, take_sample
-from ops_pipelines.core.forecast import Forecast, forecast
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.units import format_bytes
+
+if TYPE_CHECKING:
+    from ops_pipelines.core.forecast import Forecast
+
+# pandas and matplotlib (core.capacity, core.forecast) are imported inside the assets: loading
+# the code location, which every webserver and daemon start does, should not pay for them.
 
 
 class SampleConfig(dg.Config):
@@ -34,6 +38,8 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
               description=f"Size, largest tables, WAL, connections and cache hit ratio of {db.name}, and the volume; "
                           "appended to ops_metrics.capacity_samples in the metrics database.")
     def capacity_sample(context: dg.AssetExecutionContext, config: SampleConfig) -> dg.MaterializeResult:
+        from ops_pipelines.core.capacity import import_csv, store_sample, take_sample
+
         imported = import_csv(metrics_dsn, db.name, Path(config.import_csv)) if config.import_csv else 0
         if imported:
             context.log.info(f"{db.name}: imported {imported} history rows from {config.import_csv}")
@@ -78,6 +84,9 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
               description=f"Growth of {db.name} projected 30/90/180 days ahead (robust linear or damped Holt, chosen "
                           f"by backtest), with the dates the volume crosses {settings.warn_ratio:.0%} and 100%.")
     def capacity_forecast(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from ops_pipelines.core.capacity import draw_chart, read_history
+        from ops_pipelines.core.forecast import forecast
+
         history = read_history(metrics_dsn, db.name)
         result = forecast(history.used, history.capacity_bytes, settings.warn_ratio)
         chart = draw_chart(history, result, settings.warn_ratio, f"{db.name}: capacity", charts / f"capacity_{db.name}.png")
@@ -88,6 +97,9 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
         f"Warns when {settings.warn_ratio:.0%} of the volume is forecast within {settings.warn_within}, errors when "
         f"100% is forecast within {settings.error_within} (the earlier of the two models counts)."))
     def capacity_headroom() -> dg.AssetCheckResult:
+        from ops_pipelines.core.capacity import read_history
+        from ops_pipelines.core.forecast import forecast
+
         history = read_history(metrics_dsn, db.name)
         result = forecast(history.used, history.capacity_bytes, settings.warn_ratio)
         return check_result(headroom_verdict(result, settings.warn_within.to_timedelta().days,
@@ -96,7 +108,7 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
     return dg.Definitions(assets=[capacity_sample, capacity_forecast], asset_checks=[connection_headroom, capacity_headroom])
 
 
-def headroom_verdict(result: Forecast, warn_days: int, error_days: int) -> Verdict:
+def headroom_verdict(result: "Forecast", warn_days: int, error_days: int) -> Verdict:
     if not result.enough_history:
         return Verdict(True, True, f"{result.reason}: no claim yet")
     full, warn = result.earliest_days_to_full, result.earliest_days_to_warn
@@ -108,7 +120,7 @@ def headroom_verdict(result: Forecast, warn_days: int, error_days: int) -> Verdi
     return Verdict(True, False, "no crossing within the limits" + (f": warning in {warn} days" if warn is not None else ""), metadata)
 
 
-def forecast_metadata(result: Forecast, imported: int, chart: Path, timezone: str) -> dict:
+def forecast_metadata(result: "Forecast", imported: int, chart: Path, timezone: str) -> dict:
     metadata = {"enough_history": dg.MetadataValue.bool(result.enough_history), "samples": dg.MetadataValue.int(result.samples),
                 "imported_samples": dg.MetadataValue.int(imported), "chart": dg.MetadataValue.path(str(chart)),
                 "method": dg.MetadataValue.text(result.reason)}

@@ -37,15 +37,21 @@ PER_DATABASE_FACTORIES = [
 
 
 def build_definitions(config: OpsConfig) -> dg.Definitions:
-    per_database = [build_database(config, db) for db in config.databases]
-    all_jobs = jobs.build(config)
+    assets = dg.Definitions.merge(*(build_database(config, db) for db in config.databases))
+    capabilities = jobs.capabilities(config, assets.resolve_asset_graph())
+    database_jobs = jobs.build(config)
     cleanup_job, cleanup_schedule = instance_cleanup.build(config.timezone)
     automation = dg.Definitions(
-        jobs=[*all_jobs, cleanup_job],
-        schedules=[*schedules.build(config), cleanup_schedule],
-        sensors=sensors.build(config, all_jobs),
+        jobs=[*database_jobs, cleanup_job],
+        schedules=[*schedules.build(config, capabilities), cleanup_schedule],
+        sensors=sensors.build(config, database_jobs, capabilities),
     )
-    return dg.Definitions.merge(*per_database, automation)
+    return dg.Definitions.merge(assets, automation)
+
+
+def capability_job(definitions: dg.Definitions, config: OpsConfig, database: str, capability: str) -> dg.JobDefinition:
+    """The run a schedule would launch for one capability of one database, as a job to execute."""
+    return jobs.capabilities(config, definitions.resolve_asset_graph())[database][capability].job(definitions)
 
 
 def build_database(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:

@@ -8,7 +8,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from ops_pipelines.core.archive import ArchiveError, run_archive, verify_archive
-from ops_pipelines.definitions import build_definitions
+from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.resources.postgres import connect
 from ops_pipelines_tests.helpers import make_config
 
@@ -177,7 +177,7 @@ def test_an_archive_table_with_other_columns_is_refused(erp_db, tmp_path):
 def test_archive_asset_and_check_in_dagster(erp_db, tmp_path):
     config, db, rule = rule_config(tmp_path, erp_db)
     defs = build_definitions(config)
-    job = defs.resolve_job_def("archive_erp")
+    job = capability_job(defs, config, "erp", "archive")
     instance = dg.DagsterInstance.ephemeral()
     dry = job.execute_in_process(instance=instance, run_config={"ops": {"erp__archive_completed_orders": {"config": {"dry_run": True}}}})
     assert dry.success

@@ -12,7 +12,7 @@ import pytest
 from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import BackupFailed, run_backup
 from ops_pipelines.core.backup_catalog import list_backups, newest_complete_stamp
-from ops_pipelines.definitions import build_definitions
+from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.errors import DatabaseError
 from ops_pipelines.resources.cluster import LocalCluster
 from ops_pipelines.resources.postgres import connect
@@ -107,7 +107,7 @@ def test_asset_and_checks_in_dagster(erp_db, tmp_path):
     config = make_config(tmp_path, {"erp": erp_db})
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
-    job = defs.resolve_job_def("backup_erp")
+    job = capability_job(defs, config, "erp", "backup")
     result = job.execute_in_process(instance=instance)
     assert result.success
     metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "backup"])).asset_materialization.metadata
@@ -232,7 +232,7 @@ def test_backup_job_with_off_site_copy_passes_every_check(erp_db, tmp_path, s3_e
         s3=f"{{bucket: {s3_bucket}, prefix: prod/, endpoint_url: '{s3_endpoint}', region: us-east-1}}",
     )
     instance = dg.DagsterInstance.ephemeral()
-    result = build_definitions(config).resolve_job_def("backup_erp").execute_in_process(instance=instance)
+    result = capability_job(build_definitions(config), config, "erp", "backup").execute_in_process(instance=instance)
     assert result.success
     checks = {e.check_name: e for e in result.get_asset_check_evaluations() if e.check_name != "restore_recent"}
     assert checks["offsite_matches"].passed, checks["offsite_matches"].description

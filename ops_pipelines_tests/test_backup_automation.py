@@ -31,10 +31,10 @@ def test_sensor_requests_one_run_per_stale_database_and_none_when_fresh(tmp_path
     instance = dg.DagsterInstance.ephemeral()
     requests = evaluate(defs, instance)
     assert sorted((r.job_name, r.run_key.rsplit(":", 1)[0]) for r in requests) == [
-        ("backup_never_db", "missing-backup:never_db"),
-        ("backup_stale_db", "missing-backup:stale_db"),
+        ("ops_never_db", "missing-backup:never_db"),
+        ("ops_stale_db", "missing-backup:stale_db"),
     ]
-    stale_key = next(r.run_key for r in requests if r.job_name == "backup_stale_db")
+    stale_key = next(r.run_key for r in requests if r.job_name == "ops_stale_db")
     assert stale_key == f"missing-backup:stale_db:{stamp_for(now - dt.timedelta(hours=30))}"
     # The same gap gives the same run keys, so Dagster launches it once.
     assert sorted(r.run_key for r in evaluate(defs, instance)) == sorted(r.run_key for r in requests)
@@ -51,5 +51,5 @@ def test_backup_schedules_run_daily_at_two_in_the_configured_zone(tmp_path):
     config = make_config(tmp_path, {"erp": "host=127.0.0.1 dbname=unused"})
     schedule = build_definitions(config).resolve_schedule_def("backup_erp_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "Asia/Ho_Chi_Minh")
-    assert schedule.job_name == "backup_erp"
+    assert schedule.job_name == "ops_erp"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING

@@ -9,7 +9,7 @@ import pytest
 from ops_pipelines.assets.capacity import headroom_verdict
 from ops_pipelines.core.capacity import CsvError, import_csv, read_history, store_sample, take_sample
 from ops_pipelines.core.forecast import forecast
-from ops_pipelines.definitions import build_definitions
+from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.resources.postgres import connect
 from ops_pipelines_tests.helpers import make_config
 from ops_pipelines_tests.test_forecast import GB, history
@@ -71,7 +71,7 @@ def test_forecast_asset_with_imported_history(erp_db, empty_db, tmp_path):
     config = capacity_config(tmp_path, erp_db, empty_db, "capacity: {volume_capacity: 6GB}")
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("capacity_erp").execute_in_process(
+    result = capability_job(defs, config, "erp", "capacity").execute_in_process(
         instance=instance, run_config={"ops": {"erp__capacity_sample": {"config": {"import_csv": str(csv)}}}})
     assert result.success
     metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "capacity_forecast"])).asset_materialization.metadata
@@ -88,7 +88,7 @@ def test_forecast_asset_with_imported_history(erp_db, empty_db, tmp_path):
 def test_too_little_history_is_said_not_guessed(erp_db, empty_db, tmp_path):
     config = capacity_config(tmp_path, erp_db, empty_db)
     instance = dg.DagsterInstance.ephemeral()
-    result = build_definitions(config).resolve_job_def("capacity_erp").execute_in_process(instance=instance)
+    result = capability_job(build_definitions(config), config, "erp", "capacity").execute_in_process(instance=instance)
     assert result.success
     metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "capacity_forecast"])).asset_materialization.metadata
     assert not metadata["enough_history"].value and "forecast_90d_bytes" not in metadata
@@ -110,6 +110,6 @@ def test_headroom_thresholds():
 
 def test_connection_headroom_warns(erp_db, empty_db, tmp_path):
     config = capacity_config(tmp_path, erp_db, empty_db, "capacity: {connection_warn_ratio: 0.001}")
-    result = build_definitions(config).resolve_job_def("capacity_erp").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    result = capability_job(build_definitions(config), config, "erp", "capacity").execute_in_process(instance=dg.DagsterInstance.ephemeral())
     check = {c.check_name: c for c in result.get_asset_check_evaluations()}["connection_headroom"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN

@@ -46,11 +46,13 @@ def wait_for(what: str, probe, timeout: float, interval: float = 2.0):
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def runs(port: int, job: str) -> list[dict]:
+def runs(port: int, database: str, capability: str) -> list[dict]:
+    """Runs of one capability of one database (they are runs of the job ops_<database>)."""
+    tags = [{"key": "ops_pipelines/database", "value": database}, {"key": "ops_pipelines/capability", "value": capability}]
     data = graphql(port, """
-        query Runs($job: String!) {
-          runsOrError(filter: {pipelineName: $job}) { ... on Runs { results { runId status tags { key value } } } }
-        }""", {"job": job})
+        query Runs($tags: [ExecutionTag!]) {
+          runsOrError(filter: {tags: $tags}) { ... on Runs { results { runId status jobName tags { key value } } } }
+        }""", {"tags": tags})
     return data["runsOrError"]["results"]
 
 
@@ -133,8 +135,8 @@ def stop(process: subprocess.Popen) -> int:
         pytest.fail(f"{process.args[2]} did not stop within 60 s of SIGINT")
 
 
-def finished(port: int, job: str, count: int = 1):
-    done = [r for r in runs(port, job) if r["status"] in {"SUCCESS", "FAILURE", "CANCELED"}]
+def finished(port: int, database: str, capability: str, count: int = 1):
+    done = [r for r in runs(port, database, capability) if r["status"] in {"SUCCESS", "FAILURE", "CANCELED"}]
     return done if len(done) >= count else None
 
 
@@ -150,18 +152,19 @@ def test_daemon_runs_the_missing_backup_sensor_turned_on_through_graphql(dagster
     assert started["__typename"] == "Sensor" and started["sensorState"]["status"] == "RUNNING", started
 
     for db in ("erp", "mes"):  # both databases lack a backup: one run each
-        backup_run = wait_for(f"the backup run of {db} launched by the sensor", lambda: finished(port, f"backup_{db}"), 300)[0]
+        backup_run = wait_for(f"the backup run of {db} launched by the sensor", lambda: finished(port, db, "backup"), 300)[0]
         assert backup_run["status"] == "SUCCESS", (tmp_path / "daemon.log").read_text()[-3000:]
+        assert backup_run["jobName"] == f"ops_{db}"
         tags = {t["key"]: t["value"] for t in backup_run["tags"]}
         assert tags["dagster/sensor_name"] == "missing_backup_sensor"
         assert tags["dagster/run_key"] == f"missing-backup:{db}:none"
         checks = checks_of_latest(port, [db, "backup"])
         assert {checks[name] for name in ("backup_fresh", "backup_checksum", "backup_readable", "backup_size_sane")} == {"SUCCEEDED"}
 
-    restore_run = wait_for("the restore test the new backup triggers", lambda: finished(port, "restore_test_erp"), 300)[0]
+    restore_run = wait_for("the restore test the new backup triggers", lambda: finished(port, "erp", "restore_test"), 300)[0]
     assert restore_run["status"] == "SUCCESS"
     assert checks_of_latest(port, ["erp", "restore_test"])["restore_verified"] == "SUCCEEDED"
-    assert len(runs(port, "backup_erp")) == 1  # one gap, one run
+    assert len(runs(port, "erp", "backup")) == 1  # one gap, one run
 
 
 @pytest.mark.slow
@@ -174,7 +177,12 @@ def test_runs_of_one_database_never_overlap_and_databases_run_in_parallel(dagste
               launchRun(executionParams: $params) {
                 __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
               }
-            }""", {"params": {"selector": {**LOCATION, "jobName": f"vacuum_{db}"}, "runConfigData": {}}})["launchRun"]
+            }""", {"params": {"selector": {
+                **LOCATION, "jobName": f"ops_{db}",
+                "assetSelection": [{"path": [db, "table_stats"]}, {"path": [db, "vacuum_analyze"]}],
+                "assetCheckSelection": [{"assetKey": {"path": [db, "vacuum_analyze"]}, "name": name}
+                                        for name in ("xid_age", "dead_tuples_ok")],
+            }, "runConfigData": {}}})["launchRun"]
         assert result["__typename"] == "LaunchRunSuccess", result
         launched.append((db, result["run"]["runId"]))
 

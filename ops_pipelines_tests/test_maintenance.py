@@ -11,7 +11,7 @@ from ops_pipelines.config import VacuumSettings
 from ops_pipelines.core.reindex import invalid_index_verdict, run_reindex
 from ops_pipelines.core.vacuum import TableFigures, plan_vacuum, run_vacuum, xid_age_verdict
 from ops_pipelines.core.window import window_state
-from ops_pipelines.definitions import build_definitions
+from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.resources.postgres import connect
 from ops_pipelines_tests.helpers import make_config
 
@@ -89,7 +89,7 @@ def test_vacuum_asset_reports_in_dagster_and_xid_check_thresholds(erp_db, tmp_pa
     churn(erp_db, ["DELETE FROM auth.login_attempts WHERE id % 2 = 0"])
     config = make_config(tmp_path, {"erp": erp_db}, "vacuum: {xid_age_warn: 1, xid_age_error: 2000000000}")
     instance = dg.DagsterInstance.ephemeral()
-    result = build_definitions(config).resolve_job_def("vacuum_erp").execute_in_process(instance=instance)
+    result = capability_job(build_definitions(config), config, "erp", "vacuum").execute_in_process(instance=instance)
     assert result.success
     metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "vacuum_analyze"])).asset_materialization.metadata
     assert metadata["tables_vacuumed"].value >= 1 and metadata["dead_tuples_removed"].value > 1000
@@ -135,7 +135,7 @@ def test_an_invalid_index_is_dropped_and_the_check_passes(erp_db, tmp_path):
     verdict = invalid_index_verdict(config.databases[0])
     assert not verdict.passed and "public.orders_status_ccnew" in verdict.description
     instance = dg.DagsterInstance.ephemeral()
-    result = build_definitions(config).resolve_job_def("reindex_erp").execute_in_process(instance=instance)
+    result = capability_job(build_definitions(config), config, "erp", "reindex").execute_in_process(instance=instance)
     assert result.success
     metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "reindex"])).asset_materialization.metadata
     assert metadata["invalid_dropped"].value == 1
@@ -148,7 +148,7 @@ def test_window_work_is_refused_outside_the_window_unless_overridden(erp_db, tmp
     config = make_config(tmp_path, {"erp": erp_db}, f"maintenance_window: {{vacuum_full_tables: ['{QUOTED}', public.lots]}}")
     if window_state(config, dt.datetime.now(dt.timezone.utc)).inside:
         pytest.skip("running inside the real maintenance window: the refusal cannot be shown now")
-    job = build_definitions(config).resolve_job_def("maintenance_window_erp")
+    job = capability_job(build_definitions(config), config, "erp", "maintenance_window")
     refused = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert not refused.success
     error = refused.get_step_failure_events()[0].event_specific_data.error

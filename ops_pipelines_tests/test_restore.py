@@ -11,7 +11,7 @@ from psycopg.conninfo import conninfo_to_dict
 from ops_pipelines.core.backup import run_backup
 from ops_pipelines.core.backup_catalog import complete_backups, list_backups, newest_verified_stamp
 from ops_pipelines.core.restore import RestoreRefused, recent_restore, run_restore_test
-from ops_pipelines.definitions import build_definitions
+from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.resources.postgres import connect
 from ops_pipelines.resources.sandbox import SandboxError, sandbox_for
 from ops_pipelines.resources.sandbox.local_cluster import LocalClusterSandbox
@@ -151,18 +151,19 @@ def test_restore_job_sensor_and_checks_in_dagster(erp_db, tmp_path):
     config = make_config(tmp_path, {"erp": erp_db}, SANITY)
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
-    assert defs.resolve_job_def("backup_erp").execute_in_process(instance=instance).success
+    assert capability_job(defs, config, "erp", "backup").execute_in_process(instance=instance).success
 
     sensor = defs.resolve_sensor_def("restore_after_backup_sensor")
     with dg.build_sensor_context(instance=instance, definitions=defs) as context:
         requests = list(sensor(context))
         cursor = context.cursor
     stamp = list_backups(LocalStorage(tmp_path), "erp")[-1].stamp
-    assert [(r.job_name, r.run_key) for r in requests] == [("restore_test_erp", f"restore-test:erp:{stamp}")]
+    assert [(r.job_name, r.run_key) for r in requests] == [("ops_erp", f"restore-test:erp:{stamp}")]
+    assert requests[0].asset_selection == [dg.AssetKey(["erp", "restore_test"])]
     with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor) as context:
         assert list(sensor(context)) == []  # one restore test per backup
 
-    result = defs.resolve_job_def("restore_test_erp").execute_in_process(instance=instance, run_config=requests[0].run_config)
+    result = capability_job(defs, config, "erp", "restore_test").execute_in_process(instance=instance, run_config=requests[0].run_config)
     assert result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks["restore_verified"].passed
@@ -170,7 +171,7 @@ def test_restore_job_sensor_and_checks_in_dagster(erp_db, tmp_path):
     assert metadata["backup"].value == stamp and metadata["tables_checked"].value == 10
     assert metadata["restore_seconds"].value > 0
 
-    again = defs.resolve_job_def("backup_erp").execute_in_process(instance=instance)
+    again = capability_job(defs, config, "erp", "backup").execute_in_process(instance=instance)
     recent = {c.check_name: c for c in again.get_asset_check_evaluations()}["restore_recent"]
     assert recent.passed
 

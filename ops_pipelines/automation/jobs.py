@@ -1,4 +1,13 @@
-"""Jobs: one per database and capability (so the database's pool serialises them), plus `backup_all`."""
+"""One job per database (`ops_<db>`, all its assets and checks); schedules and sensors launch it
+for one capability at a time (backup, vacuum ...) by choosing the run's assets and checks.
+
+Why not a job per database and capability: Dagster resolves every job against the whole asset
+graph when the code location loads, so jobs x assets grows with the square of the number of
+databases; at 50 databases seven jobs each took loading over 3 s. The database's pool still
+serialises its runs (pools are checked per run, on the steps the run executes).
+"""
+
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -6,77 +15,77 @@ from ops_pipelines.assets.common import asset_key
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 
 
-def backup_job_name(db: DatabaseConfig) -> str:
-    return f"backup_{db.name}"
+def database_job_name(db: DatabaseConfig) -> str:
+    return f"ops_{db.name}"
 
 
-def restore_test_job_name(db: DatabaseConfig) -> str:
-    return f"restore_test_{db.name}"
+@dataclass(frozen=True)
+class Capability:
+    """What one run of one capability on one database materializes and checks."""
+
+    name: str
+    db: DatabaseConfig
+    assets: tuple[dg.AssetKey, ...]
+    checks: tuple[dg.AssetCheckKey, ...]
+
+    @property
+    def job_name(self) -> str:
+        return database_job_name(self.db)
+
+    def run_request(self, run_key: str, tags: dict[str, str] | None = None, run_config: dict | None = None) -> dg.RunRequest:
+        return dg.RunRequest(
+            run_key=run_key,
+            job_name=self.job_name,
+            asset_selection=list(self.assets),
+            asset_check_keys=list(self.checks),
+            run_config=run_config or {},
+            tags={"ops_pipelines/database": self.db.name, "ops_pipelines/capability": self.name, **(tags or {})},
+        )
+
+    def job(self, definitions: dg.Definitions) -> dg.JobDefinition:
+        """This capability's run as an executable job (tests, scripts)."""
+        return definitions.resolve_job_def(self.job_name).get_subset(
+            asset_selection=set(self.assets), asset_check_selection=set(self.checks))
 
 
-def vacuum_job_name(db: DatabaseConfig) -> str:
-    return f"vacuum_{db.name}"
+def capability_assets(config: OpsConfig, db: DatabaseConfig) -> dict[str, list[str]]:
+    """Asset names per capability, for the capabilities this database has."""
+    window = db.maintenance_window
+    found = {
+        "backup": ["backup", "backup_retention"] + (["offsite_copy"] if config.backup_store.s3 else []),
+        "restore_test": ["restore_test"],
+        "vacuum": ["table_stats", "vacuum_analyze"],
+        "reindex": ["table_stats", "reindex"],
+        "archive": [f"archive_{rule.name}" for rule in db.archive],
+        "capacity": ["capacity_sample", "capacity_forecast"] if config.metrics.dsn else [],
+        "maintenance_window": ["maintenance_window"] if window.vacuum_full_tables or window.full_reindex else [],
+    }
+    return {name: assets for name, assets in found.items() if assets}
 
 
-def reindex_job_name(db: DatabaseConfig) -> str:
-    return f"reindex_{db.name}"
-
-
-def window_job_name(db: DatabaseConfig) -> str:
-    return f"maintenance_window_{db.name}"
-
-
-def archive_job_name(db: DatabaseConfig) -> str:
-    return f"archive_{db.name}"
-
-
-def capacity_job_name(db: DatabaseConfig) -> str:
-    return f"capacity_{db.name}"
-
-
-def has_window_work(db: DatabaseConfig) -> bool:
-    return bool(db.maintenance_window.vacuum_full_tables or db.maintenance_window.full_reindex)
-
-
-def backup_asset_keys(config: OpsConfig, db: DatabaseConfig) -> list[dg.AssetKey]:
-    names = ["backup", "backup_retention"] + (["offsite_copy"] if config.backup_store.s3 else [])
-    return [asset_key(db, name) for name in names]
+def capabilities(config: OpsConfig, graph) -> dict[str, dict[str, Capability]]:
+    """{database: {capability: Capability}}, the checks read from the resolved asset graph."""
+    result: dict[str, dict[str, Capability]] = {}
+    for db in config.databases:
+        result[db.name] = {}
+        for name, asset_names in capability_assets(config, db).items():
+            keys = tuple(asset_key(db, n) for n in asset_names)
+            checks = [check for key in keys for check in sorted(graph.get(key).check_keys, key=str)]
+            if name == "backup":  # a lapse in restore testing shows with every daily backup
+                checks.append(dg.AssetCheckKey(asset_key(db, "restore_test"), "restore_recent"))
+            result[db.name][name] = Capability(name, db, keys, tuple(checks))
+    return result
 
 
 def build(config: OpsConfig) -> list:
-    jobs = []
-    for db in config.databases:
-        def job(name: str, selection: dg.AssetSelection, description: str) -> None:
-            jobs.append(dg.define_asset_job(name, selection=selection, description=description,
-                                            tags={"ops_pipelines/database": db.name}))
-
-        def assets(*names: str) -> dg.AssetSelection:
-            return dg.AssetSelection.assets(*(asset_key(db, n) for n in names))
-
-        # restore_recent runs with every backup too, so a lapse in restore testing shows daily.
-        restore_recent = dg.AssetCheckKey(asset_key(db, "restore_test"), "restore_recent")
-        job(backup_job_name(db),
-            dg.AssetSelection.assets(*backup_asset_keys(config, db)) | dg.AssetSelection.checks(restore_recent),
-            f"Back up {db.name}, copy it off-site when configured, apply retention; with every check.")
-        job(restore_test_job_name(db), assets("restore_test"),
-            f"Restore a backup of {db.name} into a sandbox and verify it against its manifest.")
-        job(vacuum_job_name(db), assets("table_stats", "vacuum_analyze"),
-            f"Refresh table statistics of {db.name}, then VACUUM (ANALYZE) where they say it helps.")
-        job(reindex_job_name(db), assets("table_stats", "reindex"),
-            f"Drop invalid indexes of {db.name} and rebuild bloated ones online.")
-        if config.metrics.dsn:
-            job(capacity_job_name(db), assets("capacity_sample", "capacity_forecast"),
-                f"Sample the size of {db.name} into the metrics schema, then forecast its growth.")
-        if db.archive:
-            job(archive_job_name(db), assets(*(f"archive_{rule.name}" for rule in db.archive)),
-                f"Archival rules of {db.name}, one after the other (they share the database's pool).")
-        if has_window_work(db):
-            job(window_job_name(db), assets("maintenance_window"),
-                f"VACUUM FULL / full reindex of {db.name}, inside the monthly window only.")
-    every_backup = [key for db in config.databases for key in backup_asset_keys(config, db)]
-    jobs.append(dg.define_asset_job(
-        "backup_all",
-        selection=dg.AssetSelection.assets(*every_backup),
-        description="Back up every configured database (databases run in parallel up to the run limit).",
-    ))
+    jobs = [
+        dg.define_asset_job(
+            database_job_name(db),
+            selection=dg.AssetSelection.groups(db.name),
+            description=f"Every asset and check of {db.name}. Schedules and sensors run one capability at a time "
+                        "(tag ops_pipelines/capability); in the UI, select the assets to run.",
+            tags={"ops_pipelines/database": db.name},
+        )
+        for db in config.databases
+    ]
     return jobs

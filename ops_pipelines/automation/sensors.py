@@ -6,25 +6,23 @@ import json
 import dagster as dg
 
 from ops_pipelines.assets.common import asset_key
-from ops_pipelines.automation.jobs import backup_job_name, restore_test_job_name
+from ops_pipelines.automation.jobs import Capability
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_checks import freshness
 from ops_pipelines.core.backup_catalog import DUMP_SUFFIX, newest_complete_stamp
 from ops_pipelines.resources.storage import local_storage
 
 
-def build(config: OpsConfig, jobs: list) -> list[dg.SensorDefinition]:
-    backup_jobs = [job for job in jobs if job.name in {backup_job_name(db) for db in config.databases}]
-    restore_jobs = [job for job in jobs if job.name in {restore_test_job_name(db) for db in config.databases}]
-    return [missing_backup_sensor(config, backup_jobs), restore_after_backup_sensor(config, restore_jobs)]
+def build(config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, Capability]]) -> list[dg.SensorDefinition]:
+    return [missing_backup_sensor(config, jobs, capabilities), restore_after_backup_sensor(config, jobs, capabilities)]
 
 
-def missing_backup_sensor(config: OpsConfig, backup_jobs: list) -> dg.SensorDefinition:
+def missing_backup_sensor(config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, Capability]]) -> dg.SensorDefinition:
     storage = local_storage(config)
 
     @dg.sensor(
         name="missing_backup_sensor",
-        jobs=backup_jobs,
+        jobs=jobs,
         minimum_interval_seconds=300,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description=(
@@ -41,10 +39,9 @@ def missing_backup_sensor(config: OpsConfig, backup_jobs: list) -> dg.SensorDefi
             if verdict.passed:
                 continue
             stale.append(db.name)
-            yield dg.RunRequest(
+            yield capabilities[db.name]["backup"].run_request(
                 run_key=f"missing-backup:{db.name}:{newest or 'none'}",
-                job_name=backup_job_name(db),
-                tags={"ops_pipelines/database": db.name, "ops_pipelines/reason": verdict.description[:200]},
+                tags={"ops_pipelines/reason": verdict.description[:200]},
             )
         if not stale:
             yield dg.SkipReason(f"all {len(config.databases)} databases have a backup younger than their max age")
@@ -52,10 +49,10 @@ def missing_backup_sensor(config: OpsConfig, backup_jobs: list) -> dg.SensorDefi
     return missing_backup
 
 
-def restore_after_backup_sensor(config: OpsConfig, restore_jobs: list) -> dg.SensorDefinition:
+def restore_after_backup_sensor(config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, Capability]]) -> dg.SensorDefinition:
     @dg.sensor(
         name="restore_after_backup_sensor",
-        jobs=restore_jobs,
+        jobs=jobs,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Starts one restore test for each new materialization of a database's backup.",
@@ -75,11 +72,10 @@ def restore_after_backup_sensor(config: OpsConfig, restore_jobs: list) -> dg.Sen
             if stamp is None:
                 context.log.warning(f"{db.name}: backup materialization {record.storage_id} names no backup file")
                 continue
-            yield dg.RunRequest(
+            yield capabilities[db.name]["restore_test"].run_request(
                 run_key=f"restore-test:{db.name}:{stamp}",
-                job_name=restore_test_job_name(db),
                 run_config={"ops": {asset_key(db, "restore_test").to_python_identifier(): {"config": {"backup": stamp}}}},
-                tags={"ops_pipelines/database": db.name, "ops_pipelines/backup": stamp},
+                tags={"ops_pipelines/backup": stamp},
             )
         context.update_cursor(json.dumps(cursor, sort_keys=True))
 

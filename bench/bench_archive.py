@@ -88,7 +88,7 @@ def main() -> None:
     finally:
         drop(args.dsn, "ops_bench_archive_base")
         drop(args.dsn, "ops_bench_archive_ours")
-    print(f"\n| measure | value |\n|---|---:|")
+    print("\n| measure | value |\n|---|---:|")
     print(f"| unbatched INSERT … SELECT; DELETE, one transaction | {base_seconds:.1f} s ({base_rows / base_seconds:,.0f} orders/s) |")
     print(f"| `<db>/archive_completed_orders`, batch {args.batch_size} | {ours_seconds:.1f} s ({rows / ours_seconds:,.0f} orders/s) |")
     print(f"| longest batch (locks held) | {run.longest_batch_ms:,.0f} ms |")

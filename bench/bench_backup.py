@@ -12,7 +12,6 @@ The sample database (`ops_bench_erp`, scale 50) is generated first when missing 
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess

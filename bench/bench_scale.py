@@ -10,7 +10,6 @@ ops_pipelines_tests/test_e2e_daemon.py.
 """
 
 import argparse
-import datetime as dt
 import os
 import statistics
 import subprocess

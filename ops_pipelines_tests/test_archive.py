@@ -5,7 +5,6 @@ import threading
 
 import dagster as dg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
 from ops_pipelines.core.archive import ArchiveError, run_archive, verify_archive
 from ops_pipelines.definitions import build_definitions, capability_job

@@ -26,7 +26,7 @@ import psycopg
 import zstandard
 from psycopg import IsolationLevel, sql
 
-from ops_pipelines.config import DatabaseConfig, parse_qualified_name
+from ops_pipelines.config import DatabaseConfig
 from ops_pipelines.core.backup_catalog import dump_key, manifest_key, stamp_for
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.errors import CommandFailed, OpsError

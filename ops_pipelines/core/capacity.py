@@ -21,7 +21,7 @@ from ops_pipelines.core.forecast import Forecast
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
 from ops_pipelines.resources.postgres import connect, read_sql
-from ops_pipelines.units import format_bytes, parse_size
+from ops_pipelines.units import parse_size
 
 
 class CsvError(OpsError):
@@ -171,7 +171,7 @@ def draw_chart(history: History, result: Forecast, warn_ratio: float, title: str
         axes.plot(shown["date"], shown["forecast"] / gb, color="#d62728", label=f"forecast ({result.model})")
         axes.fill_between(shown["date"], shown["low"] / gb, shown["high"] / gb, color="#d62728", alpha=0.15, label="95% interval")
     if history.capacity_bytes:
-        axes.axhline(history.capacity_bytes / gb, color="black", linestyle="--", label=f"full ({format_bytes(history.capacity_bytes)})")
+        axes.axhline(history.capacity_bytes / gb, color="black", linestyle="--", label=f"full ({history.capacity_bytes / gb:,.1f} GB)")
         axes.axhline(warn_ratio * history.capacity_bytes / gb, color="#ff7f0e", linestyle=":", label=f"warning ({warn_ratio:.0%})")
     axes.set_title(title)
     axes.set_ylabel("GB")

@@ -3,7 +3,7 @@ check `archive_consistent`. `dry_run: true` in the launchpad counts what would m
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, pool, retry_if_transient
+from ops_pipelines.assets.common import asset_key, check_result, heavy_asset, retry_if_transient
 from ops_pipelines.config import ArchiveRule, DatabaseConfig, OpsConfig
 from ops_pipelines.core.archive import run_archive, verify_archive
 from ops_pipelines.core.verdict import Verdict
@@ -29,11 +29,9 @@ def _build_rule(db: DatabaseConfig, rule: ArchiveRule):
     where = f"schema {rule.destination.schema_} of " + ("another database" if rule.destination.dsn else db.name)
     children = ", ".join(f"{c.table[0]}.{c.table[1]}" for c in rule.children) or "none"
 
-    @dg.asset(
-        key=key,
-        group_name=db.name,
-        kinds={"postgres"},
-        pool=pool(db),
+    @heavy_asset(
+        db,
+        f"archive_{rule.name}",
         description=(
             f"Moves rows of {source} older than {rule.older_than} by {rule.age_column}"
             + (f" with {rule.status_column} in {rule.status_in}" if rule.status_column else "")

@@ -9,7 +9,7 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, pool, retry_if_transient
+from ops_pipelines.assets.common import asset_key, check_result, heavy_asset, retry_if_transient
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import run_backup
@@ -27,11 +27,9 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
     storage = local_storage(config)
     max_age = dt.timedelta(hours=db.backup.max_age_hours)
 
-    @dg.asset(
-        key=key,
-        group_name=db.name,
-        kinds={"postgres"},
-        pool=pool(db),
+    @heavy_asset(
+        db,
+        "backup",
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=max_age),
         description=(
             f"pg_dump (custom format) of {db.name}, zstd-compressed, with a manifest of sha256 and the "

@@ -24,6 +24,21 @@ def pool(db: DatabaseConfig) -> str:
     return f"db_{db.name}"
 
 
+def heavy_asset(db: DatabaseConfig, name: str, *, description: str, deps: tuple[str, ...] = (),
+                kinds: tuple[str, ...] = ("postgres",), **kwargs):
+    """`@dg.asset` for work that must not overlap other heavy work on the same database: keyed
+    `<db>/<name>`, grouped by database, in the database's pool of one."""
+    return dg.asset(
+        key=asset_key(db, name),
+        deps=[asset_key(db, dep) for dep in deps],
+        group_name=db.name,
+        kinds=set(kinds),
+        pool=pool(db),
+        description=description,
+        **kwargs,
+    )
+
+
 def local_time(moment: dt.datetime | None, timezone: str) -> str | None:
     """`2026-11-22 09:30 +07` in the configured zone, for tables and summaries."""
     if moment is None:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, local_time, pool
+from ops_pipelines.assets.common import heavy_asset, local_time
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.window import require_window, run_window_work
 
@@ -22,12 +22,10 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
     ops_config = config  # the asset's own `config` parameter is the launchpad's WindowConfig
     tables = ", ".join(f"{s}.{t}" for s, t in work.vacuum_full_tables) or "none"
 
-    @dg.asset(
-        key=asset_key(db, "maintenance_window"),
-        deps=[asset_key(db, "table_stats")],
-        group_name=db.name,
-        kinds={"postgres"},
-        pool=pool(db),
+    @heavy_asset(
+        db,
+        "maintenance_window",
+        deps=("table_stats",),
         description=(
             f"Monthly window work on {db.name}: VACUUM FULL of {tables}"
             + ("; REINDEX DATABASE" if work.full_reindex else "")

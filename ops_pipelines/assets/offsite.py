@@ -5,7 +5,7 @@ Built only when `backup_store.s3` is configured.
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, pool
+from ops_pipelines.assets.common import asset_key, check_result, heavy_asset
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
 from ops_pipelines.core.verdict import Verdict
@@ -21,12 +21,11 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
     local = local_storage(config)
     s3 = config.backup_store.s3
 
-    @dg.asset(
-        key=key,
-        deps=[asset_key(db, "backup")],
-        group_name=db.name,
-        kinds={"s3"},
-        pool=pool(db),
+    @heavy_asset(
+        db,
+        "offsite_copy",
+        deps=("backup",),
+        kinds=("s3",),
         description=f"The newest complete backup of {db.name}, copied to s3://{s3.bucket}/{s3.prefix}{db.name}/.",
     )
     def offsite_copy(context: dg.AssetExecutionContext) -> dg.MaterializeResult:

@@ -3,7 +3,7 @@ indexes over the bloat ratio and minimum size. Check: `no_invalid_indexes`."""
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, pool, retry_if_transient
+from ops_pipelines.assets.common import asset_key, check_result, heavy_asset, retry_if_transient
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.reindex import invalid_index_verdict, run_reindex
 from ops_pipelines.units import format_bytes
@@ -12,12 +12,10 @@ from ops_pipelines.units import format_bytes
 def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
     key = asset_key(db, "reindex")
 
-    @dg.asset(
-        key=key,
-        deps=[asset_key(db, "table_stats")],
-        group_name=db.name,
-        kinds={"postgres"},
-        pool=pool(db),
+    @heavy_asset(
+        db,
+        "reindex",
+        deps=("table_stats",),
         description=(
             f"Drops invalid indexes, then rebuilds online (REINDEX INDEX CONCURRENTLY) the indexes of {db.name} "
             f"over {db.reindex.bloat_ratio:.0%} bloat and {format_bytes(db.reindex.min_index_size)}."

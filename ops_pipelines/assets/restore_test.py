@@ -9,7 +9,7 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, pool, retry_if_transient
+from ops_pipelines.assets.common import asset_key, check_result, heavy_asset, retry_if_transient
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups, newest_verified_stamp
 from ops_pipelines.core.restore import RestoreReport, recent_restore, run_restore_test
@@ -28,12 +28,11 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
     settings = db.restore_test
     max_age = settings.max_age.to_timedelta()
 
-    @dg.asset(
-        key=key,
-        deps=[asset_key(db, "backup")],
-        group_name=db.name,
-        kinds={"postgres", "docker"} if settings.sandbox == "docker" else {"postgres"},
-        pool=pool(db),
+    @heavy_asset(
+        db,
+        "restore_test",
+        deps=("backup",),
+        kinds=("postgres", "docker") if settings.sandbox == "docker" else ("postgres",),
         check_specs=[
             dg.AssetCheckSpec(
                 "restore_verified", asset=key, blocking=True,

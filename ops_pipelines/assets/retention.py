@@ -5,7 +5,7 @@ manifest (reported instead). `dry_run: true` in the launchpad shows the plan and
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, local_time, pool
+from ops_pipelines.assets.common import heavy_asset, local_time
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.retention import apply_retention, plan_retention
@@ -21,12 +21,10 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
     ops_config = config  # the asset's own `config` parameter is the launchpad's RetentionConfig
     policy = config.retention_for(db)
 
-    @dg.asset(
-        key=asset_key(db, "backup_retention"),
-        deps=[asset_key(db, "backup")],
-        group_name=db.name,
-        kinds={"postgres"},
-        pool=pool(db),
+    @heavy_asset(
+        db,
+        "backup_retention",
+        deps=("backup",),
         description=(
             f"Deletes backups of {db.name} outside the policy (keep {policy.daily} daily, {policy.weekly} weekly, "
             f"{policy.monthly} monthly), locally and off-site. Set dry_run to preview."

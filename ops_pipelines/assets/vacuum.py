@@ -3,7 +3,7 @@ transaction IDs grow old. Checks: `xid_age` (warn / error thresholds) and `dead_
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, pool, retry_if_transient
+from ops_pipelines.assets.common import asset_key, check_result, heavy_asset, retry_if_transient
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.vacuum import dead_tuple_verdict, run_vacuum, xid_age_verdict
 
@@ -12,12 +12,10 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
     key = asset_key(db, "vacuum_analyze")
     settings = db.vacuum
 
-    @dg.asset(
-        key=key,
-        deps=[asset_key(db, "table_stats")],
-        group_name=db.name,
-        kinds={"postgres"},
-        pool=pool(db),
+    @heavy_asset(
+        db,
+        "vacuum_analyze",
+        deps=("table_stats",),
         description=(
             f"VACUUM (ANALYZE) of the tables of {db.name} over {settings.dead_ratio:.0%} dead tuples (at least "
             f"{settings.min_dead_tuples:,}) or with stale statistics; FREEZE past transaction-ID age "

@@ -33,6 +33,7 @@ from ops_pipelines.errors import ConfigError
 from ops_pipelines.units import Duration, parse_duration, parse_size
 
 CONFIG_ENV_VAR = "OPS_PIPELINES_CONFIG"
+REPORTS_FOLDER = "reports"  # beside the databases' backup folders, locally and in S3
 DEMO_HINT = "run the demo with ./scripts/demo.sh, or point it at your YAML file (see README.md)"
 
 # Dagster names (groups, pools, asset-key segments we build on) allow only these characters.
@@ -131,6 +132,15 @@ class Alerts(_Section):
     webhook_url: SecretStr | None = None  # Slack URLs carry a token: never echoed
     format: Literal["slack", "generic"] = "slack"
     ui_base_url: str | None = None  # links in alerts point at runs under this URL
+    check_severity: Literal["warning", "error"] = "warning"  # the least severe failed check that alerts
+    attempts: int = Field(default=3, ge=1, le=10)  # per alert and sensor tick; undelivered ones wait for the next tick
+    timeout: DurationText = parse_duration("10s")
+
+    @model_validator(mode="after")
+    def _http_url(self) -> "Alerts":
+        if self.webhook_url is not None and not re.match(r"^https?://[^/\s]+", self.webhook_url.get_secret_value()):
+            raise ValueError("webhook_url must be an http:// or https:// URL")
+        return self
 
 
 class Schedules(_Section):
@@ -150,11 +160,23 @@ class Schedules(_Section):
 
 class Metrics(_Section):
     dsn: Dsn | None = None  # where capacity samples are kept; Grafana can read them there
+    # A node_exporter textfile (`--collector.textfile.directory`), rewritten after every run.
+    textfile_path: Path | None = None
+
+    @model_validator(mode="after")
+    def _prom_suffix(self) -> "Metrics":
+        if self.textfile_path is not None and self.textfile_path.suffix != ".prom":
+            raise ValueError("textfile_path must end in .prom (node_exporter reads only *.prom files)")
+        return self
 
 
 class Reports(_Section):
     dir: Path | None = None  # default: <backup_store.local_dir>/reports
     failed_login_threshold: int = Field(default=10, ge=1)
+    # SQL returning (account, failed_logins, last_failed_at) for accounts over %(threshold)s failed
+    # logins since %(since)s; default: the runbook's query on auth.login_attempts (sql/failed_logins.sql).
+    failed_login_query: str | None = None
+    long_running_after: DurationText = parse_duration("5 minutes")  # active or idle in transaction
 
 
 # ---------------------------------------------------------------------------- per database
@@ -288,6 +310,10 @@ class OpsConfig(_Section):
     def retention_for(self, db: DatabaseConfig) -> Retention:
         return db.backup.retention or self.retention
 
+    @property
+    def reports_dir(self) -> Path:
+        return self.reports.dir or self.backup_store.local_dir / REPORTS_FOLDER
+
 
 # ---------------------------------------------------------------------------- loading
 
@@ -394,6 +420,9 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 def _check_unique(config: OpsConfig, source: Any) -> None:
     _refuse_duplicates([db.name for db in config.databases], "databases", "database name", source)
+    for i, db in enumerate(config.databases):
+        if db.name == REPORTS_FOLDER:
+            raise ConfigError(f'{source}: databases[{i}].name: "{REPORTS_FOLDER}" is reserved for the reports folder of the backup store')
     for i, db in enumerate(config.databases):
         _refuse_duplicates([rule.name for rule in db.archive], f"databases[{i}].archive", "archive rule", source)
 

@@ -18,7 +18,7 @@ from ops_pipelines.assets import (
     table_stats,
     vacuum,
 )
-from ops_pipelines.automation import instance_cleanup, jobs, schedules, sensors
+from ops_pipelines.automation import alerts, instance_cleanup, jobs, schedules, sensors
 from ops_pipelines.config import DatabaseConfig, OpsConfig, load_config_from_env
 
 # Each capability module offers build(config, db) -> Definitions for one database.
@@ -38,13 +38,14 @@ PER_DATABASE_FACTORIES = [
 
 def build_definitions(config: OpsConfig) -> dg.Definitions:
     assets = dg.Definitions.merge(*(build_database(config, db) for db in config.databases))
-    capabilities = jobs.capabilities(config, assets.resolve_asset_graph())
+    asset_graph = assets.resolve_asset_graph()
+    capabilities = jobs.capabilities(config, asset_graph)
     database_jobs = jobs.build(config)
     cleanup_job, cleanup_schedule = instance_cleanup.build(config.timezone)
     automation = dg.Definitions(
         jobs=[*database_jobs, cleanup_job],
         schedules=[*schedules.build(config, capabilities), cleanup_schedule],
-        sensors=sensors.build(config, database_jobs, capabilities),
+        sensors=[*sensors.build(config, database_jobs, capabilities), *alerts.build(config, asset_graph)],
     )
     return dg.Definitions.merge(assets, automation)
 

@@ -106,6 +106,18 @@ def write_config(tmp_path: Path):
     return write
 
 
+@pytest.fixture
+def webhook() -> Iterator["WebhookReceiver"]:
+    """A real HTTP server on localhost recording the alerts posted to it."""
+    from ops_pipelines_tests.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """A real S3-protocol server on localhost (moto's standalone server), for the whole session."""

@@ -32,7 +32,7 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
     metrics_dsn = config.metrics.dsn.get_secret_value()
     settings = db.capacity
     sample_key, forecast_key = asset_key(db, "capacity_sample"), asset_key(db, "capacity_forecast")
-    charts = config.reports.dir or config.backup_store.local_dir / "reports"
+    charts = config.reports_dir
 
     @dg.asset(key=sample_key, deps=[asset_key(db, "table_stats")], group_name=db.name, kinds={"postgres"},
               description=f"Size, largest tables, WAL, connections and cache hit ratio of {db.name}, and the volume; "

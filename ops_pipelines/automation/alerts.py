@@ -1,0 +1,212 @@
+"""Failure alerts: a sensor for failed runs and one for failed checks, each posting one webhook
+message per failure (`alerts.webhook_url`, Slack-compatible or generic JSON).
+
+Each sensor keeps in its cursor where it stopped reading and the alerts not yet delivered: when the
+receiver is down, alerts wait for the next tick instead of being lost, and a tick never raises.
+On its first tick a sensor only marks the present as read: turning alerts on does not replay
+months of old failures.
+"""
+
+import datetime as dt
+import json
+import time
+import zoneinfo
+
+import dagster as dg
+
+from ops_pipelines.config import OpsConfig
+from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, post
+
+INTERVAL_SECONDS = 30
+RUNS_PER_TICK = 100
+TICK_BUDGET_SECONDS = 40  # sensors time out at 60 s; what is left waits for the next tick
+MAX_PENDING = 500  # alerts kept while the receiver is down; the oldest are dropped past this (logged)
+
+
+def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
+    if config.alerts.webhook_url is None:
+        return []
+    step_assets = {key.to_python_identifier(): key for key in asset_graph.get_all_asset_keys()}
+    check_keys = sorted(asset_graph.asset_check_keys, key=lambda k: k.to_user_string())
+    return [run_failure_alert_sensor(config, step_assets), check_failure_alert_sensor(config, check_keys)]
+
+
+def run_failure_alert_sensor(config: OpsConfig, step_assets: dict[str, dg.AssetKey]) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="run_failure_alert_sensor",
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Posts one alert to the webhook for each failed run of this code location: database, asset, cause, run link.",
+    )
+    def run_failure_alerts(context: dg.SensorEvaluationContext):
+        state = json.loads(context.cursor) if context.cursor else {}
+        pending = [Alert.from_dict(item) for item in state.get("pending", [])]
+        if "after" not in state:
+            newest = context.instance.fetch_run_status_changes(dg.DagsterEventType.RUN_FAILURE, limit=1).records
+            state["after"] = newest[0].storage_id if newest else 0
+            context.update_cursor(json.dumps(state))
+            return dg.SkipReason("started: runs failing from now on will be alerted")
+        records = context.instance.fetch_run_status_changes(
+            dg.RunStatusChangeRecordsFilter(event_type=dg.DagsterEventType.RUN_FAILURE, after_storage_id=state["after"]),
+            limit=RUNS_PER_TICK,
+            ascending=True,
+        ).records
+        run_ids = list({record.event_log_entry.run_id for record in records})
+        runs = {r.dagster_run.run_id: r.dagster_run for r in context.instance.get_run_records(dg.RunsFilter(run_ids=run_ids))} if run_ids else {}
+        for record in records:
+            state["after"] = record.storage_id
+            run = runs.get(record.event_log_entry.run_id)
+            if run is not None and _in_this_location(run, context):
+                pending.append(_run_alert(context.instance, run, record.event_log_entry, step_assets, config))
+        return _deliver(context, state, pending, config)
+
+    return run_failure_alerts
+
+
+def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheckKey]) -> dg.SensorDefinition:
+    least = config.alerts.check_severity
+
+    @dg.sensor(
+        name="check_failure_alert_sensor",
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Posts one alert to the webhook for each failed asset check (severity {least} and above).",
+    )
+    def check_failure_alerts(context: dg.SensorEvaluationContext):
+        state = json.loads(context.cursor) if context.cursor else {}
+        pending = [Alert.from_dict(item) for item in state.get("pending", [])]
+        # Per check, the id of the newest execution already read. An execution's id is given when
+        # it is planned, before its result exists, so one number for all checks would skip results.
+        seen = state.get("seen")
+        latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+        first_tick = seen is None
+        seen = seen or {}
+        for key, record in sorted(latest.items(), key=lambda item: item[1].id):
+            name = key.to_user_string()
+            evaluation = _evaluation(record)
+            if evaluation is None or seen.get(name, 0) >= record.id:
+                continue  # still running, or already read
+            seen[name] = record.id
+            if first_tick or evaluation.passed:
+                continue
+            severity = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
+            if severity == "warning" and least == "error":
+                continue
+            pending.append(Alert(
+                kind="check_failure",
+                cause=_one_line(evaluation.description or "the check failed without a description"),
+                run_id=record.run_id,
+                occurred_at=_local_iso(record.event.timestamp, config.timezone),
+                database=key.asset_key.path[0] if len(key.asset_key.path) > 1 else None,
+                asset=key.asset_key.to_user_string(),
+                check=key.name,
+                severity=severity,
+                run_url=_run_url(config, record.run_id),
+            ))
+        state["seen"] = seen
+        if first_tick:
+            context.update_cursor(json.dumps(state))
+            return dg.SkipReason("started: checks failing from now on will be alerted")
+        return _deliver(context, state, pending, config)
+
+    return check_failure_alerts
+
+
+def _deliver(context: dg.SensorEvaluationContext, state: dict, pending: list[Alert], config: OpsConfig) -> dg.SkipReason:
+    """Post the waiting alerts oldest first; stop at the first that cannot be delivered (the receiver
+    is down: the rest would wait for timeouts too) and keep it and the rest for the next tick."""
+    url = config.alerts.webhook_url.get_secret_value()
+    sent, dropped, problem = 0, 0, None
+    deadline = time.monotonic() + TICK_BUDGET_SECONDS
+    while pending and problem is None:
+        if time.monotonic() > deadline:
+            problem = f"this tick's {TICK_BUDGET_SECONDS} s are spent"
+            break
+        alert = pending[0]
+        try:
+            post(url, payload(alert, config.alerts.format), attempts=config.alerts.attempts,
+                 timeout=config.alerts.timeout.to_timedelta().total_seconds())
+            sent += 1
+        except AlertUndelivered as exc:
+            if not exc.permanent:
+                problem = str(exc)
+                break
+            context.log.error(f"alert dropped, the receiver refuses it: {alert.title}: {exc}")
+            dropped += 1
+        pending.pop(0)
+    if len(pending) > MAX_PENDING:
+        lost = pending[: len(pending) - MAX_PENDING]
+        pending = pending[len(lost):]
+        context.log.error(f"{len(lost)} undelivered alerts dropped (more than {MAX_PENDING} waiting), oldest: {lost[0].title}")
+    if problem:
+        context.log.warning(f"{len(pending)} alerts wait for the next tick: {problem}")
+    state["pending"] = [alert.to_dict() for alert in pending]
+    context.update_cursor(json.dumps(state))
+    return dg.SkipReason(f"{sent} alerts posted, {dropped} refused, {len(pending)} waiting" + (f": {problem}" if problem else ""))
+
+
+def _run_alert(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: dg.EventLogEntry,
+               step_assets: dict[str, dg.AssetKey], config: OpsConfig) -> Alert:
+    steps = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    assets = [step_assets.get(entry.step_key) for entry in steps]
+    if steps:
+        cause = _error_cause(steps[0].dagster_event.step_failure_data.error)
+        if len(steps) > 1:
+            cause += f" (and {len(steps) - 1} more failed steps: {', '.join(e.step_key for e in steps[1:4])})"
+    else:  # the run failed outside any step: the worker crashed, was killed, or could not start
+        cause = _one_line(failure.message or (failure.dagster_event.message if failure.dagster_event else "") or "the run failed")
+    asset = assets[0] if assets and assets[0] is not None else None
+    database = asset.path[0] if asset is not None and len(asset.path) > 1 else _database_of_job(run.job_name, config)
+    return Alert(
+        kind="run_failure",
+        cause=cause,
+        run_id=run.run_id,
+        occurred_at=_local_iso(failure.timestamp, config.timezone),
+        database=database,
+        asset=asset.to_user_string() if asset is not None else None,
+        job=run.job_name,
+        run_url=_run_url(config, run.run_id),
+    )
+
+
+def _error_cause(error) -> str:
+    """The innermost cause of a step error, as `ExceptionName: message` on one line."""
+    while error.cause is not None:
+        error = error.cause
+    return _one_line(error.message)
+
+
+def _evaluation(record):
+    event = record.event
+    if event is None or event.dagster_event is None:
+        return None
+    data = event.dagster_event.event_specific_data
+    return data if isinstance(data, dg.AssetCheckEvaluation) else None
+
+
+def _in_this_location(run: dg.DagsterRun, context: dg.SensorEvaluationContext) -> bool:
+    # As Dagster's own run-status sensors decide: runs without an origin (tests) match.
+    origin = run.remote_job_origin
+    run_location = origin.repository_origin.code_location_origin.location_name if origin else None
+    sensor_location = context.code_location_origin.location_name if context.code_location_origin else None
+    return run_location == sensor_location
+
+
+def _database_of_job(job_name: str, config: OpsConfig) -> str | None:
+    names = {f"ops_{db.name}": db.name for db in config.databases}
+    return names.get(job_name)
+
+
+def _run_url(config: OpsConfig, run_id: str) -> str | None:
+    base = config.alerts.ui_base_url
+    return f"{base.rstrip('/')}/runs/{run_id}" if base else None
+
+
+def _local_iso(timestamp: float, timezone: str) -> str:
+    return dt.datetime.fromtimestamp(timestamp, zoneinfo.ZoneInfo(timezone)).isoformat(timespec="seconds")
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    line = " ".join(text.strip().split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+

@@ -1,0 +1,128 @@
+"""Webhook alerts: one JSON POST per failure, Slack-compatible or generic, retried with backoff.
+
+The webhook URL is a secret (a Slack URL carries its token), so no message here contains it: errors
+name the host only.
+"""
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+from ops_pipelines.errors import OpsError
+
+BACKOFF_SECONDS = 1.0  # before the second attempt; doubled for each next one
+MAX_RETRY_AFTER_SECONDS = 10.0  # a receiver's Retry-After is honoured up to this
+
+AlertFormat = Literal["slack", "generic"]
+
+
+class AlertUndelivered(OpsError):
+    """The receiver did not take the alert; `permanent` when retrying cannot help (a 4xx answer)."""
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: Literal["run_failure", "check_failure"]
+    cause: str  # one line
+    run_id: str
+    occurred_at: str  # ISO 8601, in the configured time zone
+    database: str | None = None
+    asset: str | None = None  # `erp_prod/backup`
+    check: str | None = None
+    job: str | None = None
+    severity: Literal["error", "warning"] = "error"
+    run_url: str | None = None
+
+    @property
+    def title(self) -> str:
+        subject = self.asset or (f"job {self.job}" if self.job else f"run {self.run_id[:8]}")
+        if self.kind == "check_failure":
+            return f"{subject}: check {self.check} failed" + (" (warning)" if self.severity == "warning" else "")
+        return f"{subject}: run failed"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Alert":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def payload(alert: Alert, fmt: AlertFormat) -> dict:
+    if fmt == "generic":
+        return {"title": alert.title, **alert.to_dict()}
+    # Slack: `text` is the notification fallback, `blocks` the formatted message.
+    icon = ":large_yellow_circle:" if alert.severity == "warning" else ":red_circle:"
+    link = f"<{alert.run_url}|run {alert.run_id[:8]}>" if alert.run_url else f"run {alert.run_id[:8]}"
+    context = " · ".join(
+        part for part in (
+            f"database *{_slack_escape(alert.database)}*" if alert.database else "",
+            f"job {_slack_escape(alert.job)}" if alert.job else "",
+            alert.occurred_at,
+            link,
+        ) if part
+    )
+    headline = f"{icon} *{_slack_escape(alert.title)}*"
+    return {
+        "text": f"{alert.title}: {alert.cause}",
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"{headline}\n{_slack_escape(alert.cause)}"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+        ],
+    }
+
+
+def post(
+    url: str,
+    body: dict,
+    *,
+    attempts: int,
+    timeout: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """POST `body` as JSON; retry connection errors, 429 and 5xx with exponential backoff.
+    Raises AlertUndelivered (permanent on other 4xx answers) after the last attempt."""
+    data = json.dumps(body).encode()
+    host = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+    problem, wait = "no attempt made", BACKOFF_SECONDS
+    for attempt in range(1, attempts + 1):
+        request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
+        retry_after = None
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) checked in config
+                response.read()
+            return
+        except urllib.error.HTTPError as exc:
+            problem = f"HTTP {exc.code} {exc.reason}"
+            if 400 <= exc.code < 500 and exc.code not in (408, 429):
+                raise AlertUndelivered(f"webhook at {host} refused the alert: {problem}", permanent=True) from None
+            retry_after = _retry_after(exc.headers.get("Retry-After"))
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            problem = str(reason) or type(reason).__name__
+        if attempt < attempts:
+            sleep(retry_after if retry_after is not None else wait)
+            wait *= 2
+    raise AlertUndelivered(f"webhook at {host} unreachable after {attempts} attempts: {problem}")
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return min(float(value), MAX_RETRY_AFTER_SECONDS) if value else None
+    except ValueError:
+        return None  # an HTTP date: keep our own backoff
+
+
+def _slack_escape(text: str) -> str:
+    # Slack's mrkdwn treats these three as control characters.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,160 @@
+"""Webhook alerts, received by a real HTTP server on localhost, from real failed runs and checks."""
+
+import json
+
+import dagster as dg
+import pytest
+
+from ops_pipelines.definitions import build_definitions, capability_job
+from ops_pipelines.resources.cluster import free_port
+from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, post
+from ops_pipelines_tests.helpers import make_config
+
+ALERT = Alert(kind="run_failure", cause="pg_dump exited 1: <no space>", run_id="0123456789abcdef",
+              occurred_at="2026-11-22T02:00:05+07:00", database="erp", asset="erp/backup", job="ops_erp",
+              run_url="http://dagster.example:3000/runs/0123456789abcdef")
+
+
+def alerting_config(tmp_path, dsn: str, webhook, fmt: str = "generic", extra: str = "", **alerts) -> object:
+    settings = {"webhook_url": webhook.url, "format": fmt, "ui_base_url": "http://dagster.example:3000/", "attempts": 2, **alerts}
+    top = "alerts:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in settings.items())
+    return make_config(tmp_path, {"erp": dsn}, extra=extra, top=top)
+
+
+def tick(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, cursor: str | None) -> tuple[str, str]:
+    """Evaluate a sensor once, as the daemon does; returns (skip message, new cursor)."""
+    sensor = defs.resolve_sensor_def(name)
+    with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor) as context:
+        result = sensor.evaluate_tick(context)
+    return result.skip_message, result.cursor
+
+
+def failing_restore_run(defs, config, instance) -> dg.ExecuteInProcessResult:
+    """A run that fails at once and for good (not a transient failure Dagster would retry)."""
+    job = capability_job(defs, config, "erp", "restore_test")
+    run_config = {"ops": {"erp__restore_test": {"config": {"backup": "20990101T000000Z"}}}}
+    result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+    assert not result.success
+    return result
+
+
+# ---------------------------------------------------------------------------- posting
+
+
+def test_post_retries_a_failing_receiver_with_backoff_then_delivers(webhook):
+    webhook.answers = [503, 502]
+    waits = []
+    post(webhook.url, {"n": 1}, attempts=3, timeout=5, sleep=waits.append)
+    assert webhook.posts == [{"n": 1}]
+    assert waits == [1.0, 2.0]  # exponential backoff between attempts
+
+
+def test_post_gives_up_without_echoing_the_secret_url(webhook):
+    webhook.answers = [500, 500]
+    with pytest.raises(AlertUndelivered) as failure:
+        post(webhook.url, {"n": 1}, attempts=2, timeout=5, sleep=lambda s: None)
+    assert not failure.value.permanent and "HTTP 500" in str(failure.value)
+    assert "secret-token" not in str(failure.value) and f"127.0.0.1:{webhook.server.server_port}" in str(failure.value)
+
+    webhook.answers = [404]
+    with pytest.raises(AlertUndelivered) as refused:
+        post(webhook.url, {"n": 1}, attempts=3, timeout=5, sleep=lambda s: None)
+    assert refused.value.permanent  # retrying a 4xx cannot help
+
+    closed = f"http://127.0.0.1:{free_port()}/hook"
+    with pytest.raises(AlertUndelivered, match="unreachable after 2 attempts"):
+        post(closed, {"n": 1}, attempts=2, timeout=2, sleep=lambda s: None)
+
+
+def test_slack_payload_has_text_and_blocks_with_escaped_cause_and_run_link():
+    body = payload(ALERT, "slack")
+    assert body["text"] == "erp/backup: run failed: pg_dump exited 1: <no space>"
+    section = body["blocks"][0]["text"]["text"]
+    assert "&lt;no space&gt;" in section and "*erp/backup: run failed*" in section
+    context = body["blocks"][1]["elements"][0]["text"]
+    assert "database *erp*" in context and "<http://dagster.example:3000/runs/0123456789abcdef|run 01234567>" in context
+
+
+def test_generic_payload_carries_every_field():
+    body = payload(ALERT, "generic")
+    assert body["title"] == "erp/backup: run failed"
+    assert {k: body[k] for k in ("kind", "database", "asset", "cause", "run_id", "run_url", "job", "severity")} == {
+        "kind": "run_failure", "database": "erp", "asset": "erp/backup", "cause": "pg_dump exited 1: <no space>",
+        "run_id": "0123456789abcdef", "run_url": "http://dagster.example:3000/runs/0123456789abcdef",
+        "job": "ops_erp", "severity": "error",
+    }
+
+
+# ---------------------------------------------------------------------------- sensors
+
+
+def test_one_post_per_failed_run_with_database_asset_cause_and_link(tmp_path, empty_db, webhook):
+    config = alerting_config(tmp_path, empty_db, webhook)
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    failing_restore_run(defs, config, instance)  # before alerts were on: not replayed
+    message, cursor = tick(defs, "run_failure_alert_sensor", instance, None)
+    assert "started" in message and webhook.posts == []
+
+    runs = [failing_restore_run(defs, config, instance).run_id for _ in range(2)]
+    message, cursor = tick(defs, "run_failure_alert_sensor", instance, cursor)
+    assert message.startswith("2 alerts posted")
+    assert [p["run_id"] for p in webhook.posts] == runs
+    first = webhook.posts[0]
+    assert (first["kind"], first["database"], first["asset"], first["job"]) == ("run_failure", "erp", "erp/restore_test", "ops_erp")
+    assert "no backup 20990101T000000Z of erp" in first["cause"]
+    assert first["run_url"] == f"http://dagster.example:3000/runs/{runs[0]}"
+    assert first["occurred_at"].endswith("+07:00")  # the configured zone
+
+    tick(defs, "run_failure_alert_sensor", instance, cursor)
+    assert len(webhook.posts) == 2  # exactly once: a later tick posts nothing again
+
+
+def test_alerts_wait_in_the_cursor_while_the_receiver_is_down(tmp_path, empty_db, webhook):
+    config = alerting_config(tmp_path, empty_db, webhook, fmt="slack")
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    _, cursor = tick(defs, "run_failure_alert_sensor", instance, None)
+    run_id = failing_restore_run(defs, config, instance).run_id
+
+    webhook.answers = [503, 503]  # both attempts of this tick fail
+    message, cursor = tick(defs, "run_failure_alert_sensor", instance, cursor)
+    assert "0 alerts posted" in message and "1 waiting" in message and "HTTP 503" in message
+    assert webhook.posts == [] and json.loads(cursor)["pending"][0]["run_id"] == run_id
+    assert "secret-token" not in cursor and "secret-token" not in message
+
+    message, cursor = tick(defs, "run_failure_alert_sensor", instance, cursor)
+    assert message.startswith("1 alerts posted") and json.loads(cursor)["pending"] == []
+    assert len(webhook.posts) == 1 and run_id[:8] in webhook.posts[0]["blocks"][1]["elements"][0]["text"]
+
+
+def test_failed_check_posts_once_and_warnings_follow_check_severity(tmp_path, empty_db, webhook):
+    # xid_age errors past 2 and warns past 1: any database is older than that.
+    config = alerting_config(tmp_path, empty_db, webhook, extra="vacuum: {xid_age_warn: 1, xid_age_error: 2}")
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    _, cursor = tick(defs, "check_failure_alert_sensor", instance, None)
+    result = capability_job(defs, config, "erp", "vacuum").execute_in_process(instance=instance)
+    assert result.success  # a failed non-blocking check does not fail the run: only this sensor tells
+
+    message, cursor = tick(defs, "check_failure_alert_sensor", instance, cursor)
+    assert message.startswith("1 alerts posted")
+    alert = webhook.posts[0]
+    assert (alert["kind"], alert["database"], alert["asset"], alert["check"], alert["severity"]) == (
+        "check_failure", "erp", "erp/vacuum_analyze", "xid_age", "error")
+    assert "transaction" in alert["cause"].lower() and alert["run_url"].endswith(result.run_id)
+    tick(defs, "check_failure_alert_sensor", instance, cursor)
+    assert len(webhook.posts) == 1
+
+    warn_only = alerting_config(tmp_path, empty_db, webhook, check_severity="error",
+                                extra="vacuum: {xid_age_warn: 1, xid_age_error: 2000000000}")
+    defs = build_definitions(warn_only)
+    capability_job(defs, warn_only, "erp", "vacuum").execute_in_process(instance=instance)
+    message, _ = tick(defs, "check_failure_alert_sensor", instance, cursor)
+    assert message.startswith("0 alerts posted") and len(webhook.posts) == 1
+
+
+def test_no_alert_sensors_without_a_webhook(tmp_path):
+    defs = build_definitions(make_config(tmp_path, {"erp": "host=127.0.0.1 dbname=unused"}))
+    names = {s.name for s in defs.sensors}
+    assert "run_failure_alert_sensor" not in names and "check_failure_alert_sensor" not in names

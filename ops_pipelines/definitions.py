@@ -13,12 +13,13 @@ from ops_pipelines.assets import (
     maintenance_window,
     offsite,
     reindex,
+    report,
     restore_test,
     retention,
     table_stats,
     vacuum,
 )
-from ops_pipelines.automation import alerts, instance_cleanup, jobs, schedules, sensors
+from ops_pipelines.automation import alerts, instance_cleanup, jobs, metrics_textfile, schedules, sensors
 from ops_pipelines.config import DatabaseConfig, OpsConfig, load_config_from_env
 
 # Each capability module offers build(config, db) -> Definitions for one database.
@@ -37,15 +38,17 @@ PER_DATABASE_FACTORIES = [
 
 
 def build_definitions(config: OpsConfig) -> dg.Definitions:
-    assets = dg.Definitions.merge(*(build_database(config, db) for db in config.databases))
-    asset_graph = assets.resolve_asset_graph()
+    per_database = dg.Definitions.merge(*(build_database(config, db) for db in config.databases))
+    asset_graph = per_database.resolve_asset_graph()
+    assets = dg.Definitions.merge(per_database, report.build(config, asset_graph))
     capabilities = jobs.capabilities(config, asset_graph)
     database_jobs = jobs.build(config)
     cleanup_job, cleanup_schedule = instance_cleanup.build(config.timezone)
     automation = dg.Definitions(
         jobs=[*database_jobs, cleanup_job],
         schedules=[*schedules.build(config, capabilities), cleanup_schedule],
-        sensors=[*sensors.build(config, database_jobs, capabilities), *alerts.build(config, asset_graph)],
+        sensors=[*sensors.build(config, database_jobs, capabilities), *alerts.build(config, asset_graph),
+                 *metrics_textfile.build(config, asset_graph)],
     )
     return dg.Definitions.merge(assets, automation)
 

@@ -14,7 +14,9 @@ import zoneinfo
 
 import dagster as dg
 
+from ops_pipelines.assets.report import REPORT_KEY
 from ops_pipelines.config import OpsConfig
+from ops_pipelines.history import check_evaluation
 from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, post
 
 INTERVAL_SECONDS = 30
@@ -26,7 +28,7 @@ MAX_PENDING = 500  # alerts kept while the receiver is down; the oldest are drop
 def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
     if config.alerts.webhook_url is None:
         return []
-    step_assets = {key.to_python_identifier(): key for key in asset_graph.get_all_asset_keys()}
+    step_assets = {key.to_python_identifier(): key for key in [*asset_graph.get_all_asset_keys(), REPORT_KEY]}
     check_keys = sorted(asset_graph.asset_check_keys, key=lambda k: k.to_user_string())
     return [run_failure_alert_sensor(config, step_assets), check_failure_alert_sensor(config, check_keys)]
 
@@ -83,7 +85,7 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
         seen = seen or {}
         for key, record in sorted(latest.items(), key=lambda item: item[1].id):
             name = key.to_user_string()
-            evaluation = _evaluation(record)
+            evaluation = check_evaluation(record)
             if evaluation is None or seen.get(name, 0) >= record.id:
                 continue  # still running, or already read
             seen[name] = record.id
@@ -176,12 +178,6 @@ def _error_cause(error) -> str:
     return _one_line(error.message)
 
 
-def _evaluation(record):
-    event = record.event
-    if event is None or event.dagster_event is None:
-        return None
-    data = event.dagster_event.event_specific_data
-    return data if isinstance(data, dg.AssetCheckEvaluation) else None
 
 
 def _in_this_location(run: dg.DagsterRun, context: dg.SensorEvaluationContext) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from ops_pipelines.assets.common import asset_key
+from ops_pipelines.assets.report import REPORT_KEY
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 
 
@@ -77,6 +78,9 @@ def capabilities(config: OpsConfig, graph) -> dict[str, dict[str, Capability]]:
     return result
 
 
+REPORT_JOB = "maintenance_report_job"
+
+
 def build(config: OpsConfig) -> list:
     jobs = [
         dg.define_asset_job(
@@ -88,4 +92,5 @@ def build(config: OpsConfig) -> list:
         )
         for db in config.databases
     ]
+    jobs.append(dg.define_asset_job(REPORT_JOB, selection=[REPORT_KEY], description="The weekly maintenance report."))
     return jobs

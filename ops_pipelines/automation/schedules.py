@@ -1,11 +1,12 @@
 """Schedules, in the config's time zone (Dagster's default would be UTC). Defaults follow the
 runbooks: backup daily 02:00, vacuum daily 03:00, reindex Sunday 04:00, archival Monday 09:00,
 capacity daily 01:30, and the monthly window (restore test, VACUUM FULL) on the first Saturday
-02:00. Each schedule runs one capability of one database (see jobs.py)."""
+02:00, the weekly report Friday 17:00. Each schedule runs one capability of one database (see
+jobs.py), except the report's, which covers them all."""
 
 import dagster as dg
 
-from ops_pipelines.automation.jobs import Capability
+from ops_pipelines.automation.jobs import REPORT_JOB, Capability
 from ops_pipelines.config import OpsConfig
 
 
@@ -24,7 +25,19 @@ def build(config: OpsConfig, capabilities: dict[str, dict[str, Capability]]) -> 
                 schedules.append(every(config, capability, crons[name]))
             else:  # restore_test, maintenance_window
                 schedules.append(first_week(config, capability))
+    schedules.append(weekly_report(config))
     return schedules
+
+
+def weekly_report(config: OpsConfig) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="maintenance_report_weekly",
+        job_name=REPORT_JOB,
+        cron_schedule=config.schedules.report,
+        execution_timezone=config.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"The maintenance report of every database at {config.schedules.report} ({config.timezone}).",
+    )
 
 
 def every(config: OpsConfig, capability: Capability, cron: str) -> dg.ScheduleDefinition:

@@ -1,0 +1,222 @@
+"""`maintenance_report`: what a DBA reads on Friday, one HTML file (self-contained) and its
+Markdown twin for every configured database, kept in the reports folder and in S3 when configured.
+
+It reads, never writes, the databases: the backup store (newest backup, 30-day sizes, newest
+proven restore), Dagster's history of the last 7 days (restore tests, failed checks, vacuum,
+reindex and archival runs, the capacity forecast) and each database live (performance, schema
+health, security review). A database that cannot be reached gets a sentence, not a failed report.
+"""
+
+import datetime as dt
+import zoneinfo
+
+import dagster as dg
+
+from ops_pipelines.assets.common import asset_key
+from ops_pipelines.config import REPORTS_FOLDER, DatabaseConfig, OpsConfig
+from ops_pipelines.core.db_health import read_health
+from ops_pipelines.core.recovery_status import recovery_status
+from ops_pipelines.core.report import CapacityView, DatabaseReport, FailedCheck, MaintenanceAction, Report, RestoreTestRun
+from ops_pipelines.core.report_render import backup_trend_chart, render_html, render_markdown, report_blocks
+from ops_pipelines.errors import OpsError
+from ops_pipelines.files import atomic_write_bytes
+from ops_pipelines.history import check_evaluation
+from ops_pipelines.resources.storage import local_storage, offsite_storage
+from ops_pipelines.units import format_bytes
+
+REPORT_KEY = dg.AssetKey("maintenance_report")
+MAINTENANCE_ASSETS = ("vacuum_analyze", "reindex", "maintenance_window")  # and every archive_<rule>
+HISTORY_LIMIT = 200  # events per asset or check in a week: more than any schedule makes
+
+
+def build(config: OpsConfig, asset_graph) -> dg.Definitions:
+    present = set(asset_graph.get_all_asset_keys())
+    checks_by_database: dict[str, list[dg.AssetCheckKey]] = {}
+    for key in sorted(asset_graph.asset_check_keys, key=lambda k: k.to_user_string()):
+        checks_by_database.setdefault(key.asset_key.path[0], []).append(key)
+    read_from = ("backup", "restore_test", "capacity_forecast", *MAINTENANCE_ASSETS, *(f"archive_{r.name}" for db in config.databases for r in db.archive))
+    deps = sorted({asset_key(db, name) for db in config.databases for name in read_from} & present, key=str)
+
+    @dg.asset(
+        key=REPORT_KEY,
+        deps=deps,
+        group_name=REPORTS_FOLDER,
+        kinds={"html", "markdown"},
+        description=(
+            "Weekly maintenance report of every database: recovery (backups, restore tests, failed checks), "
+            "maintenance done, capacity forecast, performance, schema health and the failed-login review. "
+            f"HTML and Markdown under {config.reports_dir}" + (" and in S3." if config.backup_store.s3 else ".")
+        ),
+    )
+    def maintenance_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        now = dt.datetime.now(dt.timezone.utc)
+        week_start = now - dt.timedelta(days=7)
+        sections = []
+        for db in config.databases:
+            section = database_report(context.instance, config, db, checks_by_database.get(db.name, []), present, now, week_start)
+            if section.unreachable:
+                context.log.warning(f"{db.name}: {section.unreachable}")
+            sections.append(section)
+        report = Report(now, week_start, config.timezone, sections, config.alerts.ui_base_url)
+        blocks = report_blocks(report)
+        files = write_report(config, report, blocks)
+        context.log.info(f"report written: {', '.join(files)}")
+        markdown = render_markdown(blocks, with_images=False)
+        return dg.MaterializeResult(metadata={
+            "html": dg.MetadataValue.path(files[0]),
+            "markdown": dg.MetadataValue.path(files[1]),
+            **({"s3": dg.MetadataValue.text(files[2])} if len(files) > 2 else {}),
+            "databases": dg.MetadataValue.int(len(sections)),
+            "needing_attention": dg.MetadataValue.int(sum(1 for s in sections if s.attention(now))),
+            "failed_checks": dg.MetadataValue.int(sum(len(s.failed_checks) for s in sections)),
+            "maintenance_actions": dg.MetadataValue.int(sum(len(s.maintenance) for s in sections)),
+            "unreachable": dg.MetadataValue.int(sum(1 for s in sections if s.unreachable)),
+            "report": dg.MetadataValue.md(markdown),
+        })
+
+    return dg.Definitions(assets=[maintenance_report])
+
+
+def database_report(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseConfig, check_keys: list[dg.AssetCheckKey],
+                    present: set[dg.AssetKey], now: dt.datetime, week_start: dt.datetime) -> DatabaseReport:
+    health, unreachable = None, None
+    try:
+        health = read_health(db, config.reports, now)
+    except OpsError as exc:
+        unreachable = str(exc)
+    maintenance_keys = [asset_key(db, n) for n in (*MAINTENANCE_ASSETS, *(f"archive_{r.name}" for r in db.archive))]
+    return DatabaseReport(
+        name=db.name,
+        description=db.description,
+        max_backup_age=dt.timedelta(hours=db.backup.max_age_hours),
+        max_restore_age=db.restore_test.max_age.to_timedelta(),
+        recovery=recovery_status(local_storage(config), db.name, now, trend_days=30),
+        restore_tests=[
+            RestoreTestRun(_at(r), _value(r, "backup", "?"), bool(_value(r, "passed", False)), _value(r, "restore_seconds"), r.run_id)
+            for r in _week(instance, asset_key(db, "restore_test"), week_start)
+        ],
+        failed_checks=failed_checks(instance, check_keys, week_start),
+        maintenance=sorted(
+            (MaintenanceAction(_at(r), key.path[-1], _figures(r.asset_materialization.metadata), r.run_id)
+             for key in maintenance_keys if key in present for r in _week(instance, key, week_start)),
+            key=lambda action: action.at,
+        ),
+        capacity=capacity_view(instance, config, db),
+        health=health,
+        unreachable=unreachable,
+    )
+
+
+def failed_checks(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey], since: dt.datetime) -> list[FailedCheck]:
+    found = []
+    for key in check_keys:
+        for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=HISTORY_LIMIT):
+            if record.create_timestamp < since.timestamp():
+                break  # newest first
+            evaluation = check_evaluation(record)
+            if evaluation is None or evaluation.passed:
+                continue
+            found.append(FailedCheck(
+                at=dt.datetime.fromtimestamp(record.event.timestamp, dt.timezone.utc),
+                asset=key.asset_key.path[-1],
+                check=key.name,
+                severity="warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error",
+                description=evaluation.description or "",
+                run_id=record.run_id,
+            ))
+    return sorted(found, key=lambda c: c.at, reverse=True)
+
+
+def capacity_view(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseConfig) -> CapacityView:
+    if config.metrics.dsn is None:
+        return CapacityView(note="Capacity is not sampled: set metrics.dsn to keep daily samples and forecast growth.")
+    forecast = instance.get_latest_materialization_event(asset_key(db, "capacity_forecast"))
+    sample = instance.get_latest_materialization_event(asset_key(db, "capacity_sample"))
+    view = CapacityView()
+    if sample is not None:
+        m = sample.asset_materialization.metadata
+        view.figures.append(("database size", format_bytes(m["database_bytes"].value)))
+        if "volume_used_ratio" in m:
+            view.figures.append(("volume used", f"{m['volume_used_ratio'].value:.1%} of {format_bytes(m['volume_total_bytes'].value)}"))
+    if forecast is None:
+        view.note = "No forecast yet: capacity_forecast has not run."
+        return view
+    m = forecast.asset_materialization.metadata
+    chart = config.reports_dir / f"capacity_{db.name}.png"
+    view.chart = chart if chart.exists() else None
+    if not m["enough_history"].value:
+        view.note = f"No forecast yet: {m['method'].value}."
+        return view
+    view.figures.append(("model", m["method"].value))
+    for days in (30, 90, 180):
+        if f"forecast_{days}d_bytes" in m:
+            view.figures.append((f"in {days} days", format_bytes(m[f"forecast_{days}d_bytes"].value)))
+    for label, name in (("warning ratio reached in", "days_to_warning"), ("volume full in", "days_to_full")):
+        view.figures.append((label, f"{m[name].value} days" if name in m else "no crossing forecast"))
+    headroom = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(asset_key(db, "capacity_forecast"), "capacity_headroom"))
+    evaluation = check_evaluation(headroom)
+    if evaluation is not None:
+        view.headroom = ("passed: " if evaluation.passed else "FAILED: ") + (evaluation.description or "")
+    return view
+
+
+def write_report(config: OpsConfig, report: Report, blocks: list) -> list[str]:
+    """Charts, HTML and Markdown into the reports folder (each atomically), then to S3 when configured.
+    Returns the HTML path, the Markdown path and, with S3, the S3 URI of the HTML."""
+    folder = config.reports_dir
+    images: dict[str, bytes] = {}
+    for section in report.databases:
+        trend = backup_trend_chart(section.recovery, report.timezone, f"{section.name}: backup sizes, last 30 days")
+        if trend is not None:
+            images[f"backup_trend_{section.name}.png"] = trend
+            atomic_write_bytes(folder / f"backup_trend_{section.name}.png", trend)
+        if section.capacity.chart is not None:
+            images[section.capacity.chart.name] = section.capacity.chart.read_bytes()
+    day = report.generated_at.astimezone(zoneinfo.ZoneInfo(report.timezone)).strftime("%Y-%m-%d")
+    name = f"maintenance_report_{day}"
+    outputs = {
+        f"{name}.html": render_html(blocks, images, f"Maintenance report {day}").encode(),
+        f"{name}.md": render_markdown(blocks).encode(),
+    }
+    for file_name, data in outputs.items():
+        atomic_write_bytes(folder / file_name, data)
+    written = [str(folder / file_name) for file_name in outputs]
+    offsite = offsite_storage(config)
+    if offsite is not None:
+        for file_name, data in {**images, **outputs}.items():
+            offsite.write_bytes(f"{REPORTS_FOLDER}/{file_name}", data)
+        written.append(offsite.uri(f"{REPORTS_FOLDER}/{name}.html"))
+    return written
+
+
+def _week(instance: dg.DagsterInstance, key: dg.AssetKey, since: dt.datetime) -> list:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()), limit=HISTORY_LIMIT).records
+    return sorted(records, key=lambda r: r.timestamp)
+
+
+def _at(record) -> dt.datetime:
+    return dt.datetime.fromtimestamp(record.timestamp, dt.timezone.utc)
+
+
+def _value(record, name: str, default=None):
+    entry = record.asset_materialization.metadata.get(name)
+    return entry.value if entry is not None else default
+
+
+def _figures(metadata: dict) -> list[tuple[str, str]]:
+    """The short figures of a materialization (numbers, flags, short texts), bytes made readable."""
+    figures = []
+    for name, entry in metadata.items():
+        value = entry.value
+        if isinstance(entry, (dg.IntMetadataValue, dg.FloatMetadataValue)):
+            shown = format_bytes(value) if "bytes" in name else f"{value:,}"
+        elif isinstance(entry, dg.BoolMetadataValue):
+            shown = "yes" if value else "no"
+        elif isinstance(entry, dg.TextMetadataValue) and len(value) <= 40:
+            shown = value
+        else:
+            continue  # tables and long texts stay in the Dagster UI
+        figures.append((name.replace("_", " "), shown))
+    return figures
+

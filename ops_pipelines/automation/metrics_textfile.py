@@ -1,0 +1,94 @@
+"""Keeps the node_exporter textfile (`metrics.textfile_path`) current for Grafana and Alertmanager.
+
+A sensor rewrites it, atomically, whenever a run has finished since it last wrote, and at least every
+REFRESH_SECONDS so backups made outside Dagster show too (node_exporter's own
+`node_textfile_mtime_seconds` then tells when this sensor stopped). The file is written where the
+code location's server runs: node_exporter's textfile directory must be on that host or volume.
+"""
+
+import datetime as dt
+import json
+import math
+import time
+from collections import defaultdict
+
+import dagster as dg
+
+from ops_pipelines.config import OpsConfig
+from ops_pipelines.history import check_evaluation
+from ops_pipelines.core.prometheus import DatabaseFigures, render
+from ops_pipelines.core.recovery_status import recovery_status
+from ops_pipelines.errors import OpsError
+from ops_pipelines.files import atomic_write_text
+from ops_pipelines.resources.storage import local_storage
+
+REFRESH_SECONDS = 600
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+
+
+def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
+    path = config.metrics.textfile_path
+    if path is None:
+        return []
+    checks_by_database = defaultdict(list)
+    for key in asset_graph.asset_check_keys:
+        checks_by_database[key.asset_key.path[0]].append(key)
+
+    @dg.sensor(
+        name="metrics_textfile_sensor",
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Rewrites {path} (Prometheus gauges per database) after every finished run.",
+    )
+    def metrics_textfile(context: dg.SensorEvaluationContext):
+        state = json.loads(context.cursor) if context.cursor else {}
+        newest = context.instance.get_run_records(dg.RunsFilter(statuses=FINISHED), limit=1, order_by="update_timestamp")
+        newest_run = newest[0].update_timestamp.isoformat() if newest else ""
+        due = time.time() - state.get("written_at", 0) > REFRESH_SECONDS
+        if newest_run == state.get("newest_run") and path.exists() and not due:
+            return dg.SkipReason(f"no run finished since {path} was written")
+        figures = gather_figures(config, context.instance, checks_by_database)
+        write_textfile(path, figures)
+        context.update_cursor(json.dumps({"newest_run": newest_run, "written_at": time.time()}))
+        return dg.SkipReason(f"wrote the gauges of {len(figures)} databases to {path}")
+
+    return [metrics_textfile]
+
+
+def gather_figures(config: OpsConfig, instance: dg.DagsterInstance,
+                   checks_by_database: dict[str, list[dg.AssetCheckKey]]) -> list[DatabaseFigures]:
+    storage = local_storage(config)
+    now = dt.datetime.now(dt.timezone.utc)
+    all_checks = [key for keys in checks_by_database.values() for key in keys]
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(all_checks) if all_checks else {}
+    figures = []
+    for db in config.databases:
+        status = recovery_status(storage, db.name, now, trend_days=1)
+        evaluations = {key.name: check_evaluation(latest.get(key)) for key in checks_by_database.get(db.name, [])}
+        verified = status.verified
+        figures.append(DatabaseFigures(
+            database=db.name,
+            backup_last_timestamp=status.newest_backup_at.timestamp() if status.newest_backup_at else None,
+            backup_last_bytes=status.newest_backup_bytes,
+            restore_verified_timestamp=verified.finished_at.timestamp() if verified and verified.finished_at else None,
+            restore_seconds=verified.restore_seconds if verified else None,
+            check_failures=sum(1 for e in evaluations.values() if e is not None and not e.passed),
+            capacity_days_to_full=_days_to_full(evaluations.get("capacity_headroom")),
+        ))
+    return figures
+
+
+def write_textfile(path, figures: list[DatabaseFigures]) -> None:
+    try:
+        atomic_write_text(path, render(figures, time.time()))
+    except OSError as exc:
+        raise OpsError(f"cannot write the metrics textfile {path}: {exc.strerror or exc}") from None
+
+
+def _days_to_full(evaluation) -> float | None:
+    """From capacity_headroom, which takes the earlier of the two models' crossings: -1 is none."""
+    if evaluation is None or "days_to_full" not in evaluation.metadata:
+        return None  # no forecast yet (too little history)
+    days = evaluation.metadata["days_to_full"].value
+    return math.inf if days < 0 else float(days)
+

@@ -1,0 +1,64 @@
+"""The Prometheus text format for node_exporter's textfile collector: per-database gauges.
+
+node_exporter reads every `*.prom` file in its `--collector.textfile.directory` on each scrape, so
+the file is replaced atomically (never read half-written). Timestamps are Unix seconds, so alerts
+read like `time() - ops_pipelines_backup_last_timestamp_seconds > 26 * 3600`.
+"""
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DatabaseFigures:
+    database: str
+    backup_last_timestamp: float | None  # start of the newest complete backup; None: never backed up
+    backup_last_bytes: int | None
+    restore_verified_timestamp: float | None  # when the newest passing restore test finished
+    restore_seconds: float | None
+    check_failures: int  # checks whose latest evaluation failed
+    capacity_days_to_full: float | None  # math.inf: no crossing forecast; None: no forecast yet
+
+
+# name, help, the figure; a database without the figure gets no sample for that gauge,
+# except the two "last" timestamps, which read 0 (never) so an age alert fires for them too.
+GAUGES = [
+    ("ops_pipelines_backup_last_timestamp_seconds",
+     "Start of the newest complete backup (Unix time; 0: none).", lambda f: f.backup_last_timestamp or 0),
+    ("ops_pipelines_backup_last_bytes", "Size of the newest complete backup file.", lambda f: f.backup_last_bytes),
+    ("ops_pipelines_restore_verified_last_timestamp_seconds",
+     "When the newest passing restore test finished (Unix time; 0: none).", lambda f: f.restore_verified_timestamp or 0),
+    ("ops_pipelines_restore_last_duration_seconds",
+     "pg_restore time of the newest passing restore test.", lambda f: f.restore_seconds),
+    ("ops_pipelines_check_failures", "Asset checks whose latest evaluation failed.", lambda f: f.check_failures),
+    ("ops_pipelines_capacity_days_to_full",
+     "Days until the volume is forecast full (+Inf: no crossing within the horizon).", lambda f: f.capacity_days_to_full),
+]
+
+
+def render(figures: list[DatabaseFigures], generated_at: float) -> str:
+    lines = []
+    for name, help_text, value_of in GAUGES:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        for figure in figures:
+            value = value_of(figure)
+            if value is not None:
+                lines.append(f'{name}{{database="{_escape(figure.database)}"}} {_number(value)}')
+    lines += [
+        "# HELP ops_pipelines_textfile_generated_timestamp_seconds When ops_pipelines wrote this file.",
+        "# TYPE ops_pipelines_textfile_generated_timestamp_seconds gauge",
+        f"ops_pipelines_textfile_generated_timestamp_seconds {_number(generated_at)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _number(value: float) -> str:
+    if isinstance(value, float) and math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if isinstance(value, float) and not value.is_integer():
+        return repr(round(value, 3))
+    return str(int(value))
+
+
+def _escape(label: str) -> str:
+    return label.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -1,0 +1,94 @@
+"""The weekly maintenance report as data: one section per database, filled from the backup store,
+Dagster's history of the week and the live database. report_render.py turns it into HTML and
+Markdown; the asset (assets/report.py) gathers it.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ops_pipelines.core.backup_catalog import stamp_time
+from ops_pipelines.core.db_health import DatabaseHealth
+from ops_pipelines.core.recovery_status import RecoveryStatus
+
+
+@dataclass(frozen=True)
+class MaintenanceAction:
+    at: dt.datetime
+    asset: str  # vacuum_analyze, reindex, archive_<rule>, maintenance_window
+    figures: list[tuple[str, str]]  # (label, value as shown)
+    run_id: str
+
+
+@dataclass(frozen=True)
+class FailedCheck:
+    at: dt.datetime
+    asset: str
+    check: str
+    severity: str  # error | warning
+    description: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class RestoreTestRun:
+    at: dt.datetime
+    backup: str
+    passed: bool
+    restore_seconds: float | None
+    run_id: str
+
+
+@dataclass
+class CapacityView:
+    note: str | None = None  # why there is no forecast (capacity off, too little history)
+    chart: Path | None = None  # capacity_<db>.png, drawn by capacity_forecast
+    figures: list[tuple[str, str]] = field(default_factory=list)
+    headroom: str | None = None  # the capacity_headroom check's verdict
+
+
+@dataclass
+class DatabaseReport:
+    name: str
+    description: str
+    max_backup_age: dt.timedelta
+    max_restore_age: dt.timedelta
+    recovery: RecoveryStatus
+    restore_tests: list[RestoreTestRun]  # this week's
+    failed_checks: list[FailedCheck]  # this week's, newest first
+    maintenance: list[MaintenanceAction]  # this week's, oldest first
+    capacity: CapacityView
+    health: DatabaseHealth | None
+    unreachable: str | None = None  # why health is None
+
+    def attention(self, now: dt.datetime) -> list[str]:
+        """What a DBA must look at first, in plain words; empty when all is well."""
+        found = []
+        age = self.recovery.backup_age(now)
+        if age is None:
+            found.append("no complete backup")
+        elif age > self.max_backup_age:
+            found.append(f"newest backup is {age.total_seconds() / 3600:.0f} h old")
+        verified = self.recovery.verified
+        if verified is None:
+            found.append("no backup ever proven restorable")
+        elif now - stamp_time(verified.backup) > self.max_restore_age:
+            found.append("no recent backup proven restorable")
+        errors = sum(1 for c in self.failed_checks if c.severity == "error")
+        if errors:
+            found.append(f"{errors} failed check" + ("s" if errors > 1 else ""))
+        if self.unreachable:
+            found.append("database unreachable")
+        return found
+
+
+@dataclass
+class Report:
+    generated_at: dt.datetime
+    week_start: dt.datetime
+    timezone: str
+    databases: list[DatabaseReport]
+    ui_base_url: str | None = None
+
+    def run_url(self, run_id: str) -> str | None:
+        return f"{self.ui_base_url.rstrip('/')}/runs/{run_id}" if self.ui_base_url else None

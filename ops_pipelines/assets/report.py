@@ -97,7 +97,7 @@ def database_report(instance: dg.DagsterInstance, config: OpsConfig, db: Databas
         ],
         failed_checks=failed_checks(instance, check_keys, week_start),
         maintenance=sorted(
-            (MaintenanceAction(_at(r), key.path[-1], _figures(r.asset_materialization.metadata), r.run_id)
+            (MaintenanceAction(_at(r), key.path[-1], _figures(r.asset_materialization.metadata, config.timezone), r.run_id)
              for key in maintenance_keys if key in present for r in _week(instance, key, week_start)),
             key=lambda action: action.at,
         ),
@@ -204,7 +204,7 @@ def _value(record, name: str, default=None):
     return entry.value if entry is not None else default
 
 
-def _figures(metadata: dict) -> list[tuple[str, str]]:
+def _figures(metadata: dict, timezone: str) -> list[tuple[str, str]]:
     """The short figures of a materialization (numbers, flags, short texts), bytes made readable."""
     figures = []
     for name, entry in metadata.items():
@@ -214,9 +214,20 @@ def _figures(metadata: dict) -> list[tuple[str, str]]:
         elif isinstance(entry, dg.BoolMetadataValue):
             shown = "yes" if value else "no"
         elif isinstance(entry, dg.TextMetadataValue) and len(value) <= 40:
-            shown = value
+            shown = _local_if_time(value, timezone)
         else:
             continue  # tables and long texts stay in the Dagster UI
         figures.append((name.replace("_", " "), shown))
     return figures
 
+
+
+def _local_if_time(text: str, timezone: str) -> str:
+    """An ISO timestamp (the archive's cutoff) in the configured zone; other texts as they are."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        return text
+    return moment.astimezone(zoneinfo.ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")

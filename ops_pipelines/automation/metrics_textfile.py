@@ -66,13 +66,15 @@ def gather_figures(config: OpsConfig, instance: dg.DagsterInstance,
         status = recovery_status(storage, db.name, now, trend_days=1)
         evaluations = {key.name: check_evaluation(latest.get(key)) for key in checks_by_database.get(db.name, [])}
         verified = status.verified
+        failed = [e for e in evaluations.values() if e is not None and not e.passed]
         figures.append(DatabaseFigures(
             database=db.name,
             backup_last_timestamp=status.newest_backup_at.timestamp() if status.newest_backup_at else None,
             backup_last_bytes=status.newest_backup_bytes,
             restore_verified_timestamp=verified.finished_at.timestamp() if verified and verified.finished_at else None,
             restore_seconds=verified.restore_seconds if verified else None,
-            check_failures=sum(1 for e in evaluations.values() if e is not None and not e.passed),
+            check_errors=sum(1 for e in failed if e.severity != dg.AssetCheckSeverity.WARN),
+            check_warnings=sum(1 for e in failed if e.severity == dg.AssetCheckSeverity.WARN),
             capacity_days_to_full=_days_to_full(evaluations.get("capacity_headroom")),
         ))
     return figures

@@ -16,7 +16,8 @@ class DatabaseFigures:
     backup_last_bytes: int | None
     restore_verified_timestamp: float | None  # when the newest passing restore test finished
     restore_seconds: float | None
-    check_failures: int  # checks whose latest evaluation failed
+    check_errors: int  # checks whose latest evaluation failed, with severity error
+    check_warnings: int  # ... with severity warning
     capacity_days_to_full: float | None  # math.inf: no crossing forecast; None: no forecast yet
 
 
@@ -30,7 +31,6 @@ GAUGES = [
      "When the newest passing restore test finished (Unix time; 0: none).", lambda f: f.restore_verified_timestamp or 0),
     ("ops_pipelines_restore_last_duration_seconds",
      "pg_restore time of the newest passing restore test.", lambda f: f.restore_seconds),
-    ("ops_pipelines_check_failures", "Asset checks whose latest evaluation failed.", lambda f: f.check_failures),
     ("ops_pipelines_capacity_days_to_full",
      "Days until the volume is forecast full (+Inf: no crossing within the horizon).", lambda f: f.capacity_days_to_full),
 ]
@@ -44,6 +44,11 @@ def render(figures: list[DatabaseFigures], generated_at: float) -> str:
             value = value_of(figure)
             if value is not None:
                 lines.append(f'{name}{{database="{_escape(figure.database)}"}} {_number(value)}')
+    name = "ops_pipelines_check_failures"
+    lines += [f"# HELP {name} Asset checks whose latest evaluation failed, by severity.", f"# TYPE {name} gauge"]
+    for figure in figures:
+        for severity, count in (("error", figure.check_errors), ("warning", figure.check_warnings)):
+            lines.append(f'{name}{{database="{_escape(figure.database)}",severity="{severity}"}} {count}')
     lines += [
         "# HELP ops_pipelines_textfile_generated_timestamp_seconds When ops_pipelines wrote this file.",
         "# TYPE ops_pipelines_textfile_generated_timestamp_seconds gauge",

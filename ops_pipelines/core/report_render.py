@@ -182,8 +182,8 @@ def _performance_blocks(db: DatabaseReport) -> list:
     if perf.long_sessions:
         blocks.append(Para(f"{_count(len(perf.long_sessions), 'long-running or idle-in-transaction session')}:", "warn"))
         blocks.append(Table(["pid", "user", "application", "client", "state", "for", "statement"], [
-            [s["pid"], s["username"], s["application_name"], s["client"] or "local", s["state"],
-             _age_text(dt.timedelta(seconds=s["seconds"])), s["query"]] for s in perf.long_sessions], numeric=frozenset({0})))
+            [str(s["pid"]), s["username"], s["application_name"], s["client"] or "local", s["state"],
+             _age_text(dt.timedelta(seconds=s["seconds"])), s["query"]] for s in perf.long_sessions]))
     else:
         blocks.append(Para("No long-running or idle-in-transaction session at report time."))
     blocks += [Para(note, "warn") for note in perf.notes]
@@ -363,6 +363,8 @@ def _age_text(age: dt.timedelta | None) -> str:
     if age is None:
         return "never"
     hours = age.total_seconds() / 3600
+    if age.total_seconds() < 60:
+        return f"{age.total_seconds():.0f} s"
     if hours < 1:
         return f"{age.total_seconds() / 60:.0f} min"
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"

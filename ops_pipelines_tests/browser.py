@@ -1,0 +1,110 @@
+"""Open a local HTML file in headless Chromium and say what happened, through the DevTools
+protocol: images loaded or broken, console errors, uncaught exceptions, and any request for
+something other than the file itself or its data: URIs (a self-contained report makes none)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from websockets.sync.client import connect
+
+
+@dataclass
+class PageLoad:
+    title: str = ""
+    images: int = 0
+    broken_images: list[str] = field(default_factory=list)  # alt texts
+    console_errors: list[str] = field(default_factory=list)
+    exceptions: list[str] = field(default_factory=list)
+    requests_outside_the_file: list[str] = field(default_factory=list)
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+def load_page(chromium: str, page: Path, workdir: Path, timeout: float = 60) -> PageLoad:
+    profile = workdir / "chromium-profile"
+    process = subprocess.Popen(
+        [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+         "--disable-background-networking", "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        port = _devtools_port(profile, process, timeout)
+        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+        socket_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+        with connect(socket_url, max_size=None, open_timeout=timeout) as socket:
+            return _inspect(_Session(socket, timeout), page.resolve().as_uri())
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+class _Session:
+    def __init__(self, socket, timeout: float):
+        self.socket, self.timeout, self.events, self._id = socket, timeout, [], 0
+
+    def call(self, method: str, params: dict | None = None) -> dict:
+        self._id += 1
+        self.socket.send(json.dumps({"id": self._id, "method": method, "params": params or {}}))
+        while True:
+            message = self._receive()
+            if message.get("id") == self._id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self.events.append(message)
+
+    def wait_for(self, event: str) -> None:
+        while not any(e.get("method") == event for e in self.events):
+            self.events.append(self._receive())
+
+    def _receive(self) -> dict:
+        return json.loads(self.socket.recv(timeout=self.timeout))
+
+
+def _inspect(session: _Session, url: str) -> PageLoad:
+    for domain in ("Page", "Runtime", "Log", "Network"):
+        session.call(f"{domain}.enable")
+    session.call("Page.navigate", {"url": url})
+    session.wait_for("Page.loadEventFired")
+    expression = ("JSON.stringify({title: document.title, images: Array.from(document.images).map("
+                  "i => ({alt: i.alt, ok: i.complete && i.naturalWidth > 0}))})")
+    state = json.loads(session.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"]["value"])
+    result = PageLoad(title=state["title"], images=len(state["images"]),
+                      broken_images=[i["alt"] for i in state["images"] if not i["ok"]])
+    for event in session.events:
+        method, params = event.get("method"), event.get("params", {})
+        if method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+            result.console_errors.append(" ".join(str(a.get("value", a.get("description"))) for a in params.get("args", [])))
+        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+            result.console_errors.append(params["entry"]["text"])
+        elif method == "Runtime.exceptionThrown":
+            result.exceptions.append(params["exceptionDetails"].get("text", ""))
+        elif method == "Network.requestWillBeSent":
+            requested = params["request"]["url"]
+            if requested != url and not requested.startswith("data:"):
+                result.requests_outside_the_file.append(requested)
+    return result
+
+
+def _devtools_port(profile: Path, process: subprocess.Popen, timeout: float) -> int:
+    marker = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker.exists() and (text := marker.read_text().strip()):
+            return int(text.splitlines()[0])
+        if process.poll() is not None:
+            raise RuntimeError(f"chromium exited with {process.returncode} before opening its DevTools port")
+        time.sleep(0.1)
+    raise TimeoutError(f"chromium did not open its DevTools port within {timeout:.0f} s")

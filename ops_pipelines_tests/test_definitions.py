@@ -17,7 +17,8 @@ THREE_DATABASES = """\
 backup_store:
   local_dir: /tmp/ops_test_backups
   s3: {bucket: erp-backups, prefix: prod/, endpoint_url: "http://127.0.0.1:9", region: ap-southeast-1}
-metrics: {dsn: "host=metrics dbname=ops_metrics"}
+metrics: {dsn: "host=metrics dbname=ops_metrics", textfile_path: /tmp/ops_test_textfile/ops_pipelines.prom}
+alerts: {webhook_url: "https://hooks.slack.example/services/T0/B0/token"}
 databases:
   - {name: erp_prod, dsn: "host=db1 dbname=erp", maintenance_window: {vacuum_full_tables: [public.audit_log]},
      archive: [{name: completed_orders, table: public.orders, age_column: completed_at, older_than: 365 days}]}

@@ -1,7 +1,8 @@
 """End to end with the real Dagster daemon and webserver, against a PostgreSQL-backed instance
 (the repository's dagster.yaml): turn on the missing-backup sensor through the GraphQL API, as the
 UI does, and watch it launch a backup that succeeds with its checks passed, then the restore test
-the new backup triggers. Both processes are stopped cleanly at the end."""
+the new backup triggers; a failed run reaches a real webhook receiver once; the metrics textfile
+follows the runs. Both processes are stopped cleanly at the end."""
 
 import json
 import os
@@ -68,9 +69,18 @@ def checks_of_latest(port: int, path: list[str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def instance_env(pg_server, erp_template, tmp_path_factory):
+def receiver():
+    from ops_pipelines_tests.webhook_receiver import WebhookReceiver
+
+    webhook = WebhookReceiver()
+    yield webhook
+    webhook.close()
+
+
+@pytest.fixture(scope="module")
+def instance_env(pg_server, erp_template, tmp_path_factory, receiver):
     """DAGSTER_HOME with the shipped dagster.yaml, its storage in a new database, and a config
-    naming two copies of the ERP database."""
+    naming two copies of the ERP database, with alerts to `receiver` and a metrics textfile."""
     tmp_path = tmp_path_factory.mktemp("e2e")
     instance_db = create_database(pg_server)
     erp_dbs = [create_database(pg_server, template=erp_template) for _ in range(2)]
@@ -79,7 +89,10 @@ def instance_env(pg_server, erp_template, tmp_path_factory):
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     config = tmp_path / "config.yaml"
     config.write_text(
-        f"backup_store: {{local_dir: {tmp_path / 'backups'}}}\ndatabases:\n"
+        f"backup_store: {{local_dir: {tmp_path / 'backups'}}}\n"
+        f"alerts: {{webhook_url: '{receiver.url}', format: generic, ui_base_url: 'http://ops.example:3000'}}\n"
+        f"metrics: {{textfile_path: {tmp_path / 'textfile' / 'ops.prom'}}}\n"
+        "databases:\n"
         + "".join(f"  - name: {name}\n    dsn: \"{with_dbname(pg_server, db)}\"\n" for name, db in zip(("erp", "mes"), erp_dbs))
     )
     server = conninfo_to_dict(pg_server)
@@ -204,3 +217,37 @@ def test_runs_of_one_database_never_overlap_and_databases_run_in_parallel(dagste
     other_db = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] != b[0]]
     assert not any(overlap(a, b) for a, b in same_db), spans  # the pool db_<name> admits one run
     assert any(overlap(a, b) for a, b in other_db), spans  # different databases in parallel
+
+
+@pytest.mark.slow
+def test_a_failed_run_posts_one_alert_and_the_textfile_follows_the_runs(dagster_services, receiver):
+    port, tmp_path = dagster_services
+
+    def alert_sensor_ticked():
+        data = graphql(port, """
+            query S($selector: SensorSelector!) {
+              sensorOrError(sensorSelector: $selector) { ... on Sensor { sensorState { ticks(limit: 1) { status } } } }
+            }""", {"selector": {**LOCATION, "sensorName": "run_failure_alert_sensor"}})
+        return data["sensorOrError"]["sensorState"]["ticks"]
+
+    wait_for("the first tick of the run-failure alert sensor", alert_sensor_ticked, 120)
+    result = graphql(port, """
+        mutation Launch($params: ExecutionParams!) {
+          launchRun(executionParams: $params) { __typename ... on LaunchRunSuccess { run { runId } } }
+        }""", {"params": {"selector": {**LOCATION, "jobName": "ops_mes", "assetSelection": [{"path": ["mes", "restore_test"]}]},
+                          "runConfigData": {"ops": {"mes__restore_test": {"config": {"backup": "20990101T000000Z"}}}}}})
+    run_id = result["launchRun"]["run"]["runId"]
+
+    def alerts_for_run():
+        return [p for p in receiver.posts if p["kind"] == "run_failure" and p["run_id"] == run_id]
+
+    alert = wait_for("the alert of the failed run", alerts_for_run, 180)[0]
+    assert (alert["database"], alert["asset"], alert["job"]) == ("mes", "mes/restore_test", "ops_mes")
+    assert "no backup 20990101T000000Z of mes" in alert["cause"]
+    assert alert["run_url"] == f"http://ops.example:3000/runs/{run_id}"
+    time.sleep(35)  # another tick of the sensor: still one alert for this run
+    assert len(alerts_for_run()) == 1
+
+    textfile = tmp_path / "textfile" / "ops.prom"
+    text = wait_for("the metrics textfile", lambda: textfile.exists() and textfile.read_text(), 120)
+    assert 'ops_pipelines_backup_last_bytes{database="erp"}' in text

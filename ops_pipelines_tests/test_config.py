@@ -93,6 +93,12 @@ def test_env_fallback_and_escape(write_config):
         (("backup_store: {local_dir: /tmp/backups}\n", ""), "backup_store: required key is missing"),
         (('    dsn: "host=127.0.0.1 dbname=erp"', '    dsn: "host=127.0.0.1 dbname=erp"\n    restore_test: {sandbox: scratch_database}'),
          "databases[0].restore_test: sandbox scratch_database needs scratch_dsn"),
+        (("backup_store:", "metrics: {textfile_path: /var/lib/node_exporter/ops.txt}\nbackup_store:"),
+         "metrics: textfile_path must end in .prom (node_exporter reads only *.prom files)"),
+        (("backup_store:", "alerts: {webhook_url: 'hooks.slack.com/services/T0/B0/secret'}\nbackup_store:"),
+         "alerts: webhook_url must be an http:// or https:// URL"),
+        (("backup_store:", "alerts: {format: teams}\nbackup_store:"), "alerts.format: Input should be 'slack' or 'generic'"),
+        (("name: erp_prod", "name: reports"), 'databases[0].name: "reports" is reserved for the reports folder'),
     ],
 )
 def test_bad_input_names_the_key(write_config, edit, expected):

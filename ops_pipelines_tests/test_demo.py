@@ -38,6 +38,8 @@ def test_demo_materializes_table_stats_into_a_postgres_backed_instance(demo_dir,
     first = run_demo(demo_dir)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "generated:" in first.stdout
+    report = Path(first.stdout.split("The weekly report: ", 1)[1].split(" ", 1)[0])
+    assert report.parent == demo_dir / "reports" and "## erp_demo" in report.with_suffix(".md").read_text()
 
     port = json.loads((demo_dir / "cluster.json").read_text())["port"]
     for key, value in {

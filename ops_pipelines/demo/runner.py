@@ -53,6 +53,7 @@ backup_store:
   local_dir: {directory / "backups"}
 metrics:
   dsn: "{cluster.dsn("ops_metrics")}"
+  textfile_path: {directory / "metrics" / "ops_pipelines.prom"}
 reports:
   dir: {directory / "reports"}
 databases:
@@ -142,6 +143,9 @@ def run_demo(scale: float, ui: bool, ui_port: int) -> int:
         [*dagster, "asset", "materialize", "--select", "*", "-m", "ops_pipelines.definitions"],
         env=env, cwd=REPO, check=True,
     )
+    reports = sorted((directory / "reports").glob("maintenance_report_*.html"))
+    if reports:
+        print(f"\nThe weekly report: {reports[-1]} (open it in a browser; Markdown beside it)")
     print(
         f"\nTo use this instance from another shell:\n"
         f"  export DAGSTER_HOME={env['DAGSTER_HOME']} {CONFIG_ENV_VAR}={config_path} "

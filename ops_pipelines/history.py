@@ -1,6 +1,8 @@
-"""Reading what Dagster recorded, for the alerts, the metrics textfile and the weekly report."""
+"""Reading what Dagster recorded, for the alerts, the metrics textfile, the weekly report and cleanup."""
 
 import dagster as dg
+
+FINISHED_RUN_STATUSES = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
 def check_evaluation(record) -> dg.AssetCheckEvaluation | None:

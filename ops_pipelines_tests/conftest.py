@@ -17,6 +17,7 @@ from ops_pipelines.demo.generator import generate_erp_database
 from ops_pipelines.errors import DatabaseError
 from ops_pipelines.resources.cluster import LocalCluster
 from ops_pipelines.resources.postgres import connect, with_dbname
+from ops_pipelines_tests.webhook_receiver import WebhookReceiver
 
 DEFAULT_SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 TEST_SCALE = 0.1  # ~3 MB: every table has rows, generation takes about a second
@@ -107,10 +108,8 @@ def write_config(tmp_path: Path):
 
 
 @pytest.fixture
-def webhook() -> Iterator["WebhookReceiver"]:
+def webhook() -> Iterator[WebhookReceiver]:
     """A real HTTP server on localhost recording the alerts posted to it."""
-    from ops_pipelines_tests.webhook_receiver import WebhookReceiver
-
     receiver = WebhookReceiver()
     try:
         yield receiver

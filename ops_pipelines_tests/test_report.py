@@ -314,6 +314,19 @@ def test_top_statements_come_from_pg_stat_statements_when_installed(tmp_path):
         cluster.remove()
 
 
+def test_an_unwritable_reports_folder_fails_the_run_in_one_line(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    config = make_config(tmp_path, {"erp": "host=127.0.0.1 port=1 dbname=erp connect_timeout=1"},
+                         top=f"reports: {{dir: {tmp_path / 'file' / 'reports'}}}")
+    result = build_definitions(config).resolve_job_def("maintenance_report_job").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    error = result.get_step_failure_events()[0].step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    assert error.message.strip() == f"ops_pipelines.errors.OpsError: cannot write the report into {tmp_path / 'file' / 'reports'}: Not a directory"
+
+
 # ---------------------------------------------------------------------------- in a browser
 
 

@@ -169,21 +169,24 @@ def write_report(config: OpsConfig, report: Report, blocks: list) -> list[str]:
         trend = backup_trend_chart(section.recovery, report.timezone, f"{section.name}: backup sizes, last 30 days")
         if trend is not None:
             images[f"backup_trend_{section.name}.png"] = trend
-            atomic_write_bytes(folder / f"backup_trend_{section.name}.png", trend)
         if section.capacity.chart is not None:
             images[section.capacity.chart.name] = section.capacity.chart.read_bytes()
     day = report.generated_at.astimezone(zoneinfo.ZoneInfo(report.timezone)).strftime("%Y-%m-%d")
     name = f"maintenance_report_{day}"
     outputs = {
+        **{image: data for image, data in images.items() if image.startswith("backup_trend_")},
         f"{name}.html": render_html(blocks, images, f"Maintenance report {day}").encode(),
         f"{name}.md": render_markdown(blocks).encode(),
     }
-    for file_name, data in outputs.items():
-        atomic_write_bytes(folder / file_name, data)
-    written = [str(folder / file_name) for file_name in outputs]
+    try:
+        for file_name, data in outputs.items():
+            atomic_write_bytes(folder / file_name, data)
+    except OSError as exc:
+        raise OpsError(f"cannot write the report into {folder}: {exc.strerror or exc}") from None
+    written = [str(folder / f"{name}.html"), str(folder / f"{name}.md")]
     offsite = offsite_storage(config)
     if offsite is not None:
-        for file_name, data in {**images, **outputs}.items():
+        for file_name, data in {**images, **outputs}.items():  # the capacity charts too: the Markdown links them
             offsite.write_bytes(f"{REPORTS_FOLDER}/{file_name}", data)
         written.append(offsite.uri(f"{REPORTS_FOLDER}/{name}.html"))
     return written

@@ -5,9 +5,8 @@ Backup and restore history that matters lives in the backup store's manifests an
 import datetime as dt
 
 import dagster as dg
-from dagster import DagsterRunStatus
 
-FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
+from ops_pipelines.history import FINISHED_RUN_STATUSES
 
 
 class CleanupConfig(dg.Config):
@@ -21,7 +20,7 @@ def delete_old_runs(context: dg.OpExecutionContext, config: CleanupConfig) -> No
     deleted = 0
     while True:
         records = context.instance.get_run_records(
-            filters=dg.RunsFilter(statuses=FINISHED, created_before=cutoff), limit=config.batch
+            filters=dg.RunsFilter(statuses=FINISHED_RUN_STATUSES, created_before=cutoff), limit=config.batch
         )
         if not records:
             break

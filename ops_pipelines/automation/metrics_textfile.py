@@ -15,15 +15,14 @@ from collections import defaultdict
 import dagster as dg
 
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.history import check_evaluation
 from ops_pipelines.core.prometheus import DatabaseFigures, render
 from ops_pipelines.core.recovery_status import recovery_status
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_text
+from ops_pipelines.history import FINISHED_RUN_STATUSES, check_evaluation
 from ops_pipelines.resources.storage import local_storage
 
 REFRESH_SECONDS = 600
-FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
 def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
@@ -42,7 +41,7 @@ def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
     )
     def metrics_textfile(context: dg.SensorEvaluationContext):
         state = json.loads(context.cursor) if context.cursor else {}
-        newest = context.instance.get_run_records(dg.RunsFilter(statuses=FINISHED), limit=1, order_by="update_timestamp")
+        newest = context.instance.get_run_records(dg.RunsFilter(statuses=FINISHED_RUN_STATUSES), limit=1, order_by="update_timestamp")
         newest_run = newest[0].update_timestamp.isoformat() if newest else ""
         due = time.time() - state.get("written_at", 0) > REFRESH_SECONDS
         if newest_run == state.get("newest_run") and path.exists() and not due:

@@ -194,6 +194,8 @@ def test_recovery_section_has_the_backup_restore_and_failed_check_figures(week):
     assert re.search(rf"\| {verified.backup} \| passed \| {verified.restore_seconds:.1f} s \|", recovery)
     failed = re.findall(r"\| vacuum_analyze xid_age \| error \| (.+?) \|", recovery)
     assert len(failed) == 1 and "past 2" in failed[0]
+    # xid_age and the restore_recent of the backup run before the restore test; the headroom warning
+    assert "| 3 (1 warning) | 3 |" in markdown.split("## Summary")[1].split("\n## ")[0]
 
 
 def test_maintenance_section_lists_the_weeks_actions_with_figures(week):

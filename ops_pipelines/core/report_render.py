@@ -72,7 +72,7 @@ def report_blocks(report: Report) -> list:
             [[Link(db.name, f"#db-{db.name}"), "; ".join(db.attention(now)) or "nothing",
               _age_text(db.recovery.backup_age(now)),
               _verified_text(db.recovery, now), _seconds(db.recovery.verified.restore_seconds if db.recovery.verified else None),
-              len(db.failed_checks), len(db.maintenance)] for db in report.databases],
+              _failed_text(db), len(db.maintenance)] for db in report.databases],
             numeric=frozenset({5, 6}),
         ),
     ]
@@ -373,7 +373,12 @@ def _age_text(age: dt.timedelta | None) -> str:
 def _verified_text(status: RecoveryStatus, now: dt.datetime) -> str:
     if status.verified is None:
         return "never"
-    return f"backup of {_age_text(now - stamp_time(status.verified.backup))} ago"
+    return f"a backup {_age_text(now - stamp_time(status.verified.backup))} old"
+
+
+def _failed_text(db: DatabaseReport) -> str:
+    warnings = sum(1 for c in db.failed_checks if c.severity == "warning")
+    return f"{len(db.failed_checks)}" + (f" ({warnings} warning{'s' if warnings > 1 else ''})" if warnings else "")
 
 
 def _seconds(value: float | None) -> str:

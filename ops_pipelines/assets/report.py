@@ -34,8 +34,10 @@ def build(config: OpsConfig, asset_graph) -> dg.Definitions:
     checks_by_database: dict[str, list[dg.AssetCheckKey]] = {}
     for key in sorted(asset_graph.asset_check_keys, key=lambda k: k.to_user_string()):
         checks_by_database.setdefault(key.asset_key.path[0], []).append(key)
-    read_from = ("backup", "restore_test", "capacity_forecast", *MAINTENANCE_ASSETS, *(f"archive_{r.name}" for db in config.databases for r in db.archive))
-    deps = sorted({asset_key(db, name) for db in config.databases for name in read_from} & present, key=str)
+    # Lineage: the report reads these assets' history (those a database has).
+    read_from = {asset_key(db, name) for db in config.databases
+                 for name in ("backup", "restore_test", "capacity_forecast", *MAINTENANCE_ASSETS, *_archives(db))}
+    deps = sorted(read_from & present, key=str)
 
     @dg.asset(
         key=REPORT_KEY,
@@ -84,7 +86,7 @@ def database_report(instance: dg.DagsterInstance, config: OpsConfig, db: Databas
         health = read_health(db, config.reports, now)
     except OpsError as exc:
         unreachable = str(exc)
-    maintenance_keys = [asset_key(db, n) for n in (*MAINTENANCE_ASSETS, *(f"archive_{r.name}" for r in db.archive))]
+    maintenance_keys = [asset_key(db, n) for n in (*MAINTENANCE_ASSETS, *_archives(db))]
     return DatabaseReport(
         name=db.name,
         description=db.description,
@@ -190,6 +192,10 @@ def write_report(config: OpsConfig, report: Report, blocks: list) -> list[str]:
             offsite.write_bytes(f"{REPORTS_FOLDER}/{file_name}", data)
         written.append(offsite.uri(f"{REPORTS_FOLDER}/{name}.html"))
     return written
+
+
+def _archives(db: DatabaseConfig) -> list[str]:
+    return [f"archive_{rule.name}" for rule in db.archive]
 
 
 def _week(instance: dg.DagsterInstance, key: dg.AssetKey, since: dt.datetime) -> list:

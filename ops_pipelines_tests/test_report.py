@@ -96,6 +96,9 @@ databases:
     run("backup")
     plant_older_backup(config, days=10)  # retention keeps one backup a day: history needs days
     run("restore_test")
+    missing = {"ops": {"erp__restore_test": {"config": {"backup": "20990101T000000Z"}}}}
+    assert not capability_job(defs, config, "erp", "restore_test").execute_in_process(
+        instance=instance, run_config=missing, raise_on_error=False).success  # the failed run of the week
     with connect(erp, autocommit=True) as conn:
         conn.execute("DELETE FROM auth.login_attempts WHERE id % 2 = 0 AND email NOT LIKE 'intruder%'")
         conn.execute("SELECT pg_stat_force_next_flush()")
@@ -194,6 +197,9 @@ def test_recovery_section_has_the_backup_restore_and_failed_check_figures(week):
     assert re.search(rf"\| {verified.backup} \| passed \| {verified.restore_seconds:.1f} s \|", recovery)
     failed = re.findall(r"\| vacuum_analyze xid_age \| error \| (.+?) \|", recovery)
     assert len(failed) == 1 and "past 2" in failed[0]
+    failed_run = re.findall(r"\| restore_test \| (.+?) \|", recovery.split("1 failed run this week:")[1])
+    assert failed_run == ["ops_pipelines.errors.OpsError: no backup 20990101T000000Z of erp in " + str(
+        week.config.backup_store.local_dir / "erp")]
     # xid_age and the restore_recent of the backup run before the restore test; the headroom warning
     assert "| 3 (1 warning) | 3 |" in markdown.split("## Summary")[1].split("\n## ")[0]
 

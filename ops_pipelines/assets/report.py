@@ -16,11 +16,19 @@ from ops_pipelines.assets.common import asset_key
 from ops_pipelines.config import REPORTS_FOLDER, DatabaseConfig, OpsConfig
 from ops_pipelines.core.db_health import read_health
 from ops_pipelines.core.recovery_status import recovery_status
-from ops_pipelines.core.report import CapacityView, DatabaseReport, FailedCheck, MaintenanceAction, Report, RestoreTestRun
+from ops_pipelines.core.report import (
+    CapacityView,
+    DatabaseReport,
+    FailedCheck,
+    FailedRun,
+    MaintenanceAction,
+    Report,
+    RestoreTestRun,
+)
 from ops_pipelines.core.report_render import backup_trend_chart, render_html, render_markdown, report_blocks
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
-from ops_pipelines.history import check_evaluation
+from ops_pipelines.history import check_evaluation, run_failure
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 from ops_pipelines.units import format_bytes
 
@@ -71,6 +79,7 @@ def build(config: OpsConfig, asset_graph) -> dg.Definitions:
             "databases": dg.MetadataValue.int(len(sections)),
             "needing_attention": dg.MetadataValue.int(sum(1 for s in sections if s.attention(now))),
             "failed_checks": dg.MetadataValue.int(sum(len(s.failed_checks) for s in sections)),
+            "failed_runs": dg.MetadataValue.int(sum(len(s.failed_runs) for s in sections)),
             "maintenance_actions": dg.MetadataValue.int(sum(len(s.maintenance) for s in sections)),
             "unreachable": dg.MetadataValue.int(sum(1 for s in sections if s.unreachable)),
             "report": dg.MetadataValue.md(markdown),
@@ -98,6 +107,7 @@ def database_report(instance: dg.DagsterInstance, config: OpsConfig, db: Databas
             for r in _week(instance, asset_key(db, "restore_test"), week_start)
         ],
         failed_checks=failed_checks(instance, check_keys, week_start),
+        failed_runs=failed_runs(instance, db, week_start, present),
         maintenance=sorted(
             (MaintenanceAction(_at(r), key.path[-1], _figures(r.asset_materialization.metadata, config.timezone), r.run_id)
              for key in maintenance_keys if key in present for r in _week(instance, key, week_start)),
@@ -127,6 +137,21 @@ def failed_checks(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKe
                 run_id=record.run_id,
             ))
     return sorted(found, key=lambda c: c.at, reverse=True)
+
+
+def failed_runs(instance: dg.DagsterInstance, db: DatabaseConfig, since: dt.datetime, present: set[dg.AssetKey]) -> list[FailedRun]:
+    """Failed runs of the database's job (its runs carry the database tag), named by the asset that failed."""
+    records = instance.get_run_records(
+        dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], tags={"ops_pipelines/database": db.name}, updated_after=since),
+        limit=HISTORY_LIMIT)
+    step_assets = {key.to_python_identifier(): key.path[-1] for key in present}
+    found = []
+    for record in records:
+        run = record.dagster_run
+        why = run_failure(instance, run.run_id)
+        what = step_assets.get(why.step_key) or run.tags.get("ops_pipelines/capability") or run.job_name
+        found.append(FailedRun(record.update_timestamp, what, why.cause, run.run_id))
+    return found
 
 
 def capacity_view(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseConfig) -> CapacityView:

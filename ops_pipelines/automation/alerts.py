@@ -16,7 +16,7 @@ import dagster as dg
 
 from ops_pipelines.assets.report import REPORT_KEY
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.history import check_evaluation
+from ops_pipelines.history import check_evaluation, one_line, run_failure
 from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, post
 
 INTERVAL_SECONDS = 30
@@ -96,7 +96,7 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
                 continue
             pending.append(Alert(
                 kind="check_failure",
-                cause=_one_line(evaluation.description or "the check failed without a description"),
+                cause=one_line(evaluation.description or "the check failed without a description"),
                 run_id=record.run_id,
                 occurred_at=_local_iso(record.event.timestamp, config.timezone),
                 database=key.asset_key.path[0] if len(key.asset_key.path) > 1 else None,
@@ -149,19 +149,12 @@ def _deliver(context: dg.SensorEvaluationContext, state: dict, pending: list[Ale
 
 def _run_alert(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: dg.EventLogEntry,
                step_assets: dict[str, dg.AssetKey], config: OpsConfig) -> Alert:
-    steps = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-    assets = [step_assets.get(entry.step_key) for entry in steps]
-    if steps:
-        cause = _error_cause(steps[0].dagster_event.step_failure_data.error)
-        if len(steps) > 1:
-            cause += f" (and {len(steps) - 1} more failed steps: {', '.join(e.step_key for e in steps[1:4])})"
-    else:  # the run failed outside any step: the worker crashed, was killed, or could not start
-        cause = _one_line(failure.message or (failure.dagster_event.message if failure.dagster_event else "") or "the run failed")
-    asset = assets[0] if assets and assets[0] is not None else None
+    why = run_failure(instance, run.run_id)
+    asset = step_assets.get(why.step_key) if why.step_key else None
     database = asset.path[0] if asset is not None and len(asset.path) > 1 else _database_of_job(run.job_name, config)
     return Alert(
         kind="run_failure",
-        cause=cause,
+        cause=why.cause,
         run_id=run.run_id,
         occurred_at=_local_iso(failure.timestamp, config.timezone),
         database=database,
@@ -169,15 +162,6 @@ def _run_alert(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: dg.Eve
         job=run.job_name,
         run_url=_run_url(config, run.run_id),
     )
-
-
-def _error_cause(error) -> str:
-    """The innermost cause of a step error, as `ExceptionName: message` on one line."""
-    while error.cause is not None:
-        error = error.cause
-    return _one_line(error.message)
-
-
 
 
 def _in_this_location(run: dg.DagsterRun, context: dg.SensorEvaluationContext) -> bool:
@@ -200,9 +184,4 @@ def _run_url(config: OpsConfig, run_id: str) -> str | None:
 
 def _local_iso(timestamp: float, timezone: str) -> str:
     return dt.datetime.fromtimestamp(timestamp, zoneinfo.ZoneInfo(timezone)).isoformat(timespec="seconds")
-
-
-def _one_line(text: str, limit: int = 500) -> str:
-    line = " ".join(text.strip().split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 

@@ -31,6 +31,14 @@ class FailedCheck:
 
 
 @dataclass(frozen=True)
+class FailedRun:
+    at: dt.datetime
+    what: str  # the capability (backup, vacuum ...) or the job
+    cause: str
+    run_id: str
+
+
+@dataclass(frozen=True)
 class RestoreTestRun:
     at: dt.datetime
     backup: str
@@ -56,6 +64,7 @@ class DatabaseReport:
     recovery: RecoveryStatus
     restore_tests: list[RestoreTestRun]  # this week's
     failed_checks: list[FailedCheck]  # this week's, newest first
+    failed_runs: list[FailedRun]  # this week's, newest first
     maintenance: list[MaintenanceAction]  # this week's, oldest first
     capacity: CapacityView
     health: DatabaseHealth | None
@@ -77,6 +86,8 @@ class DatabaseReport:
         errors = sum(1 for c in self.failed_checks if c.severity == "error")
         if errors:
             found.append(f"{errors} failed check" + ("s" if errors > 1 else ""))
+        if self.failed_runs:
+            found.append(f"{len(self.failed_runs)} failed run" + ("s" if len(self.failed_runs) > 1 else ""))
         if self.unreachable:
             found.append("database unreachable")
         return found

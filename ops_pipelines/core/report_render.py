@@ -126,6 +126,10 @@ def _database_blocks(report: Report, db: DatabaseReport, tz: zoneinfo.ZoneInfo) 
             for c in db.failed_checks]))
     else:
         blocks.append(Para("No check failed this week.", "good"))
+    if db.failed_runs:
+        blocks.append(Para(f"{_count(len(db.failed_runs), 'failed run')} this week:", "bad"))
+        blocks.append(Table(["when", "run of", "cause"], [
+            [Link(_local(r.at, tz), report.run_url(r.run_id)), r.what, r.cause] for r in db.failed_runs]))
 
     blocks.append(Heading(3, "Maintenance this week"))
     if db.maintenance:

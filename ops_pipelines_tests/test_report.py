@@ -248,6 +248,8 @@ def test_schema_health_finds_unused_duplicate_indexes_and_tables_without_key(wee
     _, markdown = report_files(week)
     schema = part(section(markdown, "erp"), "Schema health")
     assert "| public.orders |" in schema.split("Largest tables:")[1]
+    written = schema.split("Most written tables")[1].split("\n\n", 2)[1]
+    assert re.search(r"\| public\.audit_log \| 500 \| 0 \| – \| 0 \| 500 \|", written)
     unused = schema.split("never scanned")[1].split("\n\n", 2)[1]
     assert "public.audit_log_at_again" in unused and "public.audit_log_at " in unused
     assert "public.audit_log_note" not in unused  # scanned once

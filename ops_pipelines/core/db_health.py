@@ -30,6 +30,7 @@ class Performance:
 @dataclass
 class SchemaHealth:
     largest_tables: list[dict] = field(default_factory=list)
+    most_written: list[dict] = field(default_factory=list)
     unused_indexes: list[dict] = field(default_factory=list)
     duplicate_indexes: list[dict] = field(default_factory=list)
     tables_without_pk: list[dict] = field(default_factory=list)
@@ -92,6 +93,7 @@ def _performance(conn: psycopg.Connection, settings: Reports) -> Performance:
 def _schema_health(conn: psycopg.Connection) -> SchemaHealth:
     result = SchemaHealth()
     result.largest_tables = _rows(conn, "largest_tables.sql", result.notes, "largest tables")[:10]
+    result.most_written = _rows(conn, "report_table_writes.sql", result.notes, "table writes")
     result.unused_indexes = _rows(conn, "report_unused_indexes.sql", result.notes, "unused indexes")
     result.duplicate_indexes = _rows(conn, "report_duplicate_indexes.sql", result.notes, "duplicate indexes")
     result.tables_without_pk = _rows(conn, "report_tables_without_pk.sql", result.notes, "tables without a primary key")

@@ -202,6 +202,11 @@ def _schema_blocks(db: DatabaseReport) -> list:
         blocks.append(Table(["table", "total", "heap", "indexes", "TOAST"], [
             [t["table_name"], format_bytes(t["total_bytes"]), format_bytes(t["table_bytes"]), format_bytes(t["index_bytes"]),
              format_bytes(t["toast_bytes"])] for t in schema.largest_tables], numeric=frozenset({1, 2, 3, 4})))
+    if schema.most_written:
+        blocks.append(Para("Most written tables (since the statistics were reset):"))
+        blocks.append(Table(["table", "inserts", "updates", "HOT updates", "deletes", "live rows"], [
+            [t["table_name"], t["inserts"], t["updates"], _percent(t["hot_update_percent"]), t["deletes"], t["live_rows"]]
+            for t in schema.most_written], numeric=frozenset({1, 2, 3, 4, 5})))
     if schema.unused_indexes:
         size = sum(i["index_bytes"] for i in schema.unused_indexes)
         blocks.append(Para(f"{_count(len(schema.unused_indexes), 'index', 'indexes')} never scanned and backing no constraint "

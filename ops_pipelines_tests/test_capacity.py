@@ -46,6 +46,10 @@ def test_samples_land_in_the_metrics_schema_and_show_growth(erp_db, empty_db, tm
     assert len(sizes) == 2 and sizes[1]["total_bytes"] > sizes[0]["total_bytes"]
     assert stored["n"] == 2
     assert len(read_history(empty_db, "erp").used) == 2
+    with connect(empty_db) as conn:
+        counters = conn.execute("SELECT commits, rollbacks, deadlocks, temp_bytes FROM ops_metrics.capacity_samples"
+                                " ORDER BY sampled_at").fetchall()
+    assert counters[1]["commits"] > counters[0]["commits"] > 0  # the INSERT between the samples committed
 
 
 def test_a_csv_with_a_bad_row_is_refused_with_its_row_number(empty_db, tmp_path):

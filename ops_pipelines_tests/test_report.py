@@ -20,6 +20,7 @@ from ops_pipelines.config import OpsConfig, parse_config
 from ops_pipelines.core.backup_catalog import list_backups, stamp_for
 from ops_pipelines.core.db_health import mask_passwords, read_health
 from ops_pipelines.core.recovery_status import recovery_status
+from ops_pipelines.core.traffic import daily_traffic
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.resources.cluster import LocalCluster
 from ops_pipelines.resources.postgres import connect, with_dbname
@@ -93,6 +94,7 @@ databases:
     start = dt.date.today() - dt.timedelta(days=120)
     history.write_text("date,bytes\n" + "".join(f"{start + dt.timedelta(days=i)},{int(1e9 + i * 15e6)}\n" for i in range(120)))
     run("capacity", {"ops": {"erp__capacity_sample": {"config": {"import_csv": str(history)}}}})
+    plant_traffic_history(metrics)
     run("backup")
     plant_older_backup(config, days=10)  # retention keeps one backup a day: history needs days
     run("restore_test")
@@ -116,6 +118,24 @@ databases:
         sessions.close()
         drop_database(pg_server, erp_name)
         drop_database(pg_server, metrics_name)
+
+
+def plant_traffic_history(metrics_dsn: str) -> None:
+    """Daily samples 14..1 days ago, as the capacity schedule takes them: 1,000 commits and 10
+    rollbacks a day the week before, 1,200 and 12 a day since, one deadlock 3 days ago. Their
+    statistics-reset time differs from today's real sample's, so that interval is not counted."""
+    now = dt.datetime.now(dt.timezone.utc)
+    commits = rollbacks = deadlocks = 0
+    with connect(metrics_dsn, autocommit=True) as conn:
+        for days_ago in range(14, 0, -1):
+            if days_ago < 14:
+                commits += 1200 if days_ago <= 6 else 1000
+                rollbacks += 12 if days_ago <= 6 else 10
+                deadlocks += days_ago == 3
+            conn.execute(
+                "INSERT INTO ops_metrics.capacity_samples (database, sampled_at, database_bytes, commits, rollbacks,"
+                " deadlocks, temp_bytes, stats_reset) VALUES ('erp', %s, 1, %s, %s, %s, %s, '2000-01-01')",
+                (now - dt.timedelta(days=days_ago), commits, rollbacks, deadlocks, (14 - days_ago) * 2**20))
 
 
 def plant_older_backup(config: OpsConfig, days: int) -> None:
@@ -229,6 +249,17 @@ def test_capacity_section_has_the_forecast_chart_and_headroom(week):
     assert 'alt="erp: capacity forecast"' in html
 
 
+def test_traffic_section_has_daily_figures_and_the_week_against_the_one_before(week):
+    _, markdown = report_files(week)
+    traffic = part(section(markdown, "erp"), "Traffic and errors")
+    # this week: 6 daily intervals (today's runs into a statistics reset); the week before: 7
+    assert ("Last 7 days against the 7 before: 7,272 transactions (+2.9%), rollback rate 0.99% (was 0.99%), "
+            "1 deadlock (was 0), 6.0 MB of temporary files (was 7.0 MB).") in traffic
+    days = [line for line in traffic.splitlines() if re.match(r"\| \d{4}-\d\d-\d\d \|", line)]
+    assert len(days) == 13 and days[-1].startswith(f"| {(dt.datetime.now(dt.timezone(dt.timedelta(hours=7))) - dt.timedelta(days=1)).date()} |")
+    assert "| 1,212 | 12 (0.99%) | 0 | 1.0 MB |" in days[-1]
+
+
 def test_performance_section_reads_the_live_database(week):
     _, markdown = report_files(week)
     performance = part(section(markdown, "erp"), "Performance")
@@ -290,6 +321,21 @@ def test_html_is_self_contained_and_the_files_are_also_in_s3(week):
             "reports/capacity_erp.png", "reports/backup_trend_erp.png"} <= keys
     stored = s3.get_object(Bucket=week.bucket, Key=f"reports/maintenance_report_{day}.md")["Body"].read().decode()
     assert stored == markdown
+
+
+def test_daily_traffic_leaves_out_an_interval_across_a_statistics_reset():
+    start = dt.datetime(2026, 11, 1, 18, 30, tzinfo=dt.timezone.utc)  # 01:30 the next day in Ho Chi Minh City
+    reset = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.timezone.utc)
+
+    def sample(day, commits, stats_reset=None):
+        return {"sampled_at": start + dt.timedelta(days=day), "commits": commits, "rollbacks": commits // 100,
+                "deadlocks": 0, "temp_bytes": 0, "stats_reset": stats_reset}
+
+    rows = [sample(0, 1000), sample(1, 3000), sample(2, 500, reset), sample(3, 2500, reset), sample(4, 2400, reset)]
+    days = daily_traffic(rows, "Asia/Ho_Chi_Minh")
+    # day 1: +2000 (+20 rollbacks); day 2: reset, left out; day 3: +2000; day 4: counters went down, left out
+    assert [(d.day.isoformat(), d.transactions, d.rollbacks) for d in days] == [
+        ("2026-11-03", 2020, 20), ("2026-11-05", 2020, 20)]
 
 
 def test_statement_texts_are_masked():

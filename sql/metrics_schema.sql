@@ -17,6 +17,15 @@ CREATE TABLE IF NOT EXISTS ops_metrics.capacity_samples (
     PRIMARY KEY (database, sampled_at)
 );
 
+-- Cumulative counters of pg_stat_database (added after the first release: ADD COLUMN IF NOT
+-- EXISTS upgrades an existing schema in place). The report turns them into daily traffic.
+ALTER TABLE ops_metrics.capacity_samples
+    ADD COLUMN IF NOT EXISTS commits     bigint,
+    ADD COLUMN IF NOT EXISTS rollbacks   bigint,
+    ADD COLUMN IF NOT EXISTS deadlocks   bigint,
+    ADD COLUMN IF NOT EXISTS temp_bytes  bigint,
+    ADD COLUMN IF NOT EXISTS stats_reset timestamptz;
+
 CREATE TABLE IF NOT EXISTS ops_metrics.table_sizes (
     database     text        NOT NULL,
     sampled_at   timestamptz NOT NULL,

@@ -26,6 +26,7 @@ from ops_pipelines.core.report import (
     RestoreTestRun,
 )
 from ops_pipelines.core.report_render import backup_trend_chart, render_html, render_markdown, report_blocks
+from ops_pipelines.core.traffic import read_traffic
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
 from ops_pipelines.history import check_evaluation, run_failure
@@ -114,6 +115,8 @@ def database_report(instance: dg.DagsterInstance, config: OpsConfig, db: Databas
             key=lambda action: action.at,
         ),
         capacity=capacity_view(instance, config, db),
+        traffic=read_traffic(config.metrics.dsn.get_secret_value(), db.name, now - dt.timedelta(days=15), config.timezone)
+        if config.metrics.dsn else None,
         health=health,
         unreachable=unreachable,
     )

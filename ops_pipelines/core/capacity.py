@@ -24,6 +24,9 @@ from ops_pipelines.resources.postgres import connect, read_sql
 from ops_pipelines.units import parse_size
 
 
+TRAFFIC_COUNTERS = ("commits", "rollbacks", "deadlocks", "temp_bytes", "stats_reset")
+
+
 class CsvError(OpsError):
     """A history CSV with a bad row: the message names the file and the row."""
 
@@ -40,6 +43,7 @@ class CapacitySample:
     volume_used_bytes: int | None
     volume_total_bytes: int | None
     tables: list[dict] = field(default_factory=list)
+    counters: dict = field(default_factory=dict)  # commits, rollbacks, deadlocks, temp_bytes, stats_reset
 
     @property
     def connection_ratio(self) -> float:
@@ -58,7 +62,8 @@ def take_sample(db: DatabaseConfig) -> CapacitySample:
             wal = None
     used, total = _volume(db, row["server_database_bytes"])
     return CapacitySample(db.name, dt.datetime.now(dt.timezone.utc), row["database_bytes"], wal, row["connections"],
-                          row["max_connections"], row["cache_hit_ratio"], used, total, tables)
+                          row["max_connections"], row["cache_hit_ratio"], used, total, tables,
+                          {name: row[name] for name in TRAFFIC_COUNTERS})
 
 
 def _volume(db: DatabaseConfig, server_bytes: int) -> tuple[int | None, int | None]:
@@ -83,10 +88,12 @@ def store_sample(metrics_dsn: str, sample: CapacitySample) -> None:
         ensure_schema(conn)
         conn.execute(
             "INSERT INTO ops_metrics.capacity_samples (database, sampled_at, database_bytes, wal_bytes, connections,"
-            " max_connections, cache_hit_ratio, volume_used_bytes, volume_total_bytes)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " max_connections, cache_hit_ratio, volume_used_bytes, volume_total_bytes,"
+            " commits, rollbacks, deadlocks, temp_bytes, stats_reset)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (sample.database, sample.sampled_at, sample.database_bytes, sample.wal_bytes, sample.connections,
-             sample.max_connections, sample.cache_hit_ratio, sample.volume_used_bytes, sample.volume_total_bytes),
+             sample.max_connections, sample.cache_hit_ratio, sample.volume_used_bytes, sample.volume_total_bytes,
+             *(sample.counters.get(name) for name in TRAFFIC_COUNTERS)),
         )
         with conn.cursor() as cursor:
             cursor.executemany(

@@ -10,6 +10,7 @@ from pathlib import Path
 from ops_pipelines.core.backup_catalog import stamp_time
 from ops_pipelines.core.db_health import DatabaseHealth
 from ops_pipelines.core.recovery_status import RecoveryStatus
+from ops_pipelines.core.traffic import DayTraffic
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class DatabaseReport:
     failed_runs: list[FailedRun]  # this week's, newest first
     maintenance: list[MaintenanceAction]  # this week's, oldest first
     capacity: CapacityView
+    traffic: list[DayTraffic] | None  # the last 14 days; None: capacity samples are off
     health: DatabaseHealth | None
     unreachable: str | None = None  # why health is None
 

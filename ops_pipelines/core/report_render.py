@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ops_pipelines.core.backup_catalog import stamp_time
 from ops_pipelines.core.recovery_status import RecoveryStatus
 from ops_pipelines.core.report import DatabaseReport, Report
+from ops_pipelines.core.traffic import week_over_week
 from ops_pipelines.units import format_bytes
 
 # ---------------------------------------------------------------------------- blocks
@@ -150,6 +151,8 @@ def _database_blocks(report: Report, db: DatabaseReport, tz: zoneinfo.ZoneInfo) 
     if capacity.headroom:
         blocks.append(Para(f"Headroom check: {capacity.headroom}"))
 
+    blocks += _traffic_blocks(db, report.generated_at.astimezone(tz).date())
+
     if db.health is None:
         blocks.append(Heading(3, "Performance, schema health, security"))
         blocks.append(Para(f"Not read: {db.unreachable}", "bad"))
@@ -157,6 +160,26 @@ def _database_blocks(report: Report, db: DatabaseReport, tz: zoneinfo.ZoneInfo) 
     blocks += _performance_blocks(db)
     blocks += _schema_blocks(db)
     blocks += _security_blocks(db, tz)
+    return blocks
+
+
+def _traffic_blocks(db: DatabaseReport, today: dt.date) -> list:
+    blocks = [Heading(3, "Traffic and errors")]
+    if db.traffic is None:
+        return blocks + [Para("Not recorded: daily counters come with the capacity samples (set metrics.dsn).")]
+    if not db.traffic:
+        return blocks + [Para("No two capacity samples yet: daily traffic starts with the second sample.")]
+    this, last = week_over_week(db.traffic, today)
+    if last.transactions:
+        change = (this.transactions - last.transactions) / last.transactions
+        blocks.append(Para(
+            f"Last 7 days against the 7 before: {this.transactions:,} transactions ({change:+.1%}), rollback rate "
+            f"{this.rollback_ratio:.2%} (was {last.rollback_ratio:.2%}), {_count(this.deadlocks, 'deadlock')} (was {last.deadlocks:,}), "
+            f"{format_bytes(this.temp_bytes)} of temporary files (was {format_bytes(last.temp_bytes)}).",
+            "warn" if this.deadlocks > last.deadlocks or this.rollback_ratio > 2 * last.rollback_ratio + 0.001 else None))
+    blocks.append(Table(["day", "transactions", "rolled back", "deadlocks", "temporary files"], [
+        [d.day.isoformat(), d.transactions, f"{d.rollbacks:,} ({d.rollback_ratio:.2%})", d.deadlocks, format_bytes(d.temp_bytes)]
+        for d in db.traffic[-14:]], numeric=frozenset({1, 2, 3, 4})))
     return blocks
 
 

@@ -110,7 +110,7 @@ databases:
 
     sessions = LiveSessions(erp)
     try:
-        time.sleep(1.5)  # both sessions pass reports.long_running_after
+        time.sleep(2.5)  # both sessions pass reports.long_running_after (1 s), with room for a slow thread start
         result = defs.resolve_job_def("maintenance_report_job").execute_in_process(instance=instance)
         assert result.success
         yield Week(config, defs, instance, erp, bucket, s3_endpoint, sessions.active_pid, sessions.idle_pid)

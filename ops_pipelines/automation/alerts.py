@@ -21,6 +21,7 @@ from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, pos
 
 INTERVAL_SECONDS = 30
 RUNS_PER_TICK = 100
+HISTORY_PER_TICK = 20  # executions of one check read per tick: more than can happen in 30 s
 TICK_BUDGET_SECONDS = 40  # sensors time out at 60 s; what is left waits for the next tick
 MAX_PENDING = 500  # alerts kept while the receiver is down; the oldest are dropped past this (logged)
 
@@ -80,31 +81,39 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
         # Per check, the id of the newest execution already read. An execution's id is given when
         # it is planned, before its result exists, so one number for all checks would skip results.
         seen = state.get("seen")
-        latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+        storage = context.instance.event_log_storage
+        latest = storage.get_latest_asset_check_execution_by_key(check_keys)
         first_tick = seen is None
         seen = seen or {}
-        for key, record in sorted(latest.items(), key=lambda item: item[1].id):
+        for key, newest in sorted(latest.items(), key=lambda item: item[1].id):
             name = key.to_user_string()
-            evaluation = check_evaluation(record)
-            if evaluation is None or seen.get(name, 0) >= record.id:
-                continue  # still running, or already read
-            seen[name] = record.id
-            if first_tick or evaluation.passed:
-                continue
-            severity = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
-            if severity == "warning" and least == "error":
-                continue
-            pending.append(Alert(
-                kind="check_failure",
-                cause=one_line(evaluation.description or "the check failed without a description"),
-                run_id=record.run_id,
-                occurred_at=_local_iso(record.event.timestamp, config.timezone),
-                database=key.asset_key.path[0] if len(key.asset_key.path) > 1 else None,
-                asset=key.asset_key.to_user_string(),
-                check=key.name,
-                severity=severity,
-                run_url=_run_url(config, record.run_id),
-            ))
+            if newest.id <= seen.get(name, 0):
+                continue  # nothing new for this check
+            # Everything since the last read, not only the newest: a check may fail and be planned
+            # again between two ticks.
+            records = [newest] if first_tick else [
+                r for r in storage.get_asset_check_execution_history(key, limit=HISTORY_PER_TICK) if r.id > seen.get(name, 0)]
+            for record in sorted(records, key=lambda r: r.id):
+                evaluation = check_evaluation(record)
+                if evaluation is None:
+                    continue  # still running (read again later), or it raised (its run's alert says why)
+                seen[name] = record.id
+                if first_tick or evaluation.passed:
+                    continue
+                severity = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
+                if severity == "warning" and least == "error":
+                    continue
+                pending.append(Alert(
+                    kind="check_failure",
+                    cause=one_line(evaluation.description or "the check failed without a description"),
+                    run_id=record.run_id,
+                    occurred_at=_local_iso(record.event.timestamp, config.timezone),
+                    database=key.asset_key.path[0] if len(key.asset_key.path) > 1 else None,
+                    asset=key.asset_key.to_user_string(),
+                    check=key.name,
+                    severity=severity,
+                    run_url=_run_url(config, record.run_id),
+                ))
         state["seen"] = seen
         if first_tick:
             context.update_cursor(json.dumps(state))

@@ -61,6 +61,10 @@ def test_post_gives_up_without_echoing_the_secret_url(webhook):
         post(webhook.url, {"n": 1}, attempts=3, timeout=5, sleep=lambda s: None)
     assert refused.value.permanent  # retrying a 4xx cannot help
 
+    with pytest.raises(AlertUndelivered) as unusable:  # urllib's own message would quote the path
+        post(f"http://127.0.0.1:{webhook.server.server_port}/services/secret token", {"n": 1}, attempts=3, timeout=5)
+    assert unusable.value.permanent and "secret" not in str(unusable.value)
+
     closed = f"http://127.0.0.1:{free_port()}/hook"
     with pytest.raises(AlertUndelivered, match="unreachable after 2 attempts"):
         post(closed, {"n": 1}, attempts=2, timeout=2, sleep=lambda s: None)

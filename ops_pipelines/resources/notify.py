@@ -108,11 +108,13 @@ def post(
             if 400 <= exc.code < 500 and exc.code not in (408, 429):
                 raise AlertUndelivered(f"webhook at {host} refused the alert: {problem}", permanent=True) from None
             retry_after = _retry_after(exc.headers.get("Retry-After"))
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # refused, reset, timeout, garbage
+        except (ValueError, http.client.InvalidURL) as exc:  # a URL urllib cannot use (its message may quote it)
+            raise AlertUndelivered(f"webhook URL for {host} is not usable: {type(exc).__name__}", permanent=True) from None
+        except http.client.HTTPException as exc:  # a garbled or cut-off answer
+            problem = type(exc).__name__
+        except (urllib.error.URLError, OSError) as exc:  # refused, reset, timed out
             reason = getattr(exc, "reason", exc)
             problem = str(reason) or type(reason).__name__
-        except ValueError as exc:  # a URL urllib cannot use: retrying cannot help
-            raise AlertUndelivered(f"webhook URL for {host} is not usable: {type(exc).__name__}", permanent=True) from None
         if attempt < attempts:
             sleep(retry_after if retry_after is not None else wait)
             wait *= 2

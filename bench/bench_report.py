@@ -24,6 +24,7 @@ from ops_pipelines.automation.metrics_textfile import gather_figures, write_text
 from ops_pipelines.config import parse_config
 from ops_pipelines.core.backup_catalog import stamp_for
 from ops_pipelines.definitions import build_definitions
+from ops_pipelines.history import checks_by_database
 from ops_pipelines.demo.generator import generate_erp_database
 from ops_pipelines.resources.postgres import with_dbname
 
@@ -73,10 +74,7 @@ def measure(databases: int, dsn: str) -> dict:
         assert result.success
         metadata = instance.get_latest_materialization_event(dg.AssetKey("maintenance_report")).asset_materialization.metadata
         html_bytes = Path(metadata["html"].value).stat().st_size
-        graph = defs.resolve_asset_graph()
-        by_db: dict = {}
-        for key in graph.asset_check_keys:
-            by_db.setdefault(key.asset_key.path[0], []).append(key)
+        by_db = checks_by_database(defs.resolve_asset_graph())
         started = time.perf_counter()
         write_textfile(config.metrics.textfile_path, gather_figures(config, instance, by_db))
         textfile_seconds = time.perf_counter() - started

@@ -7,6 +7,14 @@ import dagster as dg
 FINISHED_RUN_STATUSES = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
+def checks_by_database(asset_graph) -> dict[str, list[dg.AssetCheckKey]]:
+    """Every check key of the graph, grouped by the database its asset key starts with."""
+    grouped: dict[str, list[dg.AssetCheckKey]] = {}
+    for key in sorted(asset_graph.asset_check_keys, key=lambda k: k.to_user_string()):
+        grouped.setdefault(key.asset_key.path[0], []).append(key)
+    return grouped
+
+
 def check_evaluation(record) -> dg.AssetCheckEvaluation | None:
     """The evaluation of an asset-check execution record; None while it runs or when it raised."""
     if record is None or record.event is None or record.event.dagster_event is None:

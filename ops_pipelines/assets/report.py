@@ -29,7 +29,7 @@ from ops_pipelines.core.report_render import backup_trend_chart, render_html, re
 from ops_pipelines.core.traffic import read_traffic
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
-from ops_pipelines.history import check_evaluation, run_failure
+from ops_pipelines.history import check_evaluation, checks_by_database, run_failure
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 from ops_pipelines.units import format_bytes
 
@@ -40,9 +40,7 @@ HISTORY_LIMIT = 200  # events per asset or check in a week: more than any schedu
 
 def build(config: OpsConfig, asset_graph) -> dg.Definitions:
     present = set(asset_graph.get_all_asset_keys())
-    checks_by_database: dict[str, list[dg.AssetCheckKey]] = {}
-    for key in sorted(asset_graph.asset_check_keys, key=lambda k: k.to_user_string()):
-        checks_by_database.setdefault(key.asset_key.path[0], []).append(key)
+    checks = checks_by_database(asset_graph)
     # Lineage: the report reads these assets' history (those a database has).
     read_from = {asset_key(db, name) for db in config.databases
                  for name in ("backup", "restore_test", "capacity_forecast", *MAINTENANCE_ASSETS, *_archives(db))}
@@ -64,7 +62,7 @@ def build(config: OpsConfig, asset_graph) -> dg.Definitions:
         week_start = now - dt.timedelta(days=7)
         sections = []
         for db in config.databases:
-            section = database_report(context.instance, config, db, checks_by_database.get(db.name, []), present, now, week_start)
+            section = database_report(context.instance, config, db, checks.get(db.name, []), present, now, week_start)
             if section.unreachable:
                 context.log.warning(f"{db.name}: {section.unreachable}")
             sections.append(section)

@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import math
 import time
-from collections import defaultdict
 
 import dagster as dg
 
@@ -19,7 +18,7 @@ from ops_pipelines.core.prometheus import DatabaseFigures, render
 from ops_pipelines.core.recovery_status import recovery_status
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_text
-from ops_pipelines.history import FINISHED_RUN_STATUSES, check_evaluation
+from ops_pipelines.history import FINISHED_RUN_STATUSES, check_evaluation, checks_by_database
 from ops_pipelines.resources.storage import local_storage
 
 REFRESH_SECONDS = 600
@@ -29,9 +28,7 @@ def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
     path = config.metrics.textfile_path
     if path is None:
         return []
-    checks_by_database = defaultdict(list)
-    for key in asset_graph.asset_check_keys:
-        checks_by_database[key.asset_key.path[0]].append(key)
+    checks = checks_by_database(asset_graph)
 
     @dg.sensor(
         name="metrics_textfile_sensor",
@@ -46,7 +43,7 @@ def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
         due = time.time() - state.get("written_at", 0) > REFRESH_SECONDS
         if newest_run == state.get("newest_run") and path.exists() and not due:
             return dg.SkipReason(f"no run finished since {path} was written")
-        figures = gather_figures(config, context.instance, checks_by_database)
+        figures = gather_figures(config, context.instance, checks)
         write_textfile(path, figures)
         context.update_cursor(json.dumps({"newest_run": newest_run, "written_at": time.time()}))
         return dg.SkipReason(f"wrote the gauges of {len(figures)} databases to {path}")

@@ -77,8 +77,9 @@ def _performance(conn: psycopg.Connection, settings: Reports) -> Performance:
         result.statements_note = ("pg_stat_statements is not installed in this database, so there are no statement "
                                   "timings (CREATE EXTENSION pg_stat_statements, with it in shared_preload_libraries).")
         return result
+    text = read_sql("report_top_statements.sql")
     for order, target in (("mean_exec_time", result.top_by_mean), ("total_exec_time", result.top_by_total)):
-        query = sql.SQL(read_sql("report_top_statements.sql")).format(
+        query = sql.SQL(text).format(
             schema=sql.Identifier(schema["nspname"]), order=sql.Identifier(order))
         try:
             target.extend(conn.execute(query).fetchall())

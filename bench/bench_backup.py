@@ -14,6 +14,7 @@ import argparse
 import json
 import resource
 import statistics
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -62,7 +63,8 @@ def main() -> None:
 
     generated = generate_erp_database(args.dsn, BENCH_DB, SCALE)
     dsn = with_dbname(args.dsn, BENCH_DB)
-    env = commands.child_env(commands.libpq_env(dsn))
+    conn = commands.tool_connection(dsn)
+    env, target = commands.child_env(conn.env), shlex.quote(conn.dbname)
     pg_dump = commands.find_program("pg_dump")
     print(f"database {BENCH_DB}: {generated.bytes / 1e6:,.0f} MB (scale {SCALE})", flush=True)
 
@@ -70,8 +72,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ops_bench_") as tmp:
         gz = Path(tmp) / "runbook.sql.gz"
         for i in range(args.repeat):
-            floor.append(timed_shell(f"'{pg_dump}' -Fc -Z0 > /dev/null", env))
-            gzip_runs.append(timed_shell(f"'{pg_dump}' | gzip > '{gz}'", env))
+            floor.append(timed_shell(f"'{pg_dump}' -Fc -Z0 -d {target} > /dev/null", env))
+            gzip_runs.append(timed_shell(f"'{pg_dump}' -d {target} | gzip > '{gz}'", env))
             out = subprocess.run([sys.executable, __file__, "--one-backup", dsn, f"{tmp}/ours{i}"],
                                  capture_output=True, text=True, check=True)
             ours.append(json.loads(out.stdout.strip().splitlines()[-1]))

@@ -12,6 +12,7 @@ cluster for free (started before its clock starts) and verifies nothing.
 
 import argparse
 import statistics
+import shlex
 import subprocess
 import tempfile
 import time
@@ -36,11 +37,14 @@ def runbook_restore(gz: Path) -> float:
     try:
         cluster.init()
         cluster.start()
-        env = commands.child_env(commands.libpq_env(cluster.dsn()))
+        conn = commands.tool_connection(cluster.dsn())
+        target = shlex.quote(commands.tool_connection(with_dbname(cluster.dsn(), "restore_target")).dbname)
         started = time.perf_counter()
         subprocess.run(
-            ["bash", "-o", "pipefail", "-c", f"createdb restore_target && gunzip -c '{gz}' | psql -q -o /dev/null -d restore_target"],
-            env=env, check=True, stderr=subprocess.DEVNULL,
+            ["bash", "-o", "pipefail", "-c",
+             f"psql -q -d {shlex.quote(conn.dbname)} -c 'CREATE DATABASE restore_target' && "
+             f"gunzip -c '{gz}' | psql -q -o /dev/null -d {target}"],
+            env=commands.child_env(conn.env), check=True, stderr=subprocess.DEVNULL,
         )
         return time.perf_counter() - started
     finally:
@@ -58,8 +62,9 @@ def main() -> None:
         tmp_path = Path(tmp)
         tmp_path.chmod(0o755)
         gz = tmp_path / "dump.sql.gz"
-        env = commands.child_env(commands.libpq_env(dsn))
-        subprocess.run(["bash", "-o", "pipefail", "-c", f"pg_dump | gzip > '{gz}'"], env=env, check=True)
+        conn = commands.tool_connection(dsn)
+        subprocess.run(["bash", "-o", "pipefail", "-c", f"pg_dump -d {shlex.quote(conn.dbname)} | gzip > '{gz}'"],
+                       env=commands.child_env(conn.env), check=True)
         config = parse_config(f"backup_store: {{local_dir: {tmp_path / 'store'}}}\ndatabases: [{{name: bench, dsn: '{dsn}'}}]\n", {})
         storage = LocalStorage(tmp_path / "store")
         run_backup(config.databases[0], storage)

@@ -271,6 +271,10 @@ class ArchiveRule(_Section):
     status_in: list[str] = []
     where: str | None = None  # extra SQL predicate, written by the DBA who owns this file
     children: list[ArchiveChild] = []
+    # Tables whose foreign keys into this rule's tables you accept: their rows stay, and their
+    # ON DELETE rule applies (a reference to a moved row fails the batch, or is cascaded / nulled).
+    # Any other referencing table that is not a child refuses the rule before a row moves.
+    allow_references_from: list[QualifiedName] = []
     destination: ArchiveDestination = ArchiveDestination()
     batch_size: int = Field(default=5000, ge=1, le=1_000_000)
     max_rows: int | None = Field(default=None, ge=1)

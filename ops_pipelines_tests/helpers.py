@@ -26,9 +26,9 @@ def make_config(local_dir: Path, databases: dict[str, str], extra: str = "", s3:
 def restore_dump(dump_path: Path, target_dsn: str) -> None:
     """Decompress a .dump.zst into pg_restore, into `target_dsn` (an empty database)."""
     pg_restore = commands.find_program("pg_restore")
-    env = commands.child_env(commands.libpq_env(target_dsn))
-    process = subprocess.Popen([pg_restore, "--no-owner", "--exit-on-error", "-d", env["PGDATABASE"]],
-                               stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    target = commands.tool_connection(target_dsn)
+    process = subprocess.Popen([pg_restore, "--no-owner", "--exit-on-error", "-d", target.dbname],
+                               stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=commands.child_env(target.env))
     with dump_path.open("rb") as source:
         zstandard.ZstdDecompressor().copy_stream(source, process.stdin)
     process.stdin.close()

@@ -28,7 +28,7 @@ from psycopg import sql
 from ops_pipelines.config import ArchiveRule, DatabaseConfig
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.postgres import connect, read_sql
+from ops_pipelines.resources.postgres import connect, describe_dsn, errors_named, read_sql
 
 Log = Callable[[str], None]
 KEY_HASH = "coalesce(sum(hashtextextended({}::text, 0)), 0)"  # order-independent key checksum
@@ -97,6 +97,7 @@ def run_archive(db: DatabaseConfig, rule: ArchiveRule, *, dry_run: bool = False,
     archive_dsn = rule.destination.dsn.get_secret_value() if rule.destination.dsn else None
     session = {"statement_timeout": db.timeouts.statement, "lock_timeout": db.timeouts.lock,
                "connect_timeout": db.timeouts.connect}
+    source_errors = errors_named(describe_dsn(source_dsn))
     with connect(source_dsn, **session) as source:
         parent, children = inspect_rule(source, rule)
         cutoff = source.execute("SELECT now() - %s::interval AS cutoff", (rule.older_than.to_pg_interval(),)).fetchone()["cutoff"]
@@ -109,12 +110,14 @@ def run_archive(db: DatabaseConfig, rule: ArchiveRule, *, dry_run: bool = False,
         if archive_dsn is None:
             _prepare_archive(source, rule, parent, children)
             source.commit()
-            _move_batches(run, rule, parent, children, predicate, source, None, run_id, log, after_copy)
+            _move_batches(run, rule, parent, children, predicate, source, None, run_id, log, after_copy, source_errors)
         else:
             with connect(archive_dsn, **session) as archive:
                 _prepare_archive(archive, rule, parent, children)
                 archive.commit()
-                _move_batches(run, rule, parent, children, predicate, source, archive, run_id, log, after_copy)
+                # Statements on the source run inside the archive's block: they name the source in their errors.
+                _move_batches(run, rule, parent, children, predicate, source, archive, run_id, log, after_copy,
+                              source_errors)
     return run
 
 
@@ -136,7 +139,30 @@ def inspect_rule(conn: psycopg.Connection, rule: ArchiveRule) -> tuple[Table, li
                 f"archive rule {rule.name}: children[{i}]: {table.label}.{child.fk} has no foreign key to {parent.label}"
             )
         children.append(Child(table, child.fk))
+    _refuse_unlisted_references(conn, rule, parent, children)
     return parent, children
+
+
+def _refuse_unlisted_references(conn: psycopg.Connection, rule: ArchiveRule, parent: Table, children: list[Child]) -> None:
+    """Before any row moves: every foreign key into the rule's tables must be a listed child's, or come
+    from a table the rule accepts (`allow_references_from`). Otherwise the source delete fails at the
+    first referenced row (after a cross-database copy has committed), or CASCADE / SET NULL silently
+    delete or change rows that were never archived."""
+    listed = {(c.table.oid, parent.oid, (c.fk,)) for c in children}
+    accepted = {f"{schema}.{table}" for schema, table in rule.allow_references_from}
+    oids = [parent.oid] + [c.table.oid for c in children]
+    names = {parent.oid: parent.label, **{c.table.oid: c.table.label for c in children}}
+    for ref in conn.execute(read_sql("archive_references.sql"), {"table_oids": oids}).fetchall():
+        if (ref["referencing_oid"], ref["referenced_oid"], tuple(ref["columns"])) in listed:
+            continue
+        if ref["referencing_table"] in accepted:
+            continue
+        raise ArchiveError(
+            f"archive rule {rule.name}: foreign key {ref['constraint_name']} on {ref['referencing_table']}"
+            f"({', '.join(ref['columns'])}) references {names[ref['referenced_oid']]} (ON DELETE {ref['on_delete']}), "
+            f"and {ref['referencing_table']} is not in children: list it there to move its rows too, or in "
+            "allow_references_from to accept what its ON DELETE rule does; nothing was moved"
+        )
 
 
 def read_table(conn: psycopg.Connection, schema: str, name: str, where: str) -> Table:
@@ -208,7 +234,7 @@ def _count_candidates(conn, parent: Table, children: list[Child], predicate: sql
 
 def _move_batches(run: ArchiveRun, rule: ArchiveRule, parent: Table, children: list[Child], predicate,
                   source: psycopg.Connection, archive: psycopg.Connection | None, run_id: str, log: Log,
-                  after_copy: Callable[[], None] | None) -> None:
+                  after_copy: Callable[[], None] | None, source_errors: errors_named) -> None:
     for table in [parent] + [c.table for c in children]:
         run.tables[table.label] = TableFigures()
     last_key = None
@@ -216,14 +242,15 @@ def _move_batches(run: ArchiveRun, rule: ArchiveRule, parent: Table, children: l
     while rule.max_rows is None or run.parent_rows < rule.max_rows:
         limit = rule.batch_size if rule.max_rows is None else min(rule.batch_size, rule.max_rows - run.parent_rows)
         batch_started = time.monotonic()
-        keys = _lock_batch(source, parent, predicate, last_key, limit)
+        with source_errors:
+            keys = _lock_batch(source, parent, predicate, last_key, limit)
         if not keys:
             source.rollback()
             break
         if archive is None:
             _move_same_database(run, rule, parent, children, source, keys, run_id)
         else:
-            _move_across(run, rule, parent, children, source, archive, keys, run_id, after_copy)
+            _move_across(run, rule, parent, children, source, archive, keys, run_id, after_copy, source_errors)
         last_key = keys[-1]
         run.batches += 1
         run.longest_batch_ms = max(run.longest_batch_ms, (time.monotonic() - batch_started) * 1000)
@@ -269,13 +296,14 @@ def _move_same_database(run, rule, parent, children, conn, keys, run_id) -> None
     conn.commit()
 
 
-def _move_across(run, rule, parent, children, source, archive, keys, run_id, after_copy) -> None:
+def _move_across(run, rule, parent, children, source, archive, keys, run_id, after_copy, source_errors) -> None:
     """Copy the locked rows into the archive and commit there; then delete them at the source."""
     moving = [(parent, keys)]
     for child in children:
         query = sql.SQL("SELECT {pk} AS k FROM {t} WHERE {fk} = ANY(%s) ORDER BY {pk} FOR UPDATE").format(
             pk=sql.Identifier(child.table.pk), t=child.table.ident, fk=sql.Identifier(child.fk))
-        moving.append((child.table, [r["k"] for r in source.execute(query, (keys,)).fetchall()]))
+        with source_errors:
+            moving.append((child.table, [r["k"] for r in source.execute(query, (keys,)).fetchall()]))
     present = {}
     for table, table_keys in moving:
         added, added_h = _copy_rows(source, archive, rule, table, table_keys)
@@ -288,9 +316,11 @@ def _move_across(run, rule, parent, children, source, archive, keys, run_id, aft
         query = sql.SQL("WITH moved AS (DELETE FROM {t} WHERE {pk} = ANY(%s) RETURNING {pk})"
                         " SELECT count(*) AS n, " + KEY_HASH + " AS h FROM moved").format(
             sql.Identifier(table.pk), t=table.ident, pk=sql.Identifier(table.pk))
-        row = source.execute(query, (table_keys,)).fetchone()
+        with source_errors:
+            row = source.execute(query, (table_keys,)).fetchone()
         _tally(run, table, row["n"], int(row["h"]), *present[table.label])
-    source.commit()
+    with source_errors:
+        source.commit()
 
 
 def _copy_rows(source, archive, rule: ArchiveRule, table: Table, keys: list) -> tuple[int, int]:

@@ -1,5 +1,8 @@
 """A verified logical backup: pg_dump (custom format) streamed through zstd and sha256 to disk.
 
+0. Exclude every other backup of this database: an exclusive lock in the store (other processes on
+   this host, whatever launched them: schedule, sensor, CLI) and a session-level advisory lock on
+   the source database (other machines and run launchers). A second backup is refused at once.
 1. Open a REPEATABLE READ, READ ONLY transaction and export its snapshot.
 2. Start `pg_dump --snapshot=<it> -Fc -Z0` and, at the same time, count the rows of every table
    in that same snapshot (a worker thread), so the counts describe exactly what the dump holds.
@@ -12,6 +15,7 @@ Any failure kills pg_dump's process group and leaves no partial file and no mani
 
 import collections
 import concurrent.futures
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -33,13 +37,20 @@ from ops_pipelines.errors import CommandFailed, OpsError
 from ops_pipelines.resources import commands
 from ops_pipelines.resources.postgres import connect, describe_dsn, first_line, read_sql
 from ops_pipelines.resources.storage import LocalStorage
+from ops_pipelines.resources.storage.local import StoreLocked
 
 READ_BYTES = 1024 * 1024
+# The session-level advisory lock a backup holds on its source database ("ops_bak" in ASCII).
+BACKUP_LOCK_ID = 0x6F70735F62616B
 Log = Callable[[str], None]
 
 
 class BackupFailed(OpsError):
     """The backup did not complete; nothing of it was kept."""
+
+
+class BackupInProgress(BackupFailed):
+    """Another backup of the same database is running; this one was refused before it began."""
 
 
 @dataclass(frozen=True)
@@ -58,16 +69,26 @@ def run_backup(
     bin_dir: Path | None = None,
 ) -> BackupResult:
     """Back up `db` into `storage`; returns the manifest of the complete backup."""
-    started_at = dt.datetime.now(dt.timezone.utc)
-    stamp = stamp_for(started_at)
+    try:
+        with storage.exclusive(db.name, "backup"):
+            return _locked_backup(db, storage, log, progress_seconds, bin_dir)
+    except StoreLocked as exc:
+        raise BackupInProgress(f"refused: another backup is running: {exc}") from None
+
+
+def _locked_backup(
+    db: DatabaseConfig, storage: LocalStorage, log: Log, progress_seconds: float, bin_dir: Path | None
+) -> BackupResult:
     partials = storage.remove_partials(db.name)
     if partials:
         log(f"removed {len(partials)} partial file(s) left by an interrupted backup: {', '.join(partials)}")
+    stamp, started_at = _unused_stamp(storage, db.name)
     dsn = db.dsn.get_secret_value()
     source = describe_dsn(dsn)
 
     with connect(dsn, statement_timeout=db.timeouts.statement, lock_timeout=db.timeouts.lock,
-                 connect_timeout=db.timeouts.connect) as conn:
+                 connect_timeout=db.timeouts.connect, purpose="backup") as conn:
+        _take_source_lock(conn, db.name)
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
         conn.read_only = True
         # This session sits idle in its transaction while pg_dump streams: it must not be cut.
@@ -82,6 +103,7 @@ def run_backup(
         log(f"dumping {source} with {pg_dump_version} (snapshot {info['snapshot']}); counting {len(tables)} tables")
 
         key = dump_key(db.name, stamp)
+        target = commands.tool_connection(dsn, "ops_pipelines/backup")
         counter = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-count")
         counts_future = counter.submit(_count_rows, conn, tables)
         try:
@@ -89,8 +111,9 @@ def run_backup(
                 stream = _stream_dump(
                     [pg_dump, "--format=custom", "--compress=0", f"--snapshot={info['snapshot']}", "--no-password",
                      # never queue behind an exclusive lock (and make the ERP queue behind us)
-                     f"--lock-wait-timeout={int(db.timeouts.lock.to_timedelta().total_seconds() * 1000)}"],
-                    commands.libpq_env(dsn),
+                     f"--lock-wait-timeout={int(db.timeouts.lock.to_timedelta().total_seconds() * 1000)}",
+                     f"--dbname={target.dbname}"],
+                    target.env,
                     out,
                     db.backup.compression_level,
                     progress=lambda done, written: log(
@@ -112,31 +135,56 @@ def run_backup(
         counter.shutdown()
         conn.rollback()  # read-only: nothing to commit; ends the snapshot
 
-    manifest = BackupManifest(
-        database=db.name,
-        dump_key=key,
-        sha256=stream.sha256,
-        bytes=stream.written_bytes,
-        dump_bytes=stream.dump_bytes,
-        format="custom",
-        compression="zstd",
-        compression_level=db.backup.compression_level,
-        pg_dump_version=pg_dump_version,
-        server_version=info["version"],
-        server_version_num=info["version_num"],
-        started_at=started_at,
-        finished_at=dt.datetime.now(dt.timezone.utc),
-        snapshot=info["snapshot"],
-        source=source,
-        table_counts=counts,
-        counted="listed" if db.backup.count_tables else "all",
-    )
-    try:
-        storage.write_bytes(manifest_key(db.name, stamp), manifest.to_json().encode())
-    except BaseException:
-        storage.delete(key)  # a dump without its manifest is no backup
-        raise
+        manifest = BackupManifest(
+            database=db.name,
+            dump_key=key,
+            sha256=stream.sha256,
+            bytes=stream.written_bytes,
+            dump_bytes=stream.dump_bytes,
+            format="custom",
+            compression="zstd",
+            compression_level=db.backup.compression_level,
+            pg_dump_version=pg_dump_version,
+            server_version=info["version"],
+            server_version_num=info["version_num"],
+            started_at=started_at,
+            finished_at=dt.datetime.now(dt.timezone.utc),
+            snapshot=info["snapshot"],
+            source=source,
+            table_counts=counts,
+            counted="listed" if db.backup.count_tables else "all",
+        )
+        try:
+            storage.write_bytes(manifest_key(db.name, stamp), manifest.to_json().encode())
+        except BaseException:
+            storage.delete(key)  # a dump without its manifest is no backup
+            raise
     return BackupResult(manifest, storage.uri(key), partials)
+
+
+def _unused_stamp(storage: LocalStorage, database: str) -> tuple[str, dt.datetime]:
+    """The backup's stamp (its start, whole seconds, UTC) and start time. A backup starting in the
+    same second as an earlier one waits for the next second rather than overwrite its files; the
+    store's lock is held, so no other backup can take the stamp meanwhile."""
+    while True:
+        started_at = dt.datetime.now(dt.timezone.utc)
+        stamp = stamp_for(started_at)
+        if not storage.list_names(f"{database}/{stamp}"):
+            return stamp, started_at
+        time.sleep(1.001 - started_at.microsecond / 1e6)
+
+
+def _take_source_lock(conn: psycopg.Connection, database: str) -> None:
+    """The session-level advisory lock on the source database, held until the connection closes;
+    refused at once (never queued) when another session holds it."""
+    if conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (BACKUP_LOCK_ID,)).fetchone()["got"]:
+        conn.commit()  # a session-level lock outlives the transaction
+        return
+    holder = conn.execute(read_sql("advisory_lock_holder.sql"), {"lock_id": BACKUP_LOCK_ID}).fetchone()
+    conn.rollback()
+    who = (f"session {holder['pid']} ({holder['application_name'] or 'no application_name'}, from {holder['client']}, "
+           f"since {holder['backend_start']:%Y-%m-%d %H:%M:%S %Z})") if holder else "a session that just ended"
+    raise BackupInProgress(f"refused: another backup of {database} is running: {who} holds the backup lock on the source database")
 
 
 def pg_dump_for(server_version_num: int, bin_dir: Path | None = None) -> Path:
@@ -205,7 +253,7 @@ def _stream_dump(
         [str(a) for a in args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=commands.child_env(env), start_new_session=True,
     )
-    stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+    stderr_tail: collections.deque[str] = collections.deque(maxlen=50)
     reader = threading.Thread(target=_drain, args=(process.stderr, stderr_tail), daemon=True)
     reader.start()
     sink = _HashingWriter(out)
@@ -233,8 +281,7 @@ def _stream_dump(
         reader.join(timeout=10)
     if returncode != 0:
         cause = f"was killed by signal {-returncode}" if returncode < 0 else f"exited with {returncode}"
-        last = stderr_tail[-1] if stderr_tail else "(no error output)"
-        raise BackupFailed(f"pg_dump {cause}: {last}")
+        raise BackupFailed(f"pg_dump {cause}: {commands.error_summary(chr(10).join(stderr_tail))}")
     if dumped == 0:
         raise BackupFailed("pg_dump wrote nothing")
     return _StreamResult(dumped, sink.bytes, sink.sha256.hexdigest())

@@ -116,7 +116,7 @@ def _list_archive(storage: BackupStorage, manifest: BackupManifest, bin_dir: Pat
             reader.join(timeout=30)
     if returncode != 0:
         stderr = output.get("err", b"").decode("utf-8", "replace")
-        raise CommandFailed(f"pg_restore --list exited with {returncode}: {commands.last_line(stderr)}")
+        raise CommandFailed(f"pg_restore --list exited with {returncode}: {commands.error_summary(stderr)}")
     lines = output.get("out", b"").decode("utf-8", "replace").splitlines()
     return [line for line in lines if " TABLE DATA " in line and not line.startswith(";")], decompressed
 

@@ -15,7 +15,6 @@ The sandbox and the temporary file are removed in every path, failures and cance
 import datetime as dt
 import hashlib
 import json
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -33,7 +32,7 @@ from ops_pipelines.errors import CommandFailed, OpsError
 from ops_pipelines.resources import commands
 from ops_pipelines.resources.postgres import connect, first_line
 from ops_pipelines.resources.sandbox import RestoreSandbox, RestoreTarget
-from ops_pipelines.resources.sandbox.local_cluster import remove_leftovers, scratch_prefix
+from ops_pipelines.resources.sandbox.local_cluster import owned, remove_leftovers
 from ops_pipelines.resources.storage import BackupStorage
 from ops_pipelines.resources.storage.base import iter_chunks
 
@@ -91,10 +90,10 @@ def run_restore_test(
         raise RestoreRefused(f"backup {entry.stamp} of {db.name} has no manifest: refusing to test it")
     manifest = read_manifest(storage, entry)
     report = RestoreReport(db.name, entry.stamp, sandbox.kind)
-    for path in remove_leftovers(db.name):
+    for path in remove_leftovers():
         log(f"removed {path}, left by an interrupted restore test")
-    with tempfile.TemporaryDirectory(prefix=scratch_prefix(db.name, "dump")) as tmp:
-        archive = Path(tmp) / "archive.dump"
+    with owned(db.name, "dump") as tmp:
+        archive = tmp / "archive.dump"
         _verified_copy(storage, manifest, archive)
         log(f"backup {entry.stamp}: sha256 matches the manifest; restoring {manifest.dump_bytes / 1e6:,.1f} MB")
         with sandbox.open(manifest.server_major) as target:
@@ -148,15 +147,15 @@ def _verified_copy(storage: BackupStorage, manifest: BackupManifest, archive: Pa
 def _pg_restore(archive: Path, target: RestoreTarget, jobs: int) -> list[str]:
     """pg_restore into the sandbox; returns the errors it reported (none means a clean restore)."""
     pg_restore = commands.find_program("pg_restore", target.pg_bin_dir)
-    env = commands.libpq_env(target.dsn)
-    args = [pg_restore, "--no-owner", "--no-privileges", f"--jobs={jobs}", "--dbname", env["PGDATABASE"], archive]
+    connection = commands.tool_connection(target.dsn, "ops_pipelines/restore_test")
+    args = [pg_restore, "--no-owner", "--no-privileges", f"--jobs={jobs}", "--dbname", connection.dbname, archive]
     try:
-        result = commands.run(args, timeout=24 * 3600, env=env, ok_codes=(0, 1))
+        result = commands.run(args, timeout=24 * 3600, env=connection.env, ok_codes=(0, 1))
     except CommandFailed as exc:
         return [str(exc)]
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     if result.returncode != 0 and not errors:
-        errors = [f"pg_restore exited with {result.returncode}: {commands.last_line(result.stderr)}"]
+        errors = [f"pg_restore exited with {result.returncode}: {commands.error_summary(result.stderr)}"]
     return errors
 
 

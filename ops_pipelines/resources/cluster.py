@@ -1,8 +1,11 @@
 """A throwaway PostgreSQL cluster in a directory of our own: initdb, start, stop, remove.
 
 Used by the demo, by the test harness when no server is reachable, and by restore sandboxes.
-PostgreSQL refuses to run as root, so when we are root the server runs as the `postgres` OS user.
-It listens on 127.0.0.1 only, on a free port, with trust auth for local connections.
+PostgreSQL refuses to run as root, so when we are root the server runs as the `postgres` OS user,
+with that user's own groups (never root's group). By default it listens on 127.0.0.1 only, on a free
+port, with trust auth. A private cluster (`socket_dir` + `password`, what restore sandboxes use)
+listens on no TCP port at all: only on a Unix socket in a 0700 directory of the server user, with
+scram-sha-256 and a random password, so no other local user can reach it.
 """
 
 import os
@@ -13,6 +16,8 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from psycopg.conninfo import make_conninfo
 
 from ops_pipelines.errors import ClusterError, CommandFailed
 from ops_pipelines.resources import commands
@@ -51,6 +56,10 @@ class LocalCluster:
     remove_parent: bool = False  # set by temporary(): the parent directory is ours too
     # pg_hba.conf lines replacing initdb's (default: trust for local TCP connections)
     hba: list[str] | None = None
+    # Unix socket only, in this directory (0700, the server user's): no TCP port is opened.
+    socket_dir: Path | None = None
+    # The superuser's password, with scram-sha-256 for every connection (default: trust).
+    password: str | None = None
 
     @classmethod
     def temporary(cls, prefix: str = "ops_pg_", **kwargs) -> "LocalCluster":
@@ -66,7 +75,8 @@ class LocalCluster:
         return self.data_dir / "server.log"
 
     def dsn(self, dbname: str = "postgres") -> str:
-        return f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname={dbname}"
+        host = str(self.socket_dir) if self.socket_dir else "127.0.0.1"
+        return make_conninfo(host=host, port=self.port, user=SUPERUSER, password=self.password, dbname=dbname)
 
     def initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
@@ -79,12 +89,24 @@ class LocalCluster:
         self._check_reachable()
         self._hand_to_server_user(self.data_dir)
         initdb = commands.find_program("initdb", self.bin_dir)
-        commands.run(
-            [initdb, "-D", self.data_dir, "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-             "--locale=C.UTF-8", "--no-sync"],
-            timeout=120,
-            as_user=server_os_user(),
-        )
+        auth = ["--auth=trust"]
+        pwfile = self.data_dir.parent / ".pwfile"
+        if self.password is not None:
+            # initdb reads the password from a file: private to the server user, deleted at once.
+            fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(self.password + "\n")
+            self._hand_to_server_user(pwfile)
+            auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
+        try:
+            commands.run(
+                [initdb, "-D", self.data_dir, "-U", SUPERUSER, *auth, "--encoding=UTF8",
+                 "--locale=C.UTF-8", "--no-sync"],
+                timeout=120,
+                as_user=server_os_user(),
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         conf = self.data_dir / "postgresql.conf"
         with conf.open("a", encoding="utf-8") as handle:
             handle.write(f"\ninclude_if_exists = '{_SETTINGS_FILE}'\n")
@@ -132,12 +154,12 @@ class LocalCluster:
             shutil.rmtree(self.data_dir.parent if self.remove_parent else self.data_dir, ignore_errors=True)
 
     def _write_settings(self) -> None:
-        settings = {
-            "port": str(self.port),
-            "listen_addresses": "'127.0.0.1'",
-            "unix_socket_directories": "''",  # TCP only: socket paths are short-limited and shared
-            **self.settings,
-        }
+        if self.socket_dir:
+            listen = {"listen_addresses": "''", "unix_socket_directories": f"'{self.socket_dir}'",
+                      "unix_socket_permissions": "0700"}
+        else:  # TCP only: socket paths are short-limited and shared
+            listen = {"listen_addresses": "'127.0.0.1'", "unix_socket_directories": "''"}
+        settings = {"port": str(self.port), **listen, **self.settings}
         path = self.data_dir / _SETTINGS_FILE
         text = "".join(f"{key} = {value}\n" for key, value in settings.items())
         tmp = path.with_suffix(".tmp")

@@ -7,6 +7,7 @@ child's environment (PGPASSWORD), never on its command line where `ps` would sho
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -14,18 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ops_pipelines.errors import CommandFailed
 
-# libpq connection parameters and the environment variables libpq reads for them.
-_LIBPQ_ENV = {
-    "host": "PGHOST", "hostaddr": "PGHOSTADDR", "port": "PGPORT", "dbname": "PGDATABASE",
-    "user": "PGUSER", "password": "PGPASSWORD", "passfile": "PGPASSFILE",
-    "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY", "connect_timeout": "PGCONNECT_TIMEOUT", "options": "PGOPTIONS",
-    "application_name": "PGAPPNAME", "target_session_attrs": "PGTARGETSESSIONATTRS",
-}
+# A line of a PostgreSQL tool's stderr that states a failure ("pg_dump: error: ...", "FATAL: ...").
+_ERROR_LINE = re.compile(r"(^|\s)(error|fatal|ERROR|FATAL):\s")
+_DETAIL_LINE = re.compile(r"(^|\s)(detail|hint|DETAIL|HINT):\s")
 
 
 @dataclass(frozen=True)
@@ -36,15 +32,27 @@ class CommandResult:
     stderr: str
 
 
-def libpq_env(dsn: str) -> dict[str, str]:
-    """PG* variables equivalent to `dsn`, so tools connect without the DSN on their command line."""
+@dataclass(frozen=True)
+class ToolConnection:
+    """How a PostgreSQL tool reaches a database: `dbname` is the whole connection string less the
+    password, for `--dbname` (every libpq parameter works: keepalives, channel_binding, service ...);
+    the password travels in `env` (PGPASSWORD), never on the command line where `ps` shows it."""
+
+    dbname: str
+    env: dict[str, str]
+
+
+def tool_connection(dsn: str, application_name: str = "ops_pipelines") -> ToolConnection:
+    params = conninfo_to_dict(dsn)
     env = {}
-    for key, value in conninfo_to_dict(dsn).items():
-        if key not in _LIBPQ_ENV:
-            raise CommandFailed(f"connection parameter {key!r} cannot be passed to PostgreSQL tools")
-        env[_LIBPQ_ENV[key]] = str(value)
-    env.setdefault("PGAPPNAME", "ops_pipelines")
-    return env
+    password = params.pop("password", None)
+    if password is not None:
+        env["PGPASSWORD"] = str(password)
+    if "sslpassword" in params:  # libpq reads it from no variable: it would have to go on the command line
+        raise CommandFailed("connection parameter sslpassword cannot be passed to PostgreSQL tools safely: "
+                            "use an unencrypted key file (mode 0600) or a service file")
+    params.setdefault("application_name", application_name)
+    return ToolConnection(make_conninfo("", **params), env)
 
 
 def run(
@@ -66,8 +74,8 @@ def run(
         text=True,
         env=child_env(env, as_user),
         cwd=cwd,
-        user=as_user,
         start_new_session=True,  # its own process group, so a kill reaches its children too
+        **become(as_user),
     )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
@@ -79,8 +87,17 @@ def run(
         raise
     result = CommandResult(tuple(argv), process.returncode, stdout, stderr)
     if process.returncode not in ok_codes:
-        raise CommandFailed(f"{Path(argv[0]).name} exited with {process.returncode}: {last_line(stderr)}")
+        raise CommandFailed(f"{Path(argv[0]).name} exited with {process.returncode}: {error_summary(stderr)}")
     return result
+
+
+def become(user: str | None) -> dict:
+    """Popen arguments that run the child as `user` with that user's own groups only. Without
+    `group`/`extra_groups` the child would keep root's group (gid 0) and supplementary groups."""
+    if not user:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": os.getgrouplist(user, entry.pw_gid)}
 
 
 def child_env(extra: Mapping[str, str] | None, as_user: str | None = None) -> dict[str, str]:
@@ -109,9 +126,27 @@ def kill_group(process: subprocess.Popen) -> None:
             continue
 
 
-def last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+def error_summary(text: str) -> str:
+    """The cause a PostgreSQL tool printed: its first `error:` line with the `detail:`/`hint:` lines
+    after it ("query failed: ERROR: canceling statement due to lock timeout (detail: Query was:
+    LOCK TABLE ...)"), not merely the last line; the last line when no line says error."""
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if _ERROR_LINE.search(line):
+            details = []
+            for following in lines[i + 1:]:
+                if not _DETAIL_LINE.search(following):
+                    break
+                details.append(_without_program(following))
+            cause = _without_program(line)
+            return f"{cause} ({'; '.join(details)})" if details else cause
     return lines[-1] if lines else "(no error output)"
+
+
+def _without_program(line: str) -> str:
+    """`pg_dump: error: query failed` -> `query failed`; `pg_dump: detail: x` -> `detail: x`."""
+    line = re.sub(r"^[\w./-]+: ", "", line)
+    return re.sub(r"^(error|fatal):\s*", "", line)
 
 
 def find_program(name: str, bin_dir: Path | None = None) -> Path:

@@ -1,11 +1,18 @@
 """Connections with safe defaults: every session says who it is and how long it may wait.
 
-Every session the project opens sets `application_name = 'ops_pipelines'`, a `statement_timeout`
-and a `lock_timeout`, so maintenance never blocks the ERP indefinitely. Driver errors become
-`DatabaseError` with a one-line cause that names the server, never the password.
+Every session the project opens sets `application_name = 'ops_pipelines'` (or `ops_pipelines/<purpose>`),
+a `statement_timeout` and a `lock_timeout`, so maintenance never blocks the ERP indefinitely. Driver
+errors become `DatabaseError` with a one-line cause that names the server, never the password.
+
+Only failures that can pass by themselves are `TransientError`s (the assets retry those): the server
+refusing or not answering the connection, starting up or shutting down, out of connection slots, a
+connection lost (SQLSTATE classes 08 and 57P0x), a lock not granted in time. A wrong password, an
+unknown role or database fail at once: retrying them only repeats failed logins (which can lock the
+account) for minutes.
 """
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +24,14 @@ from ops_pipelines.errors import DatabaseError, DatabaseUnavailable, LockTimeout
 from ops_pipelines.units import Duration, parse_duration
 
 APPLICATION_NAME = "ops_pipelines"
+# libpq's own words when the server could not be reached, or said it cannot take us *now*. The
+# server's FATAL messages follow its lc_messages: an unrecognised one counts as permanent (fails fast).
+_TRANSIENT_CONNECT = re.compile(
+    r"connection refused|timeout expired|timed out|no route to host|network is unreachable|connection reset"
+    r"|server closed the connection unexpectedly|the database system is (starting up|shutting down|in recovery mode"
+    r"|not yet accepting connections|not accepting connections)|too many clients|remaining connection slots",
+    re.IGNORECASE,
+)
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
@@ -54,8 +69,10 @@ def connect(
     lock_timeout: Duration | str = "5s",
     connect_timeout: Duration | str = "10s",
     autocommit: bool = False,
+    purpose: str | None = None,
 ) -> Iterator[psycopg.Connection]:
-    """A connection whose rows are dicts, closed on exit; rolled back unless the body committed."""
+    """A connection whose rows are dicts, closed on exit; rolled back unless the body committed.
+    `purpose` names the session in pg_stat_activity: `ops_pipelines/backup`."""
     statement_ms = _milliseconds(statement_timeout)
     lock_ms = _milliseconds(lock_timeout)
     connect_s = max(1, round(_milliseconds(connect_timeout) / 1000))
@@ -63,13 +80,13 @@ def connect(
     try:
         conn = psycopg.connect(
             dsn,
-            application_name=APPLICATION_NAME,
+            application_name=f"{APPLICATION_NAME}/{purpose}" if purpose else APPLICATION_NAME,
             connect_timeout=connect_s,
             autocommit=True,
             row_factory=dict_row,
         )
     except psycopg.Error as exc:
-        raise DatabaseUnavailable(f"cannot connect to {where}: {first_line(exc)}") from None
+        raise connection_error(exc, where) from None
     try:
         # set_config, not SET: SET cannot take parameters. Session-level (false), so they hold
         # for every later transaction on this connection.
@@ -79,13 +96,36 @@ def connect(
             (f"{statement_ms}ms", f"{lock_ms}ms", f"{max(statement_ms, 60_000)}ms"),
         )
         conn.autocommit = autocommit
-        yield conn
-    except psycopg.errors.LockNotAvailable as exc:
-        raise LockTimeout(f"{where}: {first_line(exc)}") from exc
-    except psycopg.Error as exc:
-        raise DatabaseError(f"{where}: {first_line(exc)}") from exc
+        with errors_named(where):
+            yield conn
     finally:
         conn.close()
+
+
+class errors_named(contextlib.AbstractContextManager):  # noqa: N801 - used like a function, reusable
+    """Driver errors inside the block become our own, naming `where`: the server the statement ran
+    on. Around statements on one connection inside another connection's block, so a failure on the
+    source is not reported as the archive's (the innermost `connect` would otherwise name itself).
+    One instance may guard many blocks."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def __exit__(self, kind, exc, traceback) -> None:
+        if isinstance(exc, psycopg.errors.LockNotAvailable):
+            raise LockTimeout(f"{self.where}: {first_line(exc)}") from exc
+        if isinstance(exc, psycopg.Error):
+            state = exc.sqlstate or ""
+            transient = state.startswith("08") or state.startswith("57P")
+            raise (DatabaseUnavailable if transient else DatabaseError)(f"{self.where}: {first_line(exc)}") from exc
+
+
+def connection_error(exc: psycopg.Error, where: str) -> DatabaseError:
+    """A failed connection attempt as our error: transient only when it may pass by itself.
+    psycopg gives no SQLSTATE for connection failures, so libpq's message is what there is to read."""
+    cause = first_line(exc).removeprefix("connection failed: ")
+    message = f"cannot connect to {where}: {cause}"
+    return DatabaseUnavailable(message) if _TRANSIENT_CONNECT.search(str(exc)) else DatabaseError(message)
 
 
 def first_line(exc: BaseException) -> str:

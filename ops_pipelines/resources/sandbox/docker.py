@@ -1,12 +1,17 @@
 """Restore into a `postgres:<major>` container started through the Docker SDK, removed afterwards.
 
-pg_restore runs on this host against the container's published port (127.0.0.1 only)."""
+pg_restore runs on this host against the container's published port (127.0.0.1 only). The port is
+reachable by every local user, so the server takes scram-sha-256 with a random password that only
+this process knows (never trust)."""
 
 import contextlib
+import secrets
 import time
 from collections.abc import Iterator
 
 from ops_pipelines.resources.cluster import free_port
+from psycopg.conninfo import make_conninfo
+
 from ops_pipelines.resources.postgres import connect
 from ops_pipelines.resources.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
 
@@ -31,11 +36,13 @@ class DockerSandbox(RestoreSandbox):
         except DockerException as exc:
             raise SandboxError(f"no Docker engine reachable for the docker sandbox: {exc}") from None
         port = free_port()
+        password = secrets.token_urlsafe(24)
         try:
             container = client.containers.run(
                 image,
                 detach=True,
-                environment={"POSTGRES_HOST_AUTH_METHOD": "trust"},
+                environment={"POSTGRES_PASSWORD": password, "POSTGRES_HOST_AUTH_METHOD": "scram-sha-256",
+                             "POSTGRES_INITDB_ARGS": "--auth-host=scram-sha-256 --auth-local=scram-sha-256"},
                 ports={"5432/tcp": ("127.0.0.1", port)},
                 labels={"ops_pipelines": "restore_sandbox"},
                 command=["postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
@@ -44,10 +51,10 @@ class DockerSandbox(RestoreSandbox):
             raise SandboxError(f"could not start {image}: {exc}") from None
         try:
             _wait_ready(container, port)
-            with connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as conn:
+            server = make_conninfo(host="127.0.0.1", port=port, user="postgres", password=password)
+            with connect(make_conninfo(server, dbname="postgres"), autocommit=True, purpose="restore_test") as conn:
                 conn.execute("CREATE DATABASE restore_target")
-            yield RestoreTarget(f"host=127.0.0.1 port={port} user=postgres dbname=restore_target", None,
-                                f"docker {image} on port {port}")
+            yield RestoreTarget(make_conninfo(server, dbname="restore_target"), None, f"docker {image} on port {port}")
         finally:
             with contextlib.suppress(DockerException):
                 container.remove(force=True, v=True)

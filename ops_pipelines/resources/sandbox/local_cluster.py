@@ -1,26 +1,35 @@
 """Restore into a throwaway cluster: initdb in a temporary directory, settings for a disposable
 target (no fsync, minimal WAL), stopped and deleted afterwards. As root, the server runs as the
-`postgres` OS user. Directories a killed run left behind are cleaned up by the next restore."""
+`postgres` OS user with that user's groups only.
+
+Nobody else can reach it: it listens on no TCP port, only on a Unix socket inside its own 0700
+directory, and every connection needs a random scram-sha-256 password that only this process
+knows. A watchdog process stops and deletes it the moment its owner dies, even by SIGKILL, so a
+killed restore test leaves no server running. What a crash of the whole machine leaves behind is
+removed by the next restore test — only directories whose owner is provably gone (see `owned`)."""
 
 import contextlib
+import fcntl
+import os
+import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from ops_pipelines.errors import CommandFailed
 from ops_pipelines.resources import commands
-from ops_pipelines.resources.cluster import LocalCluster
+from ops_pipelines.resources.cluster import LocalCluster, free_port, server_os_user
 from ops_pipelines.resources.postgres import connect, with_dbname
 from ops_pipelines.resources.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
+from ops_pipelines.resources.sandbox.watchdog import Watchdog
 
 PREFIX = "ops_restore_"
+_OWNER_LOCK = ".owner.lock"
+_LABEL_CHARS = 24  # keeps the socket's path under the 107 bytes a Unix socket name may have
+_UNOWNED_GRACE_SECONDS = 300  # a directory without an owner lock may be one being created right now
 
-
-def scratch_prefix(database: str, purpose: str) -> str:
-    """Temporary directory names of one database's restore tests. `-` cannot occur in a database
-    name, so `erp` never matches `erp_prod`'s directories."""
-    return f"{PREFIX}{database}-{purpose}-"
 # Nothing here needs to survive a crash: trade durability for restore speed.
 DISPOSABLE_SETTINGS = {
     "fsync": "off",
@@ -35,6 +44,21 @@ DISPOSABLE_SETTINGS = {
     "shared_buffers": "'256MB'",
     "max_connections": "20",
 }
+
+
+@contextlib.contextmanager
+def owned(database: str, purpose: str) -> Iterator[Path]:
+    """A new private temporary directory for one restore test, flock'ed by this process for as long
+    as the block runs: `remove_leftovers` removes a directory only when that lock is free, i.e. when
+    its owner is gone, so one restore test never deletes another's (CLI runs ignore Dagster's pools)."""
+    parent = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{database[:_LABEL_CHARS]}-{purpose}-"))
+    fd = os.open(parent / _OWNER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield parent
+    finally:
+        os.close(fd)
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 class LocalClusterSandbox(RestoreSandbox):
@@ -63,27 +87,55 @@ class LocalClusterSandbox(RestoreSandbox):
     @contextlib.contextmanager
     def open(self, min_major: int) -> Iterator[RestoreTarget]:
         directory, major = self.binaries_for(min_major)
-        cluster = LocalCluster.temporary(prefix=scratch_prefix(self.label, "cluster"), bin_dir=directory,
-                                         settings=DISPOSABLE_SETTINGS)
-        try:
-            cluster.init()
-            cluster.start()
-            with connect(cluster.dsn(), autocommit=True) as conn:
-                conn.execute("CREATE DATABASE restore_target")
-            yield RestoreTarget(with_dbname(cluster.dsn(), "restore_target"), directory,
-                                f"local cluster PostgreSQL {major} on port {cluster.port}")
-        finally:
-            cluster.remove()
+        with owned(self.label, "cluster") as parent:
+            user = server_os_user()
+            if user:
+                shutil.chown(parent, user, user)  # the server's socket lives here, 0700
+            cluster = LocalCluster(data_dir=parent / "data", port=free_port(), bin_dir=directory,
+                                   settings=DISPOSABLE_SETTINGS, socket_dir=parent,
+                                   password=secrets.token_urlsafe(24))
+            watchdog = Watchdog(cluster.data_dir, parent, directory)
+            try:
+                cluster.init()
+                cluster.start()
+                with connect(cluster.dsn(), autocommit=True, purpose="restore_test") as conn:
+                    conn.execute("CREATE DATABASE restore_target")
+                yield RestoreTarget(with_dbname(cluster.dsn(), "restore_target"), directory,
+                                    f"local cluster PostgreSQL {major} (Unix socket only, {parent})")
+            finally:
+                try:
+                    cluster.remove()
+                finally:
+                    watchdog.release()
 
 
-def remove_leftovers(database: str) -> list[Path]:
-    """Stop and delete what a killed restore test of `database` could not remove: sandbox
-    clusters and decompressed dumps. Safe because one database's heavy runs never overlap."""
+def remove_leftovers() -> list[Path]:
+    """Stop and delete what a restore test that could not clean up left (the machine crashed, the
+    watchdog was killed too): sandbox clusters and decompressed dumps whose owner is gone — their
+    owner lock is free. A directory whose lock is held belongs to a restore test still running."""
     removed = []
-    for parent in Path(tempfile.gettempdir()).glob(f"{PREFIX}{database}-*"):
+    for parent in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        if not parent.is_dir() or _owner_alive(parent):
+            continue
         if (parent / "data" / "PG_VERSION").exists():
             with contextlib.suppress(Exception):
                 LocalCluster(data_dir=parent / "data", port=0).stop()
         shutil.rmtree(parent, ignore_errors=True)
         removed.append(parent)
     return removed
+
+
+def _owner_alive(parent: Path) -> bool:
+    try:
+        fd = os.open(parent / _OWNER_LOCK, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:  # made by an older version, or being made this instant
+        with contextlib.suppress(OSError):
+            return time.time() - parent.stat().st_mtime < _UNOWNED_GRACE_SECONDS
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

@@ -1,13 +1,23 @@
 """Backups in a local directory: `<root>/<db>/<stamp>.dump.zst` and its manifest.
 
-Writes go to a hidden temporary name in the same directory, are fsynced, renamed, and the
-directory fsynced; listings skip hidden names, so a half-written file is never seen as a backup.
+Writes go to a hidden temporary name of their own in the same directory (`.<name>.<pid>-<random>
+.partial`), are fsynced, renamed, and the directory fsynced; listings skip hidden names, so a
+half-written file is never seen as a backup. A writer holds an exclusive `flock` on its temporary
+file until the rename: the lock dies with its process, so `remove_partials` can tell a file whose
+writer is gone (removed) from one still being written (left alone), on this host or another one
+sharing the volume.
+
+Everything the store creates is private: files 0600, directories 0700 (a dump holds the whole
+ERP database).
 """
 
 import contextlib
 import datetime as dt
 import errno
+import fcntl
 import os
+import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -16,6 +26,13 @@ from ops_pipelines.files import fsync_dir
 from ops_pipelines.resources.storage.base import BackupStorage, StorageError, StoredObject, Writer
 
 PARTIAL_SUFFIX = ".partial"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+_LOCK_SUFFIX = ".lock"
+
+
+class StoreLocked(StorageError):
+    """Another process holds the store's lock for this work (see `LocalStorage.exclusive`)."""
 
 
 class LocalStorage(BackupStorage):
@@ -76,18 +93,17 @@ class LocalStorage(BackupStorage):
     @contextlib.contextmanager
     def open_write(self, key: str, sha256: str | None = None) -> Iterator[Writer]:
         final = self.path(key)
-        tmp = final.with_name(f".{final.name}{PARTIAL_SUFFIX}")
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            handle = tmp.open("wb")
+            self._make_dirs(final.parent)
+            tmp, handle = _create_locked_partial(final)
         except OSError as exc:
             raise StorageError(f"cannot write {final}: {exc.strerror}") from None
         try:
-            with handle:
+            with handle:  # closing it releases the lock, after the rename
                 yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, final)
+                os.replace(tmp, final)
             fsync_dir(final.parent)
         except OSError as exc:
             written = f" after {_size(tmp)}" if exc.errno == errno.ENOSPC else ""
@@ -106,13 +122,82 @@ class LocalStorage(BackupStorage):
         fsync_dir(path.parent)
 
     def remove_partials(self, directory: str) -> list[str]:
-        """Delete temporary files a killed run left in `directory` (one writer per database)."""
+        """Delete the temporary files in `directory` whose writer is provably gone: their lock is free.
+        A file still locked belongs to a live writer (another run) and is left alone."""
         base = self.root / directory
         removed = []
-        for path in base.glob(f".*{PARTIAL_SUFFIX}") if base.exists() else []:
-            path.unlink(missing_ok=True)
-            removed.append(path.name)
+        for path in sorted(base.glob(f".*{PARTIAL_SUFFIX}")) if base.exists() else []:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # its writer finished meanwhile
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+            finally:
+                os.close(fd)
         return removed
+
+    @contextlib.contextmanager
+    def exclusive(self, directory: str, purpose: str) -> Iterator[None]:
+        """Hold `<root>/<directory>/.<purpose>.lock` exclusively for the block, or raise `StoreLocked`
+        at once naming the holder. An flock: released by the kernel when its holder dies, whatever kills
+        it, so a crashed run never leaves the store locked. The lock file itself is never deleted
+        (deleting it would let two processes lock two different files)."""
+        folder = self.root / directory
+        path = folder / f".{purpose}{_LOCK_SUFFIX}"
+        try:
+            self._make_dirs(folder)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        except OSError as exc:
+            raise StorageError(f"cannot open the lock {path}: {exc.strerror}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+                raise StoreLocked(f"{purpose} of {directory} is already running ({holder}; lock {path})") from None
+            since = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {since}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _make_dirs(self, directory: Path) -> None:
+        """Create `directory` and any missing parent below (and including) the root, each 0700."""
+        missing = []
+        for path in [directory, *directory.parents]:
+            if path.exists():
+                break
+            missing.append(path)
+        for path in reversed(missing):
+            with contextlib.suppress(FileExistsError):
+                path.mkdir(mode=DIR_MODE)
+
+
+def _create_locked_partial(final: Path) -> tuple[Path, BinaryIO]:
+    """A new temporary file for `final`, private (0600) and flock'ed by us. Between creating and
+    locking it, a `remove_partials` elsewhere could take the free lock and unlink it: we check that
+    the name still points at our file once we hold the lock, and start again if it does not."""
+    while True:
+        tmp = final.with_name(f".{final.name}.{os.getpid()}-{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.stat(tmp).st_ino == os.fstat(fd).st_ino:
+                return tmp, os.fdopen(fd, "wb")
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
 
 
 def _size(path: Path) -> str:

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from ops_pipelines.errors import ConfigError
+from ops_pipelines.redact import mask_secrets
 from ops_pipelines.units import Duration, parse_duration, parse_size
 
 CONFIG_ENV_VAR = "OPS_PIPELINES_CONFIG"
@@ -39,8 +40,11 @@ DEMO_HINT = "run the demo with ./scripts/demo.sh, or point it at your YAML file 
 # Dagster names (groups, pools, asset-key segments we build on) allow only these characters.
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,63}$")
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# Keys whose values are never echoed in an error message.
-_SECRET_KEYS = {"dsn", "scratch_dsn", "webhook_url"}
+# Keys whose values are never echoed in an error message (any other echoed value is masked too).
+_SECRET_KEYS = {"dsn", "scratch_dsn", "webhook_url", "password"}
+# Errors about a whole section or list given as something else: its value is never echoed, it may
+# be anything (a DSN pasted where the databases list goes, a webhook URL as the alerts section).
+_SHAPE_ERRORS = {"model_type", "model_attributes_type", "dict_type", "list_type", "tuple_type"}
 
 
 # ---------------------------------------------------------------------------- field types
@@ -56,9 +60,43 @@ def _check_name(value: str) -> str:
 
 def _check_dsn(value: SecretStr) -> SecretStr:
     try:
-        conninfo_to_dict(value.get_secret_value())
+        params = conninfo_to_dict(value.get_secret_value())
     except Exception:  # the message would echo the DSN, password included
         raise ValueError("not a valid libpq connection string or URI") from None
+    if "sslpassword" in params:  # pg_dump/pg_restore could only get it on their command line
+        raise ValueError("sslpassword is not supported: use an unencrypted client key (mode 0600) instead")
+    return value
+
+
+def _positive_duration(value: object) -> Duration:
+    """A duration longer than zero, months and years allowed (`older_than: 1 year`)."""
+    duration = parse_duration(value)
+    if duration.months <= 0 and duration.seconds <= 0:
+        raise ValueError(f'expected a duration longer than zero, got "{duration.text}"')
+    return duration
+
+
+def _fixed_duration(value: object) -> Duration:
+    """A duration longer than zero and of a fixed length: timeouts and ages. A zero timeout means
+    "wait forever" to PostgreSQL, and a month has no fixed number of seconds."""
+    duration = _positive_duration(value)
+    if duration.months:
+        raise ValueError(f'"{duration.text}" has months or years, which have no fixed length here: give days, like "30 days"')
+    return duration
+
+
+def _file_mode(value: object) -> int:
+    """`"0640"` (octal, quoted) or 0640 (YAML reads an unquoted leading 0 as octal)."""
+    if isinstance(value, str) and re.fullmatch(r"0?[0-7]{3}", value.strip()):
+        return int(value.strip(), 8)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0o777:
+        return value
+    raise ValueError(f'expected an octal file mode like "0640", got {value!r}')
+
+
+def _check_absolute(value: Path) -> Path:
+    if not value.is_absolute():  # relative to what? the daemon's, the webserver's and each run's cwd differ
+        raise ValueError(f'expected an absolute path (starting with /), got "{value}"')
     return value
 
 
@@ -95,7 +133,10 @@ def parse_qualified_name(value: object) -> tuple[str, str]:
 Name = Annotated[str, AfterValidator(_check_name)]
 Dsn = Annotated[SecretStr, AfterValidator(_check_dsn)]
 Cron = Annotated[str, AfterValidator(_check_cron)]
-DurationText = Annotated[Duration, PlainValidator(parse_duration)]
+DurationText = Annotated[Duration, PlainValidator(_positive_duration)]  # calendar months allowed
+FixedDuration = Annotated[Duration, PlainValidator(_fixed_duration)]  # timeouts, ages: fixed length, > 0
+AbsolutePath = Annotated[Path, AfterValidator(_check_absolute)]
+FileMode = Annotated[int, PlainValidator(_file_mode)]
 Size = Annotated[int, PlainValidator(parse_size)]
 QualifiedName = Annotated[tuple[str, str], PlainValidator(parse_qualified_name)]
 Ratio = Annotated[float, Field(gt=0, le=1)]
@@ -116,7 +157,7 @@ class S3Store(_Section):
 
 
 class BackupStore(_Section):
-    local_dir: Path
+    local_dir: AbsolutePath
     s3: S3Store | None = None
 
 
@@ -134,7 +175,7 @@ class Alerts(_Section):
     ui_base_url: str | None = None  # links in alerts point at runs under this URL
     check_severity: Literal["warning", "error"] = "warning"  # the least severe failed check that alerts
     attempts: int = Field(default=3, ge=1, le=10)  # per alert and sensor tick; undelivered ones wait for the next tick
-    timeout: DurationText = parse_duration("10s")
+    timeout: FixedDuration = parse_duration("10s")
 
     @model_validator(mode="after")
     def _http_url(self) -> "Alerts":
@@ -155,13 +196,13 @@ class Schedules(_Section):
     # First Saturday of the month: cron ORs day-of-month with day-of-week, so the schedule
     # fires every Saturday and the code keeps only days 1-7.
     maintenance_window: Cron = "0 2 * * 6"
-    maintenance_window_length: DurationText = parse_duration("4h")
+    maintenance_window_length: FixedDuration = parse_duration("4h")
 
 
 class Metrics(_Section):
     dsn: Dsn | None = None  # where capacity samples are kept; Grafana can read them there
     # A node_exporter textfile (`--collector.textfile.directory`), rewritten after every run.
-    textfile_path: Path | None = None
+    textfile_path: AbsolutePath | None = None
 
     @model_validator(mode="after")
     def _prom_suffix(self) -> "Metrics":
@@ -171,21 +212,23 @@ class Metrics(_Section):
 
 
 class Reports(_Section):
-    dir: Path | None = None  # default: <backup_store.local_dir>/reports
+    dir: AbsolutePath | None = None  # default: <backup_store.local_dir>/reports
     failed_login_threshold: int = Field(default=10, ge=1)
     # SQL returning (account, failed_logins, last_failed_at) for accounts over %(threshold)s failed
     # logins since %(since)s; default: the runbook's query on auth.login_attempts (sql/failed_logins.sql).
     failed_login_query: str | None = None
-    long_running_after: DurationText = parse_duration("5 minutes")  # active or idle in transaction
+    long_running_after: FixedDuration = parse_duration("5 minutes")  # active or idle in transaction
+    # Reports and charts name databases, tables and accounts: private unless you let a group read them ("0640").
+    file_mode: FileMode = 0o600
 
 
 # ---------------------------------------------------------------------------- per database
 
 
 class Timeouts(_Section):
-    connect: DurationText = parse_duration("10s")
-    lock: DurationText = parse_duration("5s")  # maintenance waits this long for a lock, then skips
-    statement: DurationText = parse_duration("1h")
+    connect: FixedDuration = parse_duration("10s")
+    lock: FixedDuration = parse_duration("5s")  # maintenance waits this long for a lock, then skips
+    statement: FixedDuration = parse_duration("1h")
 
 
 class BackupSettings(_Section):
@@ -199,12 +242,12 @@ class BackupSettings(_Section):
 
 class RestoreTestSettings(_Section):
     sandbox: Literal["local_cluster", "scratch_database", "docker"] = "local_cluster"
-    bin_dir: Path | None = None  # PostgreSQL binaries for local_cluster; default: newest found
+    bin_dir: AbsolutePath | None = None  # PostgreSQL binaries for local_cluster; default: newest found
     scratch_dsn: Dsn | None = None  # the server scratch_database restores into
     docker_image: str | None = None  # default: postgres:<major of the dump>
     jobs: int = Field(default=2, ge=1, le=64)
     sanity_queries: list[str] = []  # each must return at least one row after the restore
-    max_age: DurationText = parse_duration("8 days")
+    max_age: FixedDuration = parse_duration("8 days")
 
     @model_validator(mode="after")
     def _scratch_needs_server(self) -> "RestoreTestSettings":
@@ -220,6 +263,12 @@ class VacuumSettings(_Section):
     xid_age_warn: int = Field(default=500_000_000, gt=0)
     xid_age_error: int = Field(default=1_200_000_000, gt=0)
 
+    @model_validator(mode="after")
+    def _warn_before_error(self) -> "VacuumSettings":
+        if self.xid_age_warn >= self.xid_age_error:
+            raise ValueError(f"xid_age_warn ({self.xid_age_warn:,}) must be below xid_age_error ({self.xid_age_error:,})")
+        return self
+
 
 class ReindexSettings(_Section):
     bloat_ratio: Ratio = 0.3
@@ -232,12 +281,19 @@ class MaintenanceWindowSettings(_Section):
 
 
 class CapacitySettings(_Section):
-    volume_path: Path | None = None  # statvfs of this path when the database is on this host
+    volume_path: AbsolutePath | None = None  # statvfs of this path when the database is on this host
     volume_capacity: Size | None = None  # else this figure against the server's database sizes
     warn_ratio: Ratio = 0.7
-    warn_within: DurationText = parse_duration("90 days")
-    error_within: DurationText = parse_duration("30 days")
+    warn_within: FixedDuration = parse_duration("90 days")
+    error_within: FixedDuration = parse_duration("30 days")
     connection_warn_ratio: Ratio = 0.8
+
+    @model_validator(mode="after")
+    def _warn_sooner_than_error(self) -> "CapacitySettings":
+        if self.warn_within.seconds < self.error_within.seconds:
+            raise ValueError(f"warn_within ({self.warn_within}) must be at least error_within ({self.error_within}): "
+                             "the warning comes first")
+        return self
 
 
 class DatabaseSettings(_Section):
@@ -460,10 +516,20 @@ def _describe(exc: ValidationError, prefix: list[Any] | None = None) -> str:
         message = "required key is missing"
     elif kind == "too_short" and loc == ["databases"]:
         message = "list at least one database"
+    elif kind in _SHAPE_ERRORS:
+        wanted = "a list" if kind in {"list_type", "tuple_type"} else "a mapping of keys to values"
+        message = f"expected {wanted}, got {_kind_of(error.get('input'))}"
     elif kind not in {"value_error", "assertion_error"} and not (_SECRET_KEYS & set(map(str, loc))):
-        message = f"{message}, got {error.get('input')!r}"
+        shown = error.get("input")
+        message = f"{message}, got {shown!r}" if isinstance(shown, (str, int, float, bool)) else message
     more = f" (and {len(errors) - 1} more, shown after this one is fixed)" if len(errors) > 1 else ""
-    return f"{where or 'top level'}: {message}{more}"
+    return mask_secrets(f"{where or 'top level'}: {message}{more}")
+
+
+def _kind_of(value: Any) -> str:
+    """What a value is, without showing it."""
+    return {str: "a string", int: "a number", float: "a number", bool: "true/false", list: "a list",
+            dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
 
 
 def _is_union_tag(part: Any) -> bool:

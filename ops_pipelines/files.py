@@ -1,6 +1,8 @@
 """Atomic file writes: a temporary name in the same directory, fsync, rename, fsync the directory.
 
-A reader (or a crash) sees the old file or the new one, never half of one.
+A reader (or a crash) sees the old file or the new one, never half of one. Files are private by
+default (0600) and missing directories are made 0700: what we write (reports, charts, state) names
+databases, tables and accounts. A caller that means another reader passes `mode`.
 """
 
 import os
@@ -8,9 +10,13 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = PRIVATE_FILE) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -25,8 +31,23 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     fsync_dir(path.parent)
 
 
-def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+def atomic_write_text(path: Path, text: str, mode: int = PRIVATE_FILE) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def make_private_dirs(directory: Path) -> None:
+    """`mkdir -p` whose new directories are 0700 (`Path.mkdir(parents=True)` makes the parents with
+    the umask's mode)."""
+    missing = []
+    for path in [Path(directory), *Path(directory).parents]:
+        if path.exists():
+            break
+        missing.append(path)
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            pass
 
 
 def fsync_dir(directory: Path) -> None:

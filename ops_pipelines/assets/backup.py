@@ -13,7 +13,7 @@ from ops_pipelines.assets.common import asset_key, check_result, heavy_asset, re
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import run_backup
-from ops_pipelines.core.backup_catalog import list_backups, newest_complete_stamp
+from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.resources.storage import local_storage
@@ -42,16 +42,25 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
         context.log.info(f"{db.name}: backup complete: {result.uri}")
         return dg.MaterializeResult(metadata=backup_metadata(result.manifest, result.uri, result.partials_removed))
 
-    @dg.asset_check(asset=key, name="backup_fresh", description=f"The newest complete backup is younger than {db.backup.max_age_hours:g} h.")
+    def noting_orphans(verdict, entries) -> dg.AssetCheckResult:
+        orphans = backup_checks.orphan_dumps(entries)
+        in_progress = bool(orphans) and storage.is_locked(db.name, "backup")
+        return check_result(backup_checks.noting_orphans(verdict, orphans, in_progress))
+
+    @dg.asset_check(asset=key, name="backup_fresh", description=f"The newest complete backup is younger than {db.backup.max_age_hours:g} h; warns when a newer dump has no manifest.")
     def backup_fresh() -> dg.AssetCheckResult:
         now = dt.datetime.now(dt.timezone.utc)
-        newest = newest_complete_stamp(storage, db.name)
-        return check_result(backup_checks.freshness(newest, db.backup.max_age_hours, now))
+        entries = list_backups(storage, db.name)
+        newest = max((e.stamp for e in entries if e.complete), default=None)
+        return noting_orphans(backup_checks.freshness(newest, db.backup.max_age_hours, now), entries)
 
-    @dg.asset_check(asset=key, name="backup_checksum", blocking=True, description="The newest backup's sha256 and size match its manifest.")
+    @dg.asset_check(asset=key, name="backup_checksum", blocking=True, description="The newest complete backup's sha256 and size match its manifest; warns when a newer dump has no manifest.")
     def backup_checksum() -> dg.AssetCheckResult:
         entries = list_backups(storage, db.name)
-        return _on_newest(entries, lambda entry: backup_checks.checksum(storage, entry))
+        complete = [e for e in entries if e.complete]
+        if not complete:
+            return check_result(Verdict(False, False, "no complete backup (dump + manifest) exists"))
+        return noting_orphans(backup_checks.checksum(storage, complete[-1]), entries)
 
     @dg.asset_check(asset=key, name="backup_readable", blocking=True, description="pg_restore --list reads the newest backup's decompressed catalogue.")
     def backup_readable() -> dg.AssetCheckResult:

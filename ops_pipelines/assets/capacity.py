@@ -89,7 +89,8 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
 
         history = read_history(metrics_dsn, db.name)
         result = forecast(history.used, history.capacity_bytes, settings.warn_ratio)
-        chart = draw_chart(history, result, settings.warn_ratio, f"{db.name}: capacity", charts / f"capacity_{db.name}.png")
+        chart = draw_chart(history, result, settings.warn_ratio, f"{db.name}: capacity", charts / f"capacity_{db.name}.png",
+                           mode=ops_config.reports.file_mode)
         context.log.info(f"{db.name}: {result.reason}")
         return dg.MaterializeResult(metadata=forecast_metadata(result, history.imported, chart, ops_config.timezone))
 

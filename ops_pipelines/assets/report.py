@@ -208,7 +208,7 @@ def write_report(config: OpsConfig, report: Report, blocks: list) -> list[str]:
     }
     try:
         for file_name, data in outputs.items():
-            atomic_write_bytes(folder / file_name, data)
+            atomic_write_bytes(folder / file_name, data, mode=config.reports.file_mode)
     except OSError as exc:
         raise OpsError(f"cannot write the report into {folder}: {exc.strerror or exc}") from None
     written = [str(folder / f"{name}.html"), str(folder / f"{name}.md")]

@@ -12,6 +12,7 @@ import dagster as dg
 from ops_pipelines.assets.common import asset_key, check_result, heavy_asset, retry_if_transient
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups, newest_verified_stamp
+from ops_pipelines.core.backup_checks import orphan_dumps
 from ops_pipelines.core.restore import RestoreReport, recent_restore, run_restore_test
 from ops_pipelines.errors import OpsError
 from ops_pipelines.resources.sandbox import sandbox_for
@@ -50,17 +51,23 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
             chosen = [e for e in entries if e.stamp == config.backup]
             if not chosen:
                 raise OpsError(f"no backup {config.backup} of {db.name} in {storage.uri(db.name)}")
+            why = "named in the launchpad"
         else:
             chosen = [e for e in entries if e.complete][-1:]
             if not chosen:
                 raise OpsError(f"no complete backup of {db.name} to restore")
+            why = "the newest complete backup"
+            orphans = orphan_dumps(entries)
+            if orphans:
+                why += f"; newer dump {', '.join(orphans)} has no manifest (did not complete) and was not tested"
+                context.log.warning(f"{db.name}: testing backup {chosen[0].stamp}: {why}")
         with retry_if_transient():
             report = run_restore_test(db, storage, chosen[0], sandbox_for(db),
                                       log=lambda message: context.log.info(f"{db.name}: {message}"))
         verdict = "verified" if report.passed else f"FAILED ({len(report.mismatches)} mismatches, {len(report.restore_errors)} restore errors)"
         context.log.info(f"{db.name}: backup {report.backup} {verdict}")
         return dg.MaterializeResult(
-            metadata=restore_metadata(report),
+            metadata={**restore_metadata(report), "chosen_because": dg.MetadataValue.text(why)},
             check_results=[
                 dg.AssetCheckResult(
                     check_name="restore_verified",

@@ -78,7 +78,8 @@ def gather_figures(config: OpsConfig, instance: dg.DagsterInstance,
 
 def write_textfile(path, figures: list[DatabaseFigures]) -> None:
     try:
-        atomic_write_text(path, render(figures, time.time()))
+        # 0644: node_exporter reads it as its own user; it holds gauges only, no names of tables or accounts.
+        atomic_write_text(path, render(figures, time.time()), mode=0o644)
     except OSError as exc:
         raise OpsError(f"cannot write the metrics textfile {path}: {exc.strerror or exc}") from None
 

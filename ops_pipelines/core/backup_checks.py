@@ -38,6 +38,29 @@ def freshness(newest_stamp: str | None, max_age_hours: float, now: dt.datetime) 
     return Verdict(True, False, f"newest complete backup {newest_stamp} is {age_hours:.1f} h old", metadata)
 
 
+def orphan_dumps(entries: list[BackupEntry]) -> list[str]:
+    """Stamps of dumps without a manifest that are newer than the newest complete backup: backups
+    that did not complete. The checks judge the newest *complete* backup, and must say so."""
+    complete = [e.stamp for e in entries if e.complete]
+    newest = max(complete) if complete else ""
+    return [e.stamp for e in entries if e.dump is not None and e.manifest is None and e.stamp > newest]
+
+
+def noting_orphans(verdict: Verdict, orphans: list[str], in_progress: bool) -> Verdict:
+    """`verdict` on the newest complete backup, with a warning when newer dumps have no manifest.
+    While a backup is running its dump may be renamed a moment before its manifest is written:
+    that is not an orphan."""
+    if not orphans or in_progress:
+        return verdict
+    judged = verdict.metadata.get("backup") or verdict.metadata.get("newest_backup") or "the newest complete backup"
+    note = (f"newer dump {orphans[-1]} has no manifest (a backup that did not complete; remove it or look at "
+            f"that run), so this check judged {judged}")
+    metadata = {**verdict.metadata, "orphan_dumps": ", ".join(orphans)}
+    if not verdict.passed:
+        return Verdict(False, verdict.warning_only, f"{verdict.description}; {note}", metadata)
+    return Verdict(False, True, f"{verdict.description}; but {note}", metadata)
+
+
 def checksum(storage: BackupStorage, entry: BackupEntry) -> Verdict:
     """Re-read the whole dump and compare its sha256 and size with the manifest."""
     try:

@@ -163,7 +163,8 @@ def import_csv(metrics_dsn: str, database: str, path: Path) -> int:
     return len(parsed)
 
 
-def draw_chart(history: History, result: Forecast, warn_ratio: float, title: str, path: Path) -> Path:
+def draw_chart(history: History, result: Forecast, warn_ratio: float, title: str, path: Path,
+               mode: int = 0o600) -> Path:
     """History, forecast with its 95% interval, and the warning and full lines, as a PNG."""
     import matplotlib
 
@@ -188,5 +189,5 @@ def draw_chart(history: History, result: Forecast, warn_ratio: float, title: str
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), mode=mode)
     return path

@@ -22,12 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ops_pipelines.files import fsync_dir
+from ops_pipelines.files import PRIVATE_FILE, fsync_dir, make_private_dirs
 from ops_pipelines.resources.storage.base import BackupStorage, StorageError, StoredObject, Writer
 
 PARTIAL_SUFFIX = ".partial"
-FILE_MODE = 0o600
-DIR_MODE = 0o700
+FILE_MODE = PRIVATE_FILE
 _LOCK_SUFFIX = ".lock"
 
 
@@ -94,7 +93,7 @@ class LocalStorage(BackupStorage):
     def open_write(self, key: str, sha256: str | None = None) -> Iterator[Writer]:
         final = self.path(key)
         try:
-            self._make_dirs(final.parent)
+            make_private_dirs(final.parent)
             tmp, handle = _create_locked_partial(final)
         except OSError as exc:
             raise StorageError(f"cannot write {final}: {exc.strerror}") from None
@@ -152,7 +151,7 @@ class LocalStorage(BackupStorage):
         folder = self.root / directory
         path = folder / f".{purpose}{_LOCK_SUFFIX}"
         try:
-            self._make_dirs(folder)
+            make_private_dirs(folder)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         except OSError as exc:
             raise StorageError(f"cannot open the lock {path}: {exc.strerror}") from None
@@ -169,16 +168,19 @@ class LocalStorage(BackupStorage):
         finally:
             os.close(fd)  # releases the lock
 
-    def _make_dirs(self, directory: Path) -> None:
-        """Create `directory` and any missing parent below (and including) the root, each 0700."""
-        missing = []
-        for path in [directory, *directory.parents]:
-            if path.exists():
-                break
-            missing.append(path)
-        for path in reversed(missing):
-            with contextlib.suppress(FileExistsError):
-                path.mkdir(mode=DIR_MODE)
+    def is_locked(self, directory: str, purpose: str) -> bool:
+        """Is the `exclusive(directory, purpose)` lock held by a live process right now?"""
+        try:
+            fd = os.open(self.root / directory / f".{purpose}{_LOCK_SUFFIX}", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
 
 def _create_locked_partial(final: Path) -> tuple[Path, BinaryIO]:

@@ -17,6 +17,7 @@ from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.resources.storage import local_storage
+from ops_pipelines.markdown import md_cell
 from ops_pipelines.units import format_bytes
 
 COUNTS_SHOWN = 200  # the per-table counts table in the UI; the manifest has all of them
@@ -88,8 +89,8 @@ def backup_metadata(manifest: BackupManifest, uri: str, partials_removed: list[s
         f"**{format_bytes(manifest.bytes)}** (zstd level {manifest.compression_level}, "
         f"{manifest.dump_bytes / max(manifest.bytes, 1):.1f}× smaller than pg_dump's {format_bytes(manifest.dump_bytes)}) "
         f"in {seconds:.1f} s; {len(counts)} tables, {manifest.total_rows:,} rows counted in the dump's snapshot.\n\n"
-        f"Server {manifest.server_version}; {manifest.pg_dump_version}.\n\n"
-        "| table | rows |\n|---|---:|\n" + "\n".join(f"| {name} | {rows:,} |" for name, rows in counts[:15])
+        f"Server {md_cell(manifest.server_version)}; {md_cell(manifest.pg_dump_version)}.\n\n"
+        "| table | rows |\n|---|---:|\n" + "\n".join(f"| {md_cell(name)} | {rows:,} |" for name, rows in counts[:15])
     )
     return {
         "path": dg.MetadataValue.path(uri),

@@ -15,6 +15,7 @@ from ops_pipelines.core.backup_catalog import list_backups, newest_verified_stam
 from ops_pipelines.core.backup_checks import orphan_dumps
 from ops_pipelines.core.restore import RestoreReport, recent_restore, run_restore_test
 from ops_pipelines.errors import OpsError
+from ops_pipelines.markdown import md_cell
 from ops_pipelines.resources.sandbox import sandbox_for
 from ops_pipelines.resources.storage import local_storage
 
@@ -110,7 +111,7 @@ def restore_metadata(report: RestoreReport) -> dict:
         "tables_checked": dg.MetadataValue.int(report.tables_checked),
         "rows_checked": dg.MetadataValue.int(report.rows_checked),
         "sanity_queries_passed": dg.MetadataValue.int(report.sanity_queries_passed),
-        "restore_errors": dg.MetadataValue.md("\n".join(f"- {e}" for e in report.restore_errors) or "none"),
+        "restore_errors": dg.MetadataValue.md("\n".join(f"- {md_cell(e)}" for e in report.restore_errors) or "none"),
         "mismatches": dg.MetadataValue.table(
             mismatch_rows,
             schema=dg.TableSchema(columns=[

@@ -8,8 +8,9 @@ import dagster as dg
 from ops_pipelines.assets.common import heavy_asset, local_time
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups
-from ops_pipelines.core.retention import apply_retention, plan_retention
+from ops_pipelines.core.retention import apply_retention, merge_listings, plan_retention
 from ops_pipelines.resources.storage import local_storage, offsite_storage
+from ops_pipelines.markdown import md_cell
 from ops_pipelines.units import format_bytes
 
 
@@ -32,19 +33,22 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
     )
     def backup_retention(context: dg.AssetExecutionContext, config: RetentionConfig) -> dg.MaterializeResult:
         run_config = config
-        local = local_storage(ops_config)
-        stores = [local] + [s for s in [offsite_storage(ops_config)] if s is not None]
-        decisions = plan_retention(list_backups(local, db.name), policy, ops_config.timezone)
-        outcome = apply_retention(decisions, stores, run_config.dry_run)
+        stores = [s for s in [local_storage(ops_config), offsite_storage(ops_config)] if s is not None]
+        listings = [(store, list_backups(store, db.name)) for store in stores]
+        decisions = plan_retention(merge_listings([entries for _, entries in listings]), policy, ops_config.timezone)
+        outcome = apply_retention(decisions, listings, run_config.dry_run)
         counts = {action: sum(d.action == action for d in decisions) for action in ("keep", "delete", "report")}
         for decision in decisions:
             if decision.action == "report":
                 context.log.warning(f"{db.name}: {decision.entry.stamp}: {decision.reasons[0]}; left in place")
         verb = "would delete" if run_config.dry_run else "deleted"
         context.log.info(f"{db.name}: kept {counts['keep']}, {verb} {counts['delete']} ({format_bytes(outcome.freed_bytes)}), reported {counts['report']}")
+        held_in = {stamp: [store.description for store, entries in listings if any(e.stamp == stamp for e in entries)]
+                   for stamp in (d.entry.stamp for d in decisions)}
         rows = [
             dg.TableRecord({
                 "backup": d.entry.stamp,
+                "stores": ", ".join(held_in[d.entry.stamp]),
                 "started": local_time(d.entry.started_at, ops_config.timezone),
                 "action": d.action if not (run_config.dry_run and d.action == "delete") else "would delete",
                 "bytes": d.entry.dump.bytes if d.entry.dump else 0,
@@ -52,23 +56,32 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
             })
             for d in reversed(decisions)
         ]
-        return dg.MaterializeResult(
-            metadata={
-                "dry_run": dg.MetadataValue.bool(run_config.dry_run),
-                "kept": dg.MetadataValue.int(counts["keep"]),
-                "deleted": dg.MetadataValue.int(0 if run_config.dry_run else counts["delete"]),
-                "would_delete": dg.MetadataValue.int(counts["delete"] if run_config.dry_run else 0),
-                "reported": dg.MetadataValue.int(counts["report"]),
-                "freed_bytes": dg.MetadataValue.int(0 if run_config.dry_run else outcome.freed_bytes),
-                "decisions": dg.MetadataValue.table(
-                    rows,
-                    schema=dg.TableSchema(columns=[
-                        dg.TableColumn("backup", "string"), dg.TableColumn("started", "string"),
-                        dg.TableColumn("action", "string"), dg.TableColumn("bytes", "int"),
-                        dg.TableColumn("reasons", "string"),
-                    ]),
-                ),
-            }
-        )
+        metadata = {
+            "dry_run": dg.MetadataValue.bool(run_config.dry_run),
+            "kept": dg.MetadataValue.int(counts["keep"]),
+            "deleted": dg.MetadataValue.int(0 if run_config.dry_run else counts["delete"]),
+            "would_delete": dg.MetadataValue.int(counts["delete"] if run_config.dry_run else 0),
+            "reported": dg.MetadataValue.int(counts["report"]),
+            "freed_bytes": dg.MetadataValue.int(0 if run_config.dry_run else outcome.freed_bytes),
+            "decisions": dg.MetadataValue.table(
+                rows,
+                schema=dg.TableSchema(columns=[
+                    dg.TableColumn("backup", "string"), dg.TableColumn("stores", "string"),
+                    dg.TableColumn("started", "string"),
+                    dg.TableColumn("action", "string"), dg.TableColumn("bytes", "int"),
+                    dg.TableColumn("reasons", "string"),
+                ]),
+            ),
+            "delete_failures": dg.MetadataValue.int(len(outcome.failed)),
+        }
+        if outcome.failed:
+            for failure in outcome.failed:
+                context.log.error(f"{db.name}: could not delete {failure}")
+            # The rest was done; what failed stays planned and is tried again on the next run.
+            raise dg.Failure(
+                description=f"{db.name}: could not delete {len(outcome.failed)} object(s), first {outcome.failed[0]}",
+                metadata={**metadata, "failed": dg.MetadataValue.md("\n".join(f"- {md_cell(f)}" for f in outcome.failed))},
+            )
+        return dg.MaterializeResult(metadata=metadata)
 
     return dg.Definitions(assets=[backup_retention])

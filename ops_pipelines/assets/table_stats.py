@@ -9,6 +9,7 @@ from ops_pipelines.assets.common import asset_key, local_time, retry_if_transien
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.table_stats import TableStat, collect_table_stats
 from ops_pipelines.resources.postgres import describe_dsn
+from ops_pipelines.markdown import md_cell
 from ops_pipelines.units import format_bytes
 
 TABLE_ROWS_SHOWN = 100  # the UI table lists the largest tables; totals cover all of them
@@ -69,7 +70,7 @@ def table_stats_metadata(stats: list[TableStat], timezone: str) -> dict[str, dg.
         for s in stats[:TABLE_ROWS_SHOWN]
     ]
     largest = "\n".join(
-        f"| {s.qualified_name} | {format_bytes(s.total_bytes)} | {s.live_tuples:,} | {s.dead_tuples:,} |"
+        f"| {md_cell(s.qualified_name)} | {format_bytes(s.total_bytes)} | {s.live_tuples:,} | {s.dead_tuples:,} |"
         for s in stats[:10]
     )
     summary = (

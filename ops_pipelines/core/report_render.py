@@ -14,6 +14,7 @@ from ops_pipelines.core.backup_catalog import stamp_time
 from ops_pipelines.core.recovery_status import RecoveryStatus
 from ops_pipelines.core.report import DatabaseReport, Report
 from ops_pipelines.core.traffic import week_over_week
+from ops_pipelines.markdown import md_text
 from ops_pipelines.units import format_bytes
 
 # ---------------------------------------------------------------------------- blocks
@@ -278,33 +279,27 @@ def render_markdown(blocks: list, with_images: bool = True) -> str:
     out = []
     for block in blocks:
         if isinstance(block, Heading):
-            out.append(f"{'#' * block.level} {_md(block.text)}")
+            out.append(f"{'#' * block.level} {md_text(block.text)}")
         elif isinstance(block, Para):
             marker = {"bad": "**✗** ", "warn": "**!** ", "good": "✓ "}.get(block.tone, "")
-            out.append(marker + _md(block.text))
+            out.append(marker + md_text(block.text))
         elif isinstance(block, Bullets):
-            out.append("\n".join(f"- {_md(item)}" for item in block.items))
+            out.append("\n".join(f"- {md_text(item)}" for item in block.items))
         elif isinstance(block, Table):
             align = ["---:" if i in block.numeric else "---" for i in range(len(block.headers))]
             lines = ["| " + " | ".join(_md_cell(h) for h in block.headers) + " |", "|" + "|".join(align) + "|"]
             lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
             out.append("\n".join(lines))
         elif isinstance(block, Image):
-            out.append(f"![{_md(block.alt)}]({block.name})" if with_images else f"_Chart {block.name}: see the HTML report._")
+            out.append(f"![{md_text(block.alt)}]({block.name})" if with_images else f"_Chart {block.name}: see the HTML report._")
     return "\n\n".join(out) + "\n"
-
-
-def _md(text: str) -> str:
-    for char in "\\`*[]<>|":  # not _: CommonMark ignores it inside words (table_name), where it is
-        text = text.replace(char, "\\" + char)
-    return text
 
 
 def _md_cell(value: object) -> str:
     if isinstance(value, Link):
-        text = _md(value.text).replace("\n", " ")
+        text = md_text(value.text).replace("\n", " ")
         return f"[{text}]({value.url})" if value.url else text
-    return _md(_plain(value)).replace("\n", " ")
+    return md_text(_plain(value)).replace("\n", " ")
 
 
 # ---------------------------------------------------------------------------- HTML

@@ -5,6 +5,11 @@ each of the last `daily` days that have one, of the last `weekly` ISO weeks, and
 `monthly` months. Whatever the policy says, the newest complete backup and the newest backup
 whose restore test passed are kept. A dump without a manifest is never deleted: it is reported,
 for a person to look at. A manifest whose dump is gone is deleted (there is nothing to lose).
+
+The plan covers the union of every store's listing (`merge_listings`): a backup whose local copy
+is gone, or whose off-site delete failed last time, is still planned for, so an off-site copy is
+never orphaned. Applying it deletes from each store what that store holds, goes on past a failed
+delete and reports it.
 """
 
 import datetime as dt
@@ -15,6 +20,7 @@ from typing import Literal
 
 from ops_pipelines.config import Retention
 from ops_pipelines.core.backup_catalog import BackupEntry
+from ops_pipelines.errors import OpsError
 
 Action = Literal["keep", "delete", "report"]
 
@@ -24,6 +30,20 @@ class RetentionDecision:
     entry: BackupEntry
     action: Action
     reasons: tuple[str, ...]
+
+
+def merge_listings(listings: list[list[BackupEntry]]) -> list[BackupEntry]:
+    """One entry per stamp over several stores' listings, oldest first: a backup is complete, or
+    verified, when it is so in any store."""
+    merged: dict[str, BackupEntry] = {}
+    for entries in listings:
+        for entry in entries:
+            have = merged.get(entry.stamp)
+            merged[entry.stamp] = entry if have is None else BackupEntry(
+                entry.database, entry.stamp, dump=have.dump or entry.dump, manifest=have.manifest or entry.manifest,
+                verified=have.verified or entry.verified,
+            )
+    return [merged[stamp] for stamp in sorted(merged)]
 
 
 def plan_retention(entries: list[BackupEntry], policy: Retention, timezone: str) -> list[RetentionDecision]:
@@ -69,25 +89,33 @@ def plan_retention(entries: list[BackupEntry], policy: Retention, timezone: str)
 @dataclass(frozen=True)
 class RetentionOutcome:
     decisions: list[RetentionDecision]
-    deleted_keys: list[str]
+    deleted: list[str]  # URIs of the objects deleted, in every store
+    failed: list[str]  # "<uri>: <cause>" of each object that could not be deleted
     freed_bytes: int
 
 
-def apply_retention(decisions: list[RetentionDecision], stores: list, dry_run: bool) -> RetentionOutcome:
-    """Delete what the plan says, in every store (local first, then off-site). The dump goes
-    before its manifest: an interruption leaves a dangling manifest, which the next run removes,
-    never a dump that looks complete."""
+def apply_retention(decisions: list[RetentionDecision], listings: list[tuple], dry_run: bool) -> RetentionOutcome:
+    """Delete what the plan says from each store that holds it; `listings`: (store, its entries),
+    local first. The dump goes before its manifest: an interruption leaves a dangling manifest,
+    which the next run removes, never a dump that looks complete. A failed delete is recorded and
+    the rest goes on; that backup's other files in the same store stay for the next run."""
+    held = [(store, {entry.stamp: entry for entry in entries}) for store, entries in listings]
     deleted: list[str] = []
+    failed: list[str] = []
     freed = 0
     for decision in decisions:
         if decision.action != "delete":
             continue
-        entry = decision.entry
-        freed += entry.dump.bytes if entry.dump else 0
+        freed += decision.entry.dump.bytes if decision.entry.dump else 0
         if dry_run:
             continue
-        for store in stores:
-            for key in entry.keys:
-                store.delete(key)
-        deleted.extend(entry.keys)
-    return RetentionOutcome(decisions, deleted, freed)
+        for store, entries in held:
+            entry = entries.get(decision.entry.stamp)
+            for key in entry.keys if entry else []:
+                try:
+                    store.delete(key)
+                except OpsError as exc:
+                    failed.append(f"{store.uri(key)}: {exc}")
+                    break
+                deleted.append(store.uri(key))
+    return RetentionOutcome(decisions, deleted, failed, freed)

@@ -1,7 +1,12 @@
 """`<db>/backup` against real PostgreSQL: restorable, snapshot-consistent, and all or nothing."""
 
+import datetime as dt
 import json
 import os
+import re
+import stat
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,7 +16,7 @@ import pytest
 
 from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import BackupFailed, run_backup
-from ops_pipelines.core.backup_catalog import list_backups, newest_complete_stamp
+from ops_pipelines.core.backup_catalog import list_backups, newest_complete_stamp, stamp_for
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.errors import DatabaseError
 from ops_pipelines.resources.cluster import LocalCluster
@@ -23,6 +28,11 @@ from ops_pipelines_tests.helpers import make_config, restore_dump, row_counts
 def backup_of(erp_db: str, store: Path, extra: str = ""):
     db = make_config(store, {"erp": erp_db}, extra).databases[0]
     return run_backup(db, LocalStorage(store))
+
+
+def backup_files(store: Path) -> list[Path]:
+    """Every file in the store but the lock files (which stay, empty of meaning, between runs)."""
+    return sorted(p for p in store.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
 
 
 def test_backup_restores_with_identical_row_counts(erp_db, empty_db, tmp_path):
@@ -124,7 +134,7 @@ def test_asset_and_checks_in_dagster(erp_db, tmp_path):
 def test_unreachable_database_leaves_nothing(tmp_path):
     with pytest.raises(DatabaseError, match="cannot connect to ops@127.0.0.1:1/erp"):
         backup_of("postgresql://ops:hunter2@127.0.0.1:1/erp", tmp_path)
-    assert list(tmp_path.rglob("*")) == []
+    assert backup_files(tmp_path) == []
 
 
 @pytest.mark.slow
@@ -144,7 +154,7 @@ def test_wrong_password_fails_in_one_line_without_the_password(tmp_path):
         message = str(info.value)
         assert "password authentication failed" in message and "\n" not in message
         assert "wrong-password-xyz" not in message
-        assert list(tmp_path.rglob("*")) == []
+        assert backup_files(tmp_path) == []
     finally:
         cluster.remove()
 
@@ -209,7 +219,7 @@ def test_disk_full_fails_in_one_line_and_keeps_older_backups(erp_db, tiny_disk):
     with pytest.raises(BackupFailed, match=r"cannot write .*: No space left on device") as info:
         backup_of(erp_db, tiny_disk)
     assert "\n" not in str(info.value)
-    names = sorted(p.name for p in (tiny_disk / "erp").iterdir())
+    names = sorted(p.name for p in (tiny_disk / "erp").iterdir() if not p.name.startswith("."))
     assert names == sorted([Path(first.uri).name, Path(first.uri).name.replace(".dump.zst", ".manifest.json")])
     assert backup_checks.checksum(storage, list_backups(storage, "erp")[-1]).passed
 
@@ -218,11 +228,16 @@ def test_a_locked_table_fails_the_backup_within_the_lock_timeout(erp_db, tmp_pat
     with connect(erp_db) as locker:
         locker.execute("LOCK TABLE public.orders IN ACCESS EXCLUSIVE MODE")  # e.g. a migration
         started = time.monotonic()
-        with pytest.raises(BackupFailed, match="lock timeout|could not obtain lock") as info:
-            backup_of(erp_db, tmp_path, "timeouts: {lock: 1s}")
+        with pytest.raises(BackupFailed, match="lock timeout|statement timeout|could not obtain lock") as info:
+            # rows counted of another table only: the lock is met by pg_dump, whose message is checked
+            backup_of(erp_db, tmp_path, "timeouts: {lock: 1s}\nbackup: {count_tables: [public.customers]}")
         assert time.monotonic() - started < 20
         assert "\n" not in str(info.value)
-    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+        # the cause, with pg_dump's detail after it, not merely its last stderr line ("detail: Query was: ...")
+        # (pg_dump's --lock-wait-timeout works through a statement timeout on its LOCK TABLE)
+        assert str(info.value).startswith("pg_dump exited with 1: query failed: ERROR: canceling statement due to")
+        assert "(detail: Query was: LOCK TABLE public.orders" in str(info.value)
+    assert backup_files(tmp_path) == []
 
 
 def test_backup_job_with_off_site_copy_passes_every_check(erp_db, tmp_path, s3_endpoint, s3_bucket):
@@ -241,3 +256,179 @@ def test_backup_job_with_off_site_copy_passes_every_check(erp_db, tmp_path, s3_e
     assert copied.metadata["uri"].value.startswith(f"s3://{s3_bucket}/prod/erp/")
     logs = "\n".join(str(record.user_message) + str(record.dagster_event) for record in instance.all_logs(result.run_id))
     assert "never-shown-pw" not in logs
+
+
+# ---------------------------------------------------------------------------- exclusion and files
+
+BACKUP_PROCESS = """
+import sys
+from ops_pipelines.config import load_config
+from ops_pipelines.core.backup import BackupInProgress, run_backup
+from ops_pipelines.resources.storage import LocalStorage
+config = load_config(sys.argv[1])
+try:
+    result = run_backup(config.databases[0], LocalStorage(config.backup_store.local_dir))
+except BackupInProgress as exc:
+    print("REFUSED", exc)
+else:
+    print("OK", result.manifest.dump_key)
+"""
+
+
+def start_backup_process(config_path: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", BACKUP_PROCESS, str(config_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until(condition, what: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def backup_waiting_on_a_lock(dsn: str) -> bool:
+    with connect(dsn) as conn:
+        return conn.execute(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'ops_pipelines/backup' AND wait_event_type = 'Lock'"
+        ).fetchone()["n"] > 0
+
+
+@pytest.mark.parametrize("same_store", [True, False], ids=["same store", "two machines"])
+def test_two_concurrent_backups_give_one_verified_backup_and_one_refusal(erp_db, tmp_path, write_config, same_store):
+    """Two processes (as a CLI run and a scheduled run would be). The first is held inside its dump
+    by a table lock, so the second certainly starts while the first runs. With separate stores (two
+    machines backing up the same database) the advisory lock on the source refuses the second."""
+    first_store = tmp_path / "a"
+    second_store = first_store if same_store else tmp_path / "b"
+    first_config = write_config(make_yaml(first_store, erp_db, "timeouts: {lock: 2min}"), "first.yaml")
+    second_config = write_config(make_yaml(second_store, erp_db, "timeouts: {lock: 2min}"), "second.yaml")
+    with connect(erp_db) as locker:
+        locker.execute("LOCK TABLE public.orders IN ACCESS EXCLUSIVE MODE")
+        first = start_backup_process(first_config)
+        wait_until(lambda: backup_waiting_on_a_lock(erp_db), "the first backup to wait in pg_dump")
+        second = start_backup_process(second_config)
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 0, err
+        assert out.startswith("REFUSED refused:"), out
+        if same_store:
+            assert "backup of erp is already running (pid" in out
+        else:
+            assert "another backup of erp is running: session" in out and "ops_pipelines/backup" in out
+        locker.rollback()  # the first one goes on
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0 and out.startswith("OK erp/"), (out, err)
+    storage = LocalStorage(first_store)
+    entries = list_backups(storage, "erp")
+    assert len(entries) == 1 and entries[0].complete
+    assert backup_checks.checksum(storage, entries[0]).passed
+    assert backup_checks.readable(storage, entries[0]).passed
+    assert not list(first_store.rglob("*.partial"))
+    if not same_store:
+        assert backup_files(second_store) == []
+
+
+def make_yaml(store: Path, dsn: str, extra: str = "") -> str:
+    return f"backup_store: {{local_dir: {store}}}\ndatabases:\n  - name: erp\n    dsn: \"{dsn}\"\n    {extra}\n"
+
+
+def test_a_backup_never_takes_a_stamp_that_is_already_used(erp_db, tmp_path):
+    # Backups of the current and the next two seconds exist already (as when two start in one second).
+    now = dt.datetime.now(dt.timezone.utc)
+    taken = [stamp_for(now + dt.timedelta(seconds=i)) for i in range(3)]
+    for stamp in taken:
+        (tmp_path / "erp").mkdir(exist_ok=True)
+        (tmp_path / "erp" / f"{stamp}.dump.zst").write_bytes(b"an earlier backup")
+    result = backup_of(erp_db, tmp_path, "backup: {count_tables: [public.orders]}")
+    assert result.manifest.dump_key.split("/")[1][:16] > max(taken)
+    assert all((tmp_path / "erp" / f"{stamp}.dump.zst").read_bytes() == b"an earlier backup" for stamp in taken)
+    assert backup_checks.checksum(LocalStorage(tmp_path), list_backups(LocalStorage(tmp_path), "erp")[-1]).passed
+
+
+def test_only_partial_files_whose_writer_is_gone_are_removed(erp_db, tmp_path):
+    folder = tmp_path / "erp"
+    folder.mkdir()
+    abandoned = folder / ".20260101T000000Z.dump.zst.123-dead.partial"  # its writer was SIGKILLed
+    abandoned.write_bytes(b"half a dump")
+    live = folder / ".20260101T000001Z.dump.zst.456-live.partial"  # another run still writing it
+    live.write_bytes(b"being written")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX);"
+         " print('locked', flush=True); time.sleep(600)", str(live)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = backup_of(erp_db, tmp_path)
+        assert result.partials_removed == [abandoned.name]
+        assert not abandoned.exists() and live.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_backup_files_are_private_whatever_the_umask(erp_db, tmp_path):
+    old = os.umask(0o022)
+    try:
+        result = backup_of(erp_db, tmp_path / "store")
+    finally:
+        os.umask(old)
+    dump = Path(result.uri)
+    manifest = dump.with_name(dump.name.replace(".dump.zst", ".manifest.json"))
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600 and stat.S_IMODE(manifest.stat().st_mode) == 0o600
+    assert stat.S_IMODE(dump.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "store").stat().st_mode) == 0o700
+
+
+def test_every_libpq_parameter_reaches_pg_dump_and_the_password_stays_off_its_command_line(erp_db, tmp_path):
+    dsn = erp_db + " keepalives=1 keepalives_idle=30 channel_binding=disable target_session_attrs=any password=unused-pw"
+    seen = []
+
+    def watch(message: str) -> None:
+        seen.extend(cmdline for cmdline in _pg_dump_command_lines())
+
+    db = make_config(tmp_path, {"erp": dsn}).databases[0]
+    result = run_backup(db, LocalStorage(tmp_path), log=watch, progress_seconds=0)
+    assert result.manifest.total_rows > 0
+    assert seen and all("keepalives=1" in line and "unused-pw" not in line for line in seen)
+
+
+def _pg_dump_command_lines() -> list[str]:
+    lines = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"pg_dump"):
+            lines.append(b" ".join(argv).decode("utf-8", "replace"))
+    return lines
+
+
+def test_checks_warn_about_a_newer_dump_without_manifest_and_escape_table_names(erp_db, tmp_path):
+    with connect(erp_db, autocommit=True) as conn:
+        conn.execute('CREATE TABLE "<img src=x onerror=alert(1)>" (id int PRIMARY KEY)')
+        conn.execute('INSERT INTO "<img src=x onerror=alert(1)>" SELECT generate_series(1, 5)')
+    config = make_config(tmp_path, {"erp": erp_db})
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    result = capability_job(defs, config, "erp", "backup").execute_in_process(instance=instance)
+    assert result.success
+    summary = instance.get_latest_materialization_event(dg.AssetKey(["erp", "backup"])).asset_materialization.metadata["summary"].value
+    assert "\\<img src=x onerror=alert(1)\\>" in summary
+    assert re.search(r"(?<!\\)[<>]", summary) is None  # every angle bracket escaped: text, never HTML
+
+    orphan = tmp_path / "erp" / "29990101T000000Z.dump.zst"  # a dump whose backup never wrote its manifest
+    orphan.write_bytes(b"interrupted")
+    checks = capability_job(defs, config, "erp", "backup").execute_in_process(instance=instance)
+    assert checks.success  # a warning does not block
+    complete = [e for e in list_backups(LocalStorage(tmp_path), "erp") if e.complete][-1]
+    evaluations = {e.check_name: e for e in checks.get_asset_check_evaluations()}
+    for evaluation in (evaluations["backup_fresh"], evaluations["backup_checksum"]):
+        assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+        assert "29990101T000000Z has no manifest" in evaluation.description
+        assert f"judged {complete.stamp}" in evaluation.description

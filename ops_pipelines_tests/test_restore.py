@@ -1,17 +1,23 @@
 """Restore tests against real PostgreSQL: proven, refused, mismatched, and always cleaned up."""
 
 import datetime as dt
+import os
+import stat
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ops_pipelines.core.backup import run_backup
 from ops_pipelines.core.backup_catalog import complete_backups, list_backups, newest_verified_stamp
 from ops_pipelines.core.restore import RestoreRefused, recent_restore, run_restore_test
 from ops_pipelines.definitions import build_definitions, capability_job
+from ops_pipelines.errors import DatabaseError
 from ops_pipelines.resources.postgres import connect
 from ops_pipelines.resources.sandbox import SandboxError, sandbox_for
 from ops_pipelines.resources.sandbox.local_cluster import LocalClusterSandbox
@@ -187,20 +193,98 @@ def test_monthly_restore_schedule_runs_on_the_first_saturday_only(tmp_path):
     assert isinstance(second, dg.SkipReason)
 
 
-def test_leftovers_of_a_killed_run_are_removed_and_only_that_databases(backed_up):
+def test_leftovers_whose_owner_is_gone_are_removed_and_a_live_restore_tests_are_not(backed_up):
     from ops_pipelines.resources.cluster import LocalCluster
-    from ops_pipelines.resources.sandbox.local_cluster import scratch_prefix
+    from ops_pipelines.resources.sandbox.local_cluster import owned
 
     config, storage, entry = backed_up
-    orphan = LocalCluster.temporary(prefix=scratch_prefix("erp", "cluster"))  # as if SIGKILLed mid-test
+    # As if the machine crashed mid-test: a cluster directory with its server up, and no owner.
+    orphan = LocalCluster.temporary(prefix="ops_restore_erp-cluster-")
     orphan.init()
     orphan.start()
-    other = Path(tempfile.mkdtemp(prefix=scratch_prefix("erp_prod", "dump")))
+    (orphan.data_dir.parent / ".owner.lock").touch()  # its owner's lock, released when the owner died
     try:
-        report = run_restore_test(config.databases[0], storage, entry, sandbox_for(config.databases[0]))
-        assert report.passed
-        assert not orphan.data_dir.parent.exists()
-        assert other.exists()  # another database's run is not touched
+        with owned("erp_prod", "dump") as live:  # another restore test, still running (any database)
+            report = run_restore_test(config.databases[0], storage, entry, sandbox_for(config.databases[0]))
+            assert report.passed
+            assert not orphan.data_dir.parent.exists() and not orphan.running()
+            assert live.exists()
     finally:
         orphan.remove()
-        other.rmdir()
+
+
+OTHER_USER_CONNECTS = """
+import os, sys, psycopg
+os.setgroups([]); os.setgid(65534); os.setuid(65534)  # nobody
+try:
+    psycopg.connect(sys.argv[1], connect_timeout=5).close()
+except psycopg.Error as exc:
+    print("REFUSED", str(exc).splitlines()[0])
+else:
+    print("CONNECTED")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another OS user needs root")
+def test_the_sandbox_refuses_other_os_users_and_runs_without_root_group():
+    sandbox = LocalClusterSandbox(label="erp")
+    with sandbox.open(15) as target:
+        params = conninfo_to_dict(target.dsn)
+        socket_dir = Path(params["host"])
+        assert socket_dir.is_absolute() and stat.S_IMODE(socket_dir.stat().st_mode) == 0o700
+        with connect(target.dsn) as conn:  # no TCP port is open at all
+            assert conn.execute("SELECT current_setting('listen_addresses') AS l").fetchone()["l"] == ""
+        # Another local user, even knowing where the socket is and the password, gets nowhere.
+        attempt = subprocess.run([sys.executable, "-c", OTHER_USER_CONNECTS, target.dsn], capture_output=True, text=True)
+        assert attempt.stdout.startswith("REFUSED") and "Permission denied" in attempt.stdout, attempt
+        # Without the password, even root (who passes the directory's mode) is refused.
+        with pytest.raises(DatabaseError, match="password"):
+            with connect(make_conninfo(target.dsn, password="wrong")):
+                pass
+        servers = _processes_under(socket_dir)
+        assert servers, "no sandbox server process found"
+        for pid, groups in servers.items():
+            assert 0 not in groups, f"sandbox process {pid} has root's group: {groups}"
+
+
+def _processes_under(directory: Path) -> dict[int, set[int]]:
+    """pid -> every group id (real, effective, supplementary) of the server processes of a sandbox directory
+    (the postmaster names it; its children's titles do not, so they are found by parent)."""
+    processes = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("Name", "").strip() == "postgres":
+            groups = {int(g) for g in fields["Gid"].split()} | {int(g) for g in fields["Groups"].split()}
+            processes[int(status.parent.name)] = (int(fields["PPid"]), cmdline, groups)
+    postmasters = {pid for pid, (_, cmdline, _) in processes.items() if str(directory) in cmdline}
+    return {pid: groups for pid, (ppid, _, groups) in processes.items() if pid in postmasters or ppid in postmasters}
+
+
+OWNER = """
+import sys, time
+from ops_pipelines.resources.sandbox.local_cluster import LocalClusterSandbox
+with LocalClusterSandbox(label="erp").open(15) as target:
+    print(target.description, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_sandbox_dies_with_its_owner_even_by_sigkill():
+    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True)
+    try:
+        line = owner.stdout.readline()
+        assert "Unix socket only" in line, line
+        parent = Path(line.rsplit(", ", 1)[1].rstrip(")\n"))
+        assert (parent / "data" / "postmaster.pid").exists()
+    finally:
+        owner.kill()  # SIGKILL: no finally block, no atexit in the owner runs
+        owner.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (parent.exists() or _processes_under(parent)):
+        time.sleep(0.1)
+    assert not _processes_under(parent), "the sandbox server outlived its owner"
+    assert not parent.exists()

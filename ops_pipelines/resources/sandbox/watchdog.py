@@ -4,14 +4,17 @@ The owner starts this with the read end of a pipe whose write end only the owner
 owner exits — normally, by an exception, or killed with SIGKILL — the kernel closes the write end
 and the read here returns end-of-file: the watchdog stops the server (immediate mode: it holds
 nothing worth keeping) and removes the sandbox's directory. It runs in a session of its own, so a
-signal to the owner's process group does not take it along. When the owner cleaned up itself, the
-watchdog finds nothing left and exits.
+signal to the owner's process group does not take it along. It runs as the owner's user, not the
+server's: it is part of the owner (it listens to nothing), and the server's user may not be allowed
+to run the owner's interpreter (a virtualenv under /root). The server itself runs as the server
+user. When the owner cleaned up itself, the watchdog finds nothing left and exits.
 
     python -m ops_pipelines.resources.sandbox.watchdog FD DATA_DIR REMOVE_DIR [BIN_DIR]
 """
 
 import contextlib
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -19,8 +22,10 @@ from pathlib import Path
 
 from ops_pipelines.resources import commands
 from ops_pipelines.resources.cluster import server_os_user
+from ops_pipelines.resources.sandbox.base import SandboxError
 
 STOP_SECONDS = 30
+READY_SECONDS = 60
 
 
 class Watchdog:
@@ -32,13 +37,22 @@ class Watchdog:
             args = [sys.executable, "-m", __name__, str(read_end), str(data_dir), str(remove_dir)]
             self.process = subprocess.Popen(
                 args + ([str(bin_dir)] if bin_dir else []), pass_fds=(read_end,), stdin=subprocess.DEVNULL,
-                start_new_session=True, env=commands.child_env({}),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, env=commands.child_env({}),
             )
         except BaseException:
             os.close(self._write_end)
             raise
         finally:
             os.close(read_end)
+        # No sandbox without its watchdog: wait for it to say it is watching.
+        ready, _, _ = select.select([self.process.stdout], [], [], READY_SECONDS)
+        if not ready:
+            self.release()
+            raise SandboxError(f"the sandbox watchdog did not start within {READY_SECONDS}s")
+        if self.process.stdout.readline() != b"watching\n":  # it exited: say why
+            error = commands.error_summary(self.process.stderr.read().decode("utf-8", "replace"))
+            self.release()
+            raise SandboxError(f"the sandbox watchdog could not start: {error}")
 
     def release(self) -> None:
         """The owner cleaned up: let the watchdog go (it finds nothing to do) and reap it."""
@@ -48,9 +62,12 @@ class Watchdog:
             self.process.wait(timeout=STOP_SECONDS + 10)
         except subprocess.TimeoutExpired:
             commands.kill_group(self.process)
+        self.process.stdout.close()
+        self.process.stderr.close()
 
 
 def watch(read_fd: int, data_dir: Path, remove_dir: Path, bin_dir: Path | None) -> None:
+    print("watching", flush=True)
     while os.read(read_fd, 1):  # nothing is ever written: this returns b"" when the owner is gone
         pass
     if (data_dir / "postmaster.pid").exists():

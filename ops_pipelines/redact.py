@@ -7,7 +7,8 @@ in the path or query: `https://hooks.slack.com/***`).
 
 import re
 
-_URI_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^:/@\s'\"]*:)[^@\s'\"]*@", re.IGNORECASE)
+# `scheme:/` too: a URI pasted where a path goes comes back from pathlib with one slash.
+_URI_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*:/+[^:/@\s'\"]*:)[^@\s'\"]*@", re.IGNORECASE)
 _KV_PASSWORD = re.compile(r"(?P<head>\b(?:ssl)?password\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 _HTTP_PATH = re.compile(r"(?P<head>\bhttps?://[^/\s'\"?#]+)[/?#][^\s'\"]*", re.IGNORECASE)
 

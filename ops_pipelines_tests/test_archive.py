@@ -191,3 +191,61 @@ def test_archive_asset_and_check_in_dagster(erp_db, tmp_path):
     assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {"archive_consistent": True}
     schedule = defs.resolve_schedule_def("archive_erp_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 9 * * 1", "Asia/Ho_Chi_Minh")
+
+
+def add_invoices(dsn: str, on_delete: str = "NO ACTION") -> int:
+    """A table the rule does not list, referencing old completed orders. Returns how many rows."""
+    with connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE public.invoices (id bigserial PRIMARY KEY,"
+                     f" order_id bigint REFERENCES public.orders (id) ON DELETE {on_delete})")
+        conn.execute(f"INSERT INTO public.invoices (order_id) SELECT id FROM orders WHERE {SELECTED}")
+        return conn.execute("SELECT count(*) AS n FROM public.invoices").fetchone()["n"]
+
+
+@pytest.mark.parametrize("on_delete", ["NO ACTION", "CASCADE"])
+@pytest.mark.parametrize("across", [False, True], ids=["same database", "another database"])
+def test_an_unlisted_referencing_table_is_refused_before_any_row_moves(erp_db, empty_db, tmp_path, on_delete, across):
+    """Across databases, the probe saw 2,000 orders committed in the archive and then the source
+    delete fail on invoices' foreign key, every run. With CASCADE the invoices would be deleted
+    without being archived. Both are refused before anything moves."""
+    invoices = add_invoices(erp_db, on_delete)
+    destination = f"{{dsn: '{empty_db}', schema: erp_archive}}" if across else "{schema: archive}"
+    config, db, rule = rule_config(tmp_path, erp_db, destination)
+    before = counts(erp_db)
+    with pytest.raises(ArchiveError) as info:
+        run_archive(db, rule)
+    assert str(info.value).startswith(
+        f"archive rule completed_orders: foreign key invoices_order_id_fkey on public.invoices(order_id) references "
+        f"public.orders (ON DELETE {on_delete}), and public.invoices is not in children")
+    assert counts(erp_db) == before
+    with connect(empty_db if across else erp_db) as conn:  # no archive table was even created
+        schema = "erp_archive" if across else "archive"
+        assert conn.execute("SELECT to_regclass(%s) AS t", (f"{schema}.orders",)).fetchone()["t"] is None
+    with connect(erp_db) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM public.invoices").fetchone()["n"] == invoices
+
+
+def test_a_referencing_table_the_rule_accepts_keeps_its_rows_and_its_on_delete_rule(erp_db, tmp_path):
+    with connect(erp_db, autocommit=True) as conn:  # referencing only orders the rule does not select
+        conn.execute("CREATE TABLE public.order_notes (id bigserial PRIMARY KEY, order_id bigint REFERENCES public.orders (id))")
+        conn.execute(f"INSERT INTO public.order_notes (order_id) SELECT id FROM orders WHERE NOT ({SELECTED}) LIMIT 50")
+    config, db, rule = rule_config(tmp_path, erp_db, allow_references_from="[public.order_notes]")
+    moving = expected(erp_db)
+    run = run_archive(db, rule)
+    assert run.consistent and counts(erp_db, "archive") == moving
+    with connect(erp_db) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM public.order_notes").fetchone()["n"] == 50
+
+
+def test_a_failing_source_statement_names_the_source_not_the_archive(erp_db, empty_db, tmp_path):
+    from ops_pipelines.errors import DatabaseError
+    from ops_pipelines.resources.postgres import describe_dsn
+
+    add_invoices(erp_db)
+    destination = f"{{dsn: '{empty_db}', schema: erp_archive}}"
+    # Accepting the reference means its NO ACTION rule applies: the source delete fails, after the copy.
+    config, db, rule = rule_config(tmp_path, erp_db, destination, allow_references_from="[public.invoices]")
+    with pytest.raises(DatabaseError) as info:
+        run_archive(db, rule)
+    assert str(info.value).startswith(describe_dsn(erp_db) + ": ")
+    assert "invoices_order_id_fkey" in str(info.value)

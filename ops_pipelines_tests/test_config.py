@@ -173,3 +173,95 @@ def test_quoted_identifiers_in_table_names(write_config):
     text = MINIMAL + '    maintenance_window: {vacuum_full_tables: [\'"Sales Data"."Order ""Lines"""\', Public.Orders, audit_log]}\n'
     tables = load_config(write_config(text), {}).databases[0].maintenance_window.vacuum_full_tables
     assert tables == [("Sales Data", 'Order "Lines"'), ("public", "orders"), ("public", "audit_log")]
+
+
+# ---------------------------------------------------------------------------- secrets and questionable values
+
+DSN_SECRET = "postgresql://ops:hunter2-secret@db/erp"
+WEBHOOK_SECRET = "https://hooks.slack.com/services/T0/B0/tok3n-secret"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a section or a list given as a string: its value is never shown
+        (f'backup_store: {{local_dir: /tmp}}\ndatabases: ["{DSN_SECRET}"]\n',
+         "databases[0]: expected a mapping of keys to values, got a string"),
+        (MINIMAL + "metrics: ${OPS_METRICS_DSN}\n", "metrics: expected a mapping of keys to values, got a string"),
+        (MINIMAL + f"alerts: {WEBHOOK_SECRET}\n", "alerts: expected a mapping of keys to values, got a string"),
+        (f"backup_store: {{local_dir: /tmp}}\ndatabases: {DSN_SECRET}\n", "databases: expected a list, got a string"),
+        (MINIMAL + f"alerts: {{webhook_url: [{WEBHOOK_SECRET}]}}\n", "alerts.webhook_url: Input should be a valid string"),
+        # a secret in a key whose value is echoed is masked
+        (MINIMAL + f"alerts: {{ui_base_url: 5, format: {WEBHOOK_SECRET}}}\n",
+         "alerts.format: Input should be 'slack' or 'generic', got 'https://hooks.slack.com/***'"),
+        (MINIMAL + f"    restore_test: {{bin_dir: '{DSN_SECRET}'}}\n",
+         'databases[0].restore_test.bin_dir: expected an absolute path (starting with /), got "postgresql:/ops:***@db/erp"'),
+    ],
+)
+def test_secret_bearing_mistakes_print_no_secret(write_config, text, expected):
+    message = load_error(write_config, text, {**ENV, "OPS_METRICS_DSN": DSN_SECRET})
+    assert expected in message
+    assert "hunter2" not in message and "tok3n" not in message
+
+
+def test_echoed_values_mask_uri_passwords(write_config):
+    text = MINIMAL + f"    restore_test: {{sandbox: '{DSN_SECRET}'}}\n"
+    message = load_error(write_config, text)
+    assert "postgresql://ops:***@db/erp" in message and "hunter2" not in message
+
+
+DB_SETTING = '    dsn: "host=127.0.0.1 dbname=erp"\n    '
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("timeouts: {lock: 0s}", 'databases[0].timeouts.lock: expected a duration longer than zero, got "0s"'),
+        ("timeouts: {statement: 0 min}", 'databases[0].timeouts.statement: expected a duration longer than zero'),
+        ("timeouts: {connect: 0s}", 'databases[0].timeouts.connect: expected a duration longer than zero'),
+        ("timeouts: {statement: 1 year}",
+         'databases[0].timeouts.statement: "1 year" has months or years, which have no fixed length here'),
+        ("restore_test: {max_age: 1 month}", 'databases[0].restore_test.max_age: "1 month" has months or years'),
+        ("restore_test: {max_age: 0 days}", "databases[0].restore_test.max_age: expected a duration longer than zero"),
+        ("capacity: {warn_within: 3 months}", 'databases[0].capacity.warn_within: "3 months" has months or years'),
+        ("capacity: {warn_within: 10 days}",
+         "databases[0].capacity: warn_within (10 days) must be at least error_within (30 days)"),
+        ("vacuum: {xid_age_warn: 1500000000}",
+         "databases[0].vacuum: xid_age_warn (1,500,000,000) must be below xid_age_error (1,200,000,000)"),
+        ("archive: [{name: old, table: orders, age_column: completed_at, older_than: 0 days}]",
+         'databases[0].archive[0].older_than: expected a duration longer than zero, got "0 days"'),
+        ("capacity: {volume_path: data/pg}", 'databases[0].capacity.volume_path: expected an absolute path (starting with /), got "data/pg"'),
+    ],
+)
+def test_questionable_values_are_refused_with_the_key(write_config, setting, expected):
+    text = MINIMAL.replace('    dsn: "host=127.0.0.1 dbname=erp"\n', DB_SETTING + setting + "\n")
+    assert expected in load_error(write_config, text)
+
+
+@pytest.mark.parametrize(
+    ("top", "expected"),
+    [
+        ("schedules: {maintenance_window_length: 1 month}", 'schedules.maintenance_window_length: "1 month" has months'),
+        ("alerts: {timeout: 0s}", "alerts.timeout: expected a duration longer than zero"),
+        ("reports: {dir: reports}", 'reports.dir: expected an absolute path (starting with /), got "reports"'),
+        ("reports: {file_mode: 640}", "reports.file_mode: expected an octal file mode like \"0640\", got 640"),
+        ("defaults: {timeouts: {lock: 0s}}", "defaults.timeouts.lock: expected a duration longer than zero"),
+    ],
+)
+def test_questionable_top_level_values_are_refused(write_config, top, expected):
+    assert expected in load_error(write_config, top + "\n" + MINIMAL)
+
+
+def test_a_relative_backup_folder_is_refused(write_config):
+    message = load_error(write_config, MINIMAL.replace("/tmp/backups", "backups"))
+    assert message.endswith('backup_store.local_dir: expected an absolute path (starting with /), got "backups"')
+
+
+def test_an_encrypted_client_key_password_is_refused_without_echo(write_config):
+    message = load_error(write_config, MINIMAL.replace("dbname=erp", "dbname=erp sslpassword=k3y-secret"))
+    assert "sslpassword is not supported" in message and "k3y-secret" not in message
+
+
+def test_report_file_mode(write_config):
+    assert load_config(write_config(MINIMAL + 'reports: {file_mode: "0640"}\n'), ENV).reports.file_mode == 0o640
+    assert load_config(write_config(MINIMAL), ENV).reports.file_mode == 0o600

@@ -42,17 +42,33 @@ def test_describe_dsn_hides_the_password():
     assert "hunter2" not in describe_dsn("postgresql://ops:hunter2@db/erp")
 
 
-def test_libpq_env_keeps_passwords_off_the_command_line():
-    env = commands.libpq_env("postgresql://ops:hunter2@db:6432/erp?sslmode=require")
-    assert env == {
-        "PGHOST": "db", "PGPORT": "6432", "PGUSER": "ops", "PGPASSWORD": "hunter2",
-        "PGDATABASE": "erp", "PGSSLMODE": "require", "PGAPPNAME": "ops_pipelines",
-    }
+def test_tools_get_every_connection_parameter_but_the_password():
+    conn = commands.tool_connection("postgresql://ops:hunter2@db:6432/erp?sslmode=require&keepalives=1&channel_binding=require")
+    assert conn.env == {"PGPASSWORD": "hunter2"}
+    assert "hunter2" not in conn.dbname
+    for part in ("host=db", "port=6432", "user=ops", "dbname=erp", "sslmode=require", "keepalives=1",
+                 "channel_binding=require", "application_name=ops_pipelines"):
+        assert part in conn.dbname
+    with pytest.raises(CommandFailed, match="sslpassword cannot be passed"):
+        commands.tool_connection("host=db sslpassword=x")
 
 
 def test_failed_command_reports_its_last_stderr_line():
     with pytest.raises(CommandFailed, match=r"^sh exited with 3: second$"):
         commands.run(["sh", "-c", "echo first >&2; echo second >&2; exit 3"], timeout=10)
+
+
+def test_a_tools_error_line_is_the_cause_with_its_detail():
+    stderr = (
+        "pg_dump: warning: something harmless\n"
+        "pg_dump: error: query failed: ERROR:  canceling statement due to lock timeout\n"
+        "pg_dump: detail: Query was: LOCK TABLE public.orders IN ACCESS SHARE MODE\n"
+    )
+    assert commands.error_summary(stderr) == (
+        "query failed: ERROR: canceling statement due to lock timeout "
+        "(detail: Query was: LOCK TABLE public.orders IN ACCESS SHARE MODE)"
+    )
+    assert commands.error_summary("") == "(no error output)"
 
 
 def test_timeout_kills_the_whole_process_group(tmp_path):
@@ -132,3 +148,57 @@ def test_lock_timeouts_are_their_own_kind(empty_db):
         with pytest.raises(LockTimeout, match="lock timeout"):
             with connect(empty_db, lock_timeout="1s") as conn:
                 conn.execute("SELECT * FROM t")
+
+
+@pytest.mark.parametrize(
+    ("dsn_change", "cause"),
+    [({"dbname": "ops_no_such_database"}, "does not exist"), ({"user": "ops_no_such_role"}, "does not exist")],
+)
+def test_unknown_database_or_role_fails_at_once_not_as_transient(empty_db, dsn_change, cause):
+    from psycopg.conninfo import make_conninfo
+
+    from ops_pipelines.errors import TransientError
+
+    with pytest.raises(DatabaseError, match=cause) as info:
+        with connect(make_conninfo(empty_db, **dsn_change)):
+            pass
+    assert not isinstance(info.value, TransientError)
+
+
+def test_refused_connection_is_transient():
+    from ops_pipelines.errors import DatabaseUnavailable
+
+    with pytest.raises(DatabaseUnavailable, match="Connection refused"):
+        with connect("host=127.0.0.1 port=1 user=postgres", connect_timeout="2s"):
+            pass
+
+
+def test_an_auth_failure_fails_the_run_in_seconds_without_retry(pg_server, tmp_path):
+    """A wrong role used to be retried 3 × 120 s (with failed logins piling up on the server)."""
+    import dagster as dg
+    from psycopg.conninfo import make_conninfo
+
+    from ops_pipelines.definitions import build_definitions, capability_job
+    from ops_pipelines_tests.helpers import make_config
+
+    config = make_config(tmp_path, {"erp": make_conninfo(pg_server, user="ops_no_such_role")})
+    instance = dg.DagsterInstance.ephemeral()
+    started = time.monotonic()
+    result = capability_job(build_definitions(config), config, "erp", "backup").execute_in_process(
+        instance=instance, raise_on_error=False)
+    assert not result.success and time.monotonic() - started < 10
+    events = [e.event_type_value for e in result.all_events]
+    assert "STEP_UP_FOR_RETRY" not in events
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert 'role "ops_no_such_role" does not exist' in str(failure.event_specific_data.error)
+
+
+def test_an_error_on_one_connection_inside_anothers_block_names_its_own_server(empty_db, pg_server):
+    from ops_pipelines.resources.postgres import errors_named
+
+    with connect(empty_db) as outer, connect(pg_server) as inner:
+        inner.execute("SELECT 1")
+        with pytest.raises(DatabaseError) as info:
+            with errors_named(describe_dsn(empty_db)):
+                outer.execute("SELECT 1/0")
+    assert str(info.value).startswith(describe_dsn(empty_db)) and "division by zero" in str(info.value)

@@ -117,3 +117,74 @@ def test_retention_asset_deletes_locally_and_off_site(tmp_path, s3_endpoint, s3_
         assert remaining_local == ["20250101T000000Z", stamps[0], stamps[3], stamps[4]]
         assert remaining_s3 == [stamps[0], stamps[3], stamps[4]]
     assert metadata["reported"].value == 1 and metadata["kept"].value == 3
+
+
+def run_retention(config):
+    instance = dg.DagsterInstance.ephemeral()
+    key = dg.AssetKey(["erp", "backup_retention"])
+    result = dg.materialize([build_definitions(config).resolve_assets_def(key)], instance=instance,
+                            selection=[key], raise_on_error=False)
+    return result, instance
+
+
+def test_an_off_site_copy_whose_local_backup_is_gone_is_still_deleted(tmp_path, s3_endpoint, s3_bucket, monkeypatch):
+    """Last time the local delete worked and the S3 one failed (or the local copy was lost): the plan
+    covers both stores, so the S3 object does not stay forever."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    config = make_config(
+        tmp_path / "store", {"erp": "host=127.0.0.1 dbname=unused"},
+        extra="backup: {retention: {daily: 2, weekly: 0, monthly: 0}}",
+        s3=f"{{bucket: {s3_bucket}, prefix: p/, endpoint_url: '{s3_endpoint}', region: us-east-1}}",
+    )
+    local = LocalStorage(tmp_path / "store")
+    s3 = S3Storage(s3_bucket, "p/", endpoint_url=s3_endpoint, region="us-east-1")
+    stamps = [stamp_for(START + dt.timedelta(days=i)) for i in range(4)]
+    for stamp in stamps:
+        fake_backup(s3, stamp)
+    for stamp in stamps[2:]:
+        fake_backup(local, stamp)  # the two oldest exist off-site only
+    result, instance = run_retention(config)
+    assert result.success
+    assert [e.stamp for e in list_backups(s3, "erp")] == stamps[2:]
+    assert [e.stamp for e in list_backups(local, "erp")] == stamps[2:]
+    metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "backup_retention"])).asset_materialization.metadata
+    assert metadata["deleted"].value == 2 and metadata["delete_failures"].value == 0
+
+
+@pytest.fixture
+def read_only_store(tmp_path):
+    """A store whose files cannot be deleted even by root: a read-only bind mount."""
+    import subprocess
+
+    source, mount_point = tmp_path / "rw", tmp_path / "ro"
+    source.mkdir()
+    mount_point.mkdir()
+    if subprocess.run(["mount", "--bind", str(source), str(mount_point)], capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount (needs root) to make an undeletable store")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(mount_point)], check=True, capture_output=True)
+        yield source, mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_failed_delete_is_reported_and_the_rest_goes_on(read_only_store, s3_endpoint, s3_bucket, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    writable, read_only = read_only_store
+    config = make_config(
+        read_only, {"erp": "host=127.0.0.1 dbname=unused"},
+        extra="backup: {retention: {daily: 1, weekly: 0, monthly: 0}}",
+        s3=f"{{bucket: {s3_bucket}, prefix: p/, endpoint_url: '{s3_endpoint}', region: us-east-1}}",
+    )
+    s3 = S3Storage(s3_bucket, "p/", endpoint_url=s3_endpoint, region="us-east-1")
+    stamps = [stamp_for(START + dt.timedelta(days=i)) for i in range(3)]
+    for stamp in stamps:
+        fake_backup(LocalStorage(writable), stamp)  # seen through the read-only mount
+        fake_backup(s3, stamp)
+    result, instance = run_retention(config)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = str(failure.event_specific_data.error.message)
+    assert "could not delete 2 object(s)" in message and "Read-only file system" in message
+    assert [e.stamp for e in list_backups(s3, "erp")] == stamps[2:]  # off-site deletes went on
+    assert [e.stamp for e in list_backups(LocalStorage(writable), "erp")] == stamps  # retried next run

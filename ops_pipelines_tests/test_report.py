@@ -438,3 +438,13 @@ def test_textfile_holds_the_gauges_and_parses(week):
     assert after_run.skip_message.startswith("wrote the gauges")
     assert json.loads(after_run.cursor)["newest_run"] != json.loads(again.cursor)["newest_run"]
     assert [p.name for p in path.parent.iterdir()] == ["ops_pipelines.prom"]  # no temporary file left
+
+
+def test_reports_and_charts_are_private_and_the_textfile_readable_by_node_exporter(week):
+    metadata = week.instance.get_latest_materialization_event(REPORT).asset_materialization.metadata
+    folder = Path(metadata["html"].value).parent
+    written = [p for p in folder.iterdir() if p.suffix in {".html", ".md", ".png"}]
+    assert len(written) >= 4  # html, md, backup trend, capacity chart
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o600)}
+    textfile = next(week.config.metrics.textfile_path.parent.glob("*.prom"))
+    assert textfile.stat().st_mode & 0o777 == 0o644  # gauges only; node_exporter runs as its own user

@@ -5,6 +5,7 @@ default (0600) and missing directories are made 0700: what we write (reports, ch
 databases, tables and accounts. A caller that means another reader passes `mode`.
 """
 
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -48,6 +49,22 @@ def make_private_dirs(directory: Path) -> None:
             path.mkdir(mode=PRIVATE_DIR)
         except FileExistsError:
             pass
+
+
+def lock_held(path: Path) -> bool:
+    """Does a live process hold an `flock` on `path` right now? (False when there is no such file.)
+    An flock dies with its process, however it dies: this is how we tell a live owner from a gone one."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def fsync_dir(directory: Path) -> None:

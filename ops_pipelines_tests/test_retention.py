@@ -74,6 +74,16 @@ def test_no_backups_no_decisions():
     assert plan_retention([], Retention(), "UTC") == []
 
 
+def with_s3(store, s3_endpoint: str, s3_bucket: str, daily: int):
+    """A config keeping `daily` daily backups, with an S3 store; and that store."""
+    config = make_config(
+        store, {"erp": "host=127.0.0.1 dbname=unused"},
+        extra=f"backup: {{retention: {{daily: {daily}, weekly: 0, monthly: 0}}}}",
+        s3=f"{{bucket: {s3_bucket}, prefix: p/, endpoint_url: '{s3_endpoint}', region: us-east-1}}",
+    )
+    return config, S3Storage(s3_bucket, "p/", endpoint_url=s3_endpoint, region="us-east-1")
+
+
 def fake_backup(storage, stamp: str, payload: bytes = b"dump") -> None:
     storage.write_bytes(f"erp/{stamp}.dump.zst", payload)
     storage.write_bytes(f"erp/{stamp}.manifest.json", b"{}")
@@ -82,13 +92,8 @@ def fake_backup(storage, stamp: str, payload: bytes = b"dump") -> None:
 @pytest.mark.parametrize("dry_run", [True, False])
 def test_retention_asset_deletes_locally_and_off_site(tmp_path, s3_endpoint, s3_bucket, dry_run, monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    config = make_config(
-        tmp_path / "store", {"erp": "host=127.0.0.1 dbname=unused"},
-        extra="backup: {retention: {daily: 2, weekly: 0, monthly: 0}}",
-        s3=f"{{bucket: {s3_bucket}, prefix: p/, endpoint_url: '{s3_endpoint}', region: us-east-1}}",
-    )
+    config, s3 = with_s3(tmp_path / "store", s3_endpoint, s3_bucket, daily=2)
     local = LocalStorage(tmp_path / "store")
-    s3 = S3Storage(s3_bucket, "p/", endpoint_url=s3_endpoint, region="us-east-1")
     stamps = [stamp_for(START + dt.timedelta(days=i)) for i in range(5)]
     for stamp in stamps:
         fake_backup(local, stamp)
@@ -131,13 +136,8 @@ def test_an_off_site_copy_whose_local_backup_is_gone_is_still_deleted(tmp_path, 
     """Last time the local delete worked and the S3 one failed (or the local copy was lost): the plan
     covers both stores, so the S3 object does not stay forever."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    config = make_config(
-        tmp_path / "store", {"erp": "host=127.0.0.1 dbname=unused"},
-        extra="backup: {retention: {daily: 2, weekly: 0, monthly: 0}}",
-        s3=f"{{bucket: {s3_bucket}, prefix: p/, endpoint_url: '{s3_endpoint}', region: us-east-1}}",
-    )
+    config, s3 = with_s3(tmp_path / "store", s3_endpoint, s3_bucket, daily=2)
     local = LocalStorage(tmp_path / "store")
-    s3 = S3Storage(s3_bucket, "p/", endpoint_url=s3_endpoint, region="us-east-1")
     stamps = [stamp_for(START + dt.timedelta(days=i)) for i in range(4)]
     for stamp in stamps:
         fake_backup(s3, stamp)
@@ -171,12 +171,7 @@ def read_only_store(tmp_path):
 def test_a_failed_delete_is_reported_and_the_rest_goes_on(read_only_store, s3_endpoint, s3_bucket, monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     writable, read_only = read_only_store
-    config = make_config(
-        read_only, {"erp": "host=127.0.0.1 dbname=unused"},
-        extra="backup: {retention: {daily: 1, weekly: 0, monthly: 0}}",
-        s3=f"{{bucket: {s3_bucket}, prefix: p/, endpoint_url: '{s3_endpoint}', region: us-east-1}}",
-    )
-    s3 = S3Storage(s3_bucket, "p/", endpoint_url=s3_endpoint, region="us-east-1")
+    config, s3 = with_s3(read_only, s3_endpoint, s3_bucket, daily=1)
     stamps = [stamp_for(START + dt.timedelta(days=i)) for i in range(3)]
     for stamp in stamps:
         fake_backup(LocalStorage(writable), stamp)  # seen through the read-only mount

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ops_pipelines.errors import CommandFailed
+from ops_pipelines.files import lock_held
 from ops_pipelines.resources import commands
 from ops_pipelines.resources.cluster import LocalCluster, free_port, server_os_user
 from ops_pipelines.resources.postgres import connect, with_dbname
@@ -126,16 +127,8 @@ def remove_leftovers() -> list[Path]:
 
 
 def _owner_alive(parent: Path) -> bool:
-    try:
-        fd = os.open(parent / _OWNER_LOCK, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:  # made by an older version, or being made this instant
+    if not (parent / _OWNER_LOCK).exists():  # made by an older version, or being made this instant
         with contextlib.suppress(OSError):
             return time.time() - parent.stat().st_mtime < _UNOWNED_GRACE_SECONDS
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return lock_held(parent / _OWNER_LOCK)

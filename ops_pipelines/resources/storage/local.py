@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ops_pipelines.files import PRIVATE_FILE, fsync_dir, make_private_dirs
+from ops_pipelines.files import PRIVATE_FILE, fsync_dir, lock_held, make_private_dirs
 from ops_pipelines.resources.storage.base import BackupStorage, StorageError, StoredObject, Writer
 
 PARTIAL_SUFFIX = ".partial"
@@ -170,17 +170,7 @@ class LocalStorage(BackupStorage):
 
     def is_locked(self, directory: str, purpose: str) -> bool:
         """Is the `exclusive(directory, purpose)` lock held by a live process right now?"""
-        try:
-            fd = os.open(self.root / directory / f".{purpose}{_LOCK_SUFFIX}", os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        return lock_held(self.root / directory / f".{purpose}{_LOCK_SUFFIX}")
 
 
 def _create_locked_partial(final: Path) -> tuple[Path, BinaryIO]:

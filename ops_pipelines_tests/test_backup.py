@@ -160,15 +160,15 @@ def test_wrong_password_fails_in_one_line_without_the_password(tmp_path):
 
 
 def _kill_children_named(name: str) -> bool:
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)
+            fields = stat_file.read_text().rsplit(")", 1)
             comm = fields[0].split("(", 1)[1]
             ppid = int(fields[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
         if comm == name and ppid == os.getpid():
-            os.kill(int(stat.parent.name), 9)
+            os.kill(int(stat_file.parent.name), 9)
             return True
     return False
 

@@ -15,7 +15,6 @@ Any failure kills pg_dump's process group and leaves no partial file and no mani
 
 import collections
 import concurrent.futures
-import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -73,7 +72,7 @@ def run_backup(
         with storage.exclusive(db.name, "backup"):
             return _locked_backup(db, storage, log, progress_seconds, bin_dir)
     except StoreLocked as exc:
-        raise BackupInProgress(f"refused: another backup is running: {exc}") from None
+        raise BackupInProgress(f"refused: {exc}") from None
 
 
 def _locked_backup(

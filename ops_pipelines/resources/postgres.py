@@ -12,8 +12,11 @@ account) for minutes.
 """
 
 import contextlib
+import functools
 import re
 from collections.abc import Iterator
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import psycopg
@@ -32,12 +35,22 @@ _TRANSIENT_CONNECT = re.compile(
     r"|not yet accepting connections|not accepting connections)|too many clients|remaining connection slots",
     re.IGNORECASE,
 )
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+
+@functools.cache
+def _sql_root() -> Traversable:
+    """Installed from a wheel: the package data `ops_pipelines.sql` (pyproject maps sql/ there). In a
+    source checkout or an editable install, that package does not exist: sql/ beside the package is
+    the same folder the wheel is built from."""
+    try:
+        return resources.files("ops_pipelines.sql")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "sql"
 
 
 def read_sql(name: str) -> str:
     """The text of `sql/<name>`: every statement longer than a line lives there."""
-    path = SQL_DIR / name
+    path = _sql_root().joinpath(*name.split("/"))
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:

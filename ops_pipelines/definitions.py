@@ -6,42 +6,17 @@ the config named by OPS_PIPELINES_CONFIG when Dagster loads the code location, n
 
 import dagster as dg
 
-from ops_pipelines.assets import (
-    archive,
-    backup,
-    capacity,
-    maintenance_window,
-    offsite,
-    reindex,
-    report,
-    restore_test,
-    retention,
-    table_stats,
-    vacuum,
-)
+from ops_pipelines import registry
+from ops_pipelines.assets import report
 from ops_pipelines.automation import alerts, instance_cleanup, jobs, metrics_textfile, schedules, sensors
 from ops_pipelines.config import DatabaseConfig, OpsConfig, load_config_from_env
-
-# Each capability module offers build(config, db) -> Definitions for one database.
-PER_DATABASE_FACTORIES = [
-    table_stats.build,
-    backup.build,
-    offsite.build,
-    retention.build,
-    restore_test.build,
-    vacuum.build,
-    reindex.build,
-    maintenance_window.build,
-    archive.build,
-    capacity.build,
-]
 
 
 def build_definitions(config: OpsConfig) -> dg.Definitions:
     per_database = dg.Definitions.merge(*(build_database(config, db) for db in config.databases))
     asset_graph = per_database.resolve_asset_graph()
-    assets = dg.Definitions.merge(per_database, report.build(config, asset_graph))
     capabilities = jobs.capabilities(config, asset_graph)
+    assets = dg.Definitions.merge(per_database, report.build(config, asset_graph, registry.maintenance_assets(config)))
     database_jobs = jobs.build(config)
     cleanup_job, cleanup_schedule = instance_cleanup.build(config.timezone)
     automation = dg.Definitions(
@@ -59,7 +34,8 @@ def capability_job(definitions: dg.Definitions, config: OpsConfig, database: str
 
 
 def build_database(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
-    return dg.Definitions.merge(*(factory(config, db) for factory in PER_DATABASE_FACTORIES))
+    """Every capability the registry gives `db`, built."""
+    return dg.Definitions.merge(*(capability.build(config, db) for capability in registry.present(config, db)))
 
 
 @dg.definitions

@@ -28,12 +28,13 @@ databases:
 
 
 def describe(definitions: dg.Definitions) -> list[str]:
-    """Every asset key with its group and kinds, every job, schedule and sensor: one per line."""
+    """Every asset key with its group, kinds and pool, every job, schedule and sensor: one per line."""
     graph = definitions.resolve_asset_graph()
     lines = []
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
         node = graph.get(key)
-        lines.append(f"asset {key.to_user_string()} group={node.group_name} kinds={','.join(sorted(node.kinds))}")
+        pool = definitions.resolve_assets_def(key).op.pool or "-"
+        lines.append(f"asset {key.to_user_string()} group={node.group_name} kinds={','.join(sorted(node.kinds))} pool={pool}")
     for check_key in sorted(graph.asset_check_keys, key=str):
         lines.append(f"check {check_key.asset_key.to_user_string()}:{check_key.name}")
     repo = definitions.get_repository_def()
@@ -99,3 +100,25 @@ def test_dagster_definitions_validate_shows_the_config_error(write_config, tmp_p
     result = _validate(str(path), tmp_path)
     assert result.returncode != 0
     assert f'{path}: databases[1].name: "erp-mes" is not a valid asset-key segment' in result.stdout + result.stderr
+
+
+def test_each_capability_builds_exactly_the_assets_the_registry_declares():
+    """The registry is the one place that says which assets a capability has for a database: its
+    factories must build those, and nothing else, with the pool its `exclusive` says."""
+    from ops_pipelines import registry
+    from ops_pipelines.config import Schedules
+
+    minimal = parse_config("backup_store: {local_dir: /tmp/x}\ndatabases: [{name: bare, dsn: 'host=db'}]\n", {})
+    for config in (parse_config(THREE_DATABASES, {}), minimal):
+        for db in config.databases:
+            for capability in registry.CAPABILITIES:
+                declared = {dg.AssetKey([db.name, name]) for name in capability.assets(config, db)}
+                built = capability.build(config, db) if declared else dg.Definitions()
+                keys = {key for assets_def in built.assets or [] for key in assets_def.keys}
+                assert keys == declared, (capability.name, db.name)
+                for key in keys:
+                    pool = built.resolve_assets_def(key).op.pool
+                    assert pool == (f"db_{db.name}" if capability.exclusive else None), (capability.name, key)
+    assert {c.schedule for c in registry.CAPABILITIES} <= {None, registry.FIRST_WEEK, *Schedules.model_fields}
+    bare = {c.name for c in registry.present(minimal, minimal.databases[0])}
+    assert bare == {"table_stats", "backup", "restore_test", "vacuum", "reindex"}  # no s3, metrics, rules, window

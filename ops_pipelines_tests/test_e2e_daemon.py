@@ -226,7 +226,7 @@ def test_a_failed_run_posts_one_alert_and_the_textfile_follows_the_runs(dagster_
     def alert_sensor_ticked():
         data = graphql(port, """
             query S($selector: SensorSelector!) {
-              sensorOrError(sensorSelector: $selector) { ... on Sensor { sensorState { ticks(limit: 1) { status } } } }
+              sensorOrError(sensorSelector: $selector) { ... on Sensor { sensorState { ticks(limit: 1) { status timestamp } } } }
             }""", {"selector": {**LOCATION, "sensorName": "run_failure_alert_sensor"}})
         return data["sensorOrError"]["sensorState"]["ticks"]
 
@@ -245,7 +245,12 @@ def test_a_failed_run_posts_one_alert_and_the_textfile_follows_the_runs(dagster_
     assert (alert["database"], alert["asset"], alert["job"]) == ("mes", "mes/restore_test", "ops_mes")
     assert "no backup 20990101T000000Z of mes" in alert["cause"]
     assert alert["run_url"] == f"http://ops.example:3000/runs/{run_id}"
-    time.sleep(35)  # another tick of the sensor: still one alert for this run
+    # Two more finished ticks of the sensor (the one that posted may not be recorded yet): still one alert.
+    seen = alert_sensor_ticked()[0]["timestamp"]
+    for _ in range(2):
+        tick = wait_for("another finished tick of the alert sensor", lambda: [
+            t for t in alert_sensor_ticked() if t["timestamp"] > seen and t["status"] != "STARTED"], 120)[0]
+        seen = tick["timestamp"]
     assert len(alerts_for_run()) == 1
 
     textfile = tmp_path / "textfile" / "ops.prom"

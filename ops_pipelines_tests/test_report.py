@@ -110,7 +110,7 @@ databases:
 
     sessions = LiveSessions(erp)
     try:
-        time.sleep(2.5)  # both sessions pass reports.long_running_after (1 s), with room for a slow thread start
+        sessions.wait_until_older_than(seconds=1.5)  # past reports.long_running_after (1 s), however slow the start
         result = defs.resolve_job_def("maintenance_report_job").execute_in_process(instance=instance)
         assert result.success
         yield Week(config, defs, instance, erp, bucket, s3_endpoint, sessions.active_pid, sessions.idle_pid)
@@ -164,12 +164,29 @@ class LiveSessions:
     """An ERP session running a long statement and one idle inside an open transaction."""
 
     def __init__(self, dsn: str):
+        self.dsn = dsn
         self.active = psycopg.connect(dsn, application_name="erp_app", autocommit=True)
         self.idle = psycopg.connect(dsn, application_name="erp_app")
         self.active_pid, self.idle_pid = self.active.info.backend_pid, self.idle.info.backend_pid
         self.idle.execute("SELECT 1 FROM public.orders LIMIT 1")  # opens the transaction, then idles
         self.thread = threading.Thread(target=self._sleep, daemon=True)
         self.thread.start()
+
+    def wait_until_older_than(self, seconds: float, timeout: float = 60) -> None:
+        """Poll until the statement has run, and the transaction idled, for longer than `seconds`."""
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                old_enough = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s) AND"
+                    " ((state = 'active' AND query LIKE '%%pg_sleep%%' AND query_start < now() - make_interval(secs => %s))"
+                    " OR (state LIKE 'idle in transaction%%' AND xact_start < now() - make_interval(secs => %s)))",
+                    ([self.active_pid, self.idle_pid], seconds, seconds),
+                ).fetchone()[0]
+                if old_enough == 2:
+                    return
+                time.sleep(0.1)
+        raise AssertionError(f"the two live sessions did not pass {seconds} s within {timeout} s")
 
     def _sleep(self):
         try:

@@ -3,7 +3,8 @@ check `archive_consistent`. `dry_run: true` in the launchpad counts what would m
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, heavy_asset, retry_if_transient
+from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
+from ops_pipelines.capability import Capability
 from ops_pipelines.config import ArchiveRule, DatabaseConfig, OpsConfig
 from ops_pipelines.core.archive import run_archive, verify_archive
 from ops_pipelines.core.verdict import Verdict
@@ -14,22 +15,23 @@ class ArchiveConfig(dg.Config):
     dry_run: bool = False
 
 
-def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
+def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
     assets, checks = [], []
     for rule in db.archive:
-        asset, check = _build_rule(db, rule)
+        asset, check = _build_rule(capability, db, rule)
         assets.append(asset)
         checks.append(check)
     return dg.Definitions(assets=assets, asset_checks=checks)
 
 
-def _build_rule(db: DatabaseConfig, rule: ArchiveRule):
+def _build_rule(capability: Capability, db: DatabaseConfig, rule: ArchiveRule):
     key = asset_key(db, f"archive_{rule.name}")
     source = f"{rule.table[0]}.{rule.table[1]}"
     where = f"schema {rule.destination.schema_} of " + ("another database" if rule.destination.dsn else db.name)
     children = ", ".join(f"{c.table[0]}.{c.table[1]}" for c in rule.children) or "none"
 
-    @heavy_asset(
+    @database_asset(
+        capability,
         db,
         f"archive_{rule.name}",
         description=(

@@ -9,7 +9,8 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, heavy_asset, retry_if_transient
+from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
+from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import run_backup
@@ -23,12 +24,13 @@ from ops_pipelines.units import format_bytes
 COUNTS_SHOWN = 200  # the per-table counts table in the UI; the manifest has all of them
 
 
-def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
+def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
     key = asset_key(db, "backup")
     storage = local_storage(config)
     max_age = dt.timedelta(hours=db.backup.max_age_hours)
 
-    @heavy_asset(
+    @database_asset(
+        capability,
         db,
         "backup",
         freshness_policy=dg.FreshnessPolicy.time_window(fail_window=max_age),

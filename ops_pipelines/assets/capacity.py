@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, retry_if_transient
+from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
+from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.units import format_bytes
@@ -25,18 +26,16 @@ class SampleConfig(dg.Config):
     import_csv: str = ""  # a CSV of date,bytes to import first, labelled "imported" (start with Grafana's numbers)
 
 
-def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
-    if config.metrics.dsn is None:
-        return dg.Definitions()
+def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
     ops_config = config  # the sample asset's own `config` parameter is the launchpad's SampleConfig
-    metrics_dsn = config.metrics.dsn.get_secret_value()
+    metrics_dsn = config.metrics.dsn.get_secret_value()  # the registry builds capacity only when it is set
     settings = db.capacity
     sample_key, forecast_key = asset_key(db, "capacity_sample"), asset_key(db, "capacity_forecast")
     charts = config.reports_dir
 
-    @dg.asset(key=sample_key, deps=[asset_key(db, "table_stats")], group_name=db.name, kinds={"postgres"},
-              description=f"Size, largest tables, WAL, connections and cache hit ratio of {db.name}, and the volume; "
-                          "appended to ops_metrics.capacity_samples in the metrics database.")
+    @database_asset(capability, db, "capacity_sample", deps=("table_stats",),
+                    description=f"Size, largest tables, WAL, connections and cache hit ratio of {db.name}, and the volume; "
+                                "appended to ops_metrics.capacity_samples in the metrics database.")
     def capacity_sample(context: dg.AssetExecutionContext, config: SampleConfig) -> dg.MaterializeResult:
         from ops_pipelines.core.capacity import import_csv, store_sample, take_sample
 
@@ -80,9 +79,9 @@ def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
                           {"connection_ratio": ratio})
         return check_result(verdict)
 
-    @dg.asset(key=forecast_key, deps=[sample_key], group_name=db.name, kinds={"pandas"},
-              description=f"Growth of {db.name} projected 30/90/180 days ahead (robust linear or damped Holt, chosen "
-                          f"by backtest), with the dates the volume crosses {settings.warn_ratio:.0%} and 100%.")
+    @database_asset(capability, db, "capacity_forecast", deps=("capacity_sample",), kinds=("pandas",),
+                    description=f"Growth of {db.name} projected 30/90/180 days ahead (robust linear or damped Holt, "
+                                f"chosen by backtest), with the dates the volume crosses {settings.warn_ratio:.0%} and 100%.")
     def capacity_forecast(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from ops_pipelines.core.capacity import draw_chart, read_history
         from ops_pipelines.core.forecast import forecast

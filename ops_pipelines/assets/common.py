@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig
 from ops_pipelines.errors import TransientError
 
@@ -24,16 +25,17 @@ def pool(db: DatabaseConfig) -> str:
     return f"db_{db.name}"
 
 
-def heavy_asset(db: DatabaseConfig, name: str, *, description: str, deps: tuple[str, ...] = (),
-                kinds: tuple[str, ...] = ("postgres",), **kwargs):
-    """`@dg.asset` for work that must not overlap other heavy work on the same database: keyed
-    `<db>/<name>`, grouped by database, in the database's pool of one."""
+def database_asset(capability: Capability, db: DatabaseConfig, name: str, *, description: str,
+                   deps: tuple[str, ...] = (), kinds: tuple[str, ...] = ("postgres",), **kwargs):
+    """`@dg.asset` for one asset of a capability on one database: keyed `<db>/<name>`, grouped by
+    database, and — when the registry marks the capability exclusive — in the database's pool of
+    one, so it never overlaps other heavy work on the same database."""
     return dg.asset(
         key=asset_key(db, name),
         deps=[asset_key(db, dep) for dep in deps],
         group_name=db.name,
         kinds=set(kinds),
-        pool=pool(db),
+        pool=pool(db) if capability.exclusive else None,
         description=description,
         **kwargs,
     )

@@ -6,7 +6,8 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import heavy_asset, local_time
+from ops_pipelines.assets.common import database_asset, local_time
+from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.window import require_window, run_window_work
 
@@ -15,14 +16,13 @@ class WindowConfig(dg.Config):
     override_window: bool = False  # run outside the window: you accept locking the ERP out
 
 
-def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
+def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
     work = db.maintenance_window
-    if not work.vacuum_full_tables and not work.full_reindex:
-        return dg.Definitions()
     ops_config = config  # the asset's own `config` parameter is the launchpad's WindowConfig
     tables = ", ".join(f"{s}.{t}" for s, t in work.vacuum_full_tables) or "none"
 
-    @heavy_asset(
+    @database_asset(
+        capability,
         db,
         "maintenance_window",
         deps=("table_stats",),

@@ -5,7 +5,8 @@ Built only when `backup_store.s3` is configured.
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, heavy_asset
+from ops_pipelines.assets.common import asset_key, check_result, database_asset
+from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
 from ops_pipelines.core.verdict import Verdict
@@ -14,14 +15,13 @@ from ops_pipelines.errors import OpsError
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 
 
-def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
-    if config.backup_store.s3 is None:
-        return dg.Definitions()
+def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
     key = asset_key(db, "offsite_copy")
     local = local_storage(config)
     s3 = config.backup_store.s3
 
-    @heavy_asset(
+    @database_asset(
+        capability,
         db,
         "offsite_copy",
         deps=("backup",),

@@ -3,16 +3,18 @@ indexes over the bloat ratio and minimum size. Check: `no_invalid_indexes`."""
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, heavy_asset, retry_if_transient
+from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
+from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.reindex import invalid_index_verdict, run_reindex
 from ops_pipelines.units import format_bytes
 
 
-def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
+def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
     key = asset_key(db, "reindex")
 
-    @heavy_asset(
+    @database_asset(
+        capability,
         db,
         "reindex",
         deps=("table_stats",),

@@ -34,16 +34,16 @@ from ops_pipelines.resources.storage import local_storage, offsite_storage
 from ops_pipelines.units import format_bytes
 
 REPORT_KEY = dg.AssetKey("maintenance_report")
-MAINTENANCE_ASSETS = ("vacuum_analyze", "reindex", "maintenance_window")  # and every archive_<rule>
 HISTORY_LIMIT = 200  # events per asset or check in a week: more than any schedule makes
 
 
-def build(config: OpsConfig, asset_graph) -> dg.Definitions:
+def build(config: OpsConfig, asset_graph, maintenance: dict[str, list[str]]) -> dg.Definitions:
+    """`maintenance`: per database, the assets whose runs count as maintenance done (from the registry)."""
     present = set(asset_graph.get_all_asset_keys())
     checks = checks_by_database(asset_graph)
     # Lineage: the report reads these assets' history (those a database has).
     read_from = {asset_key(db, name) for db in config.databases
-                 for name in ("backup", "restore_test", "capacity_forecast", *MAINTENANCE_ASSETS, *_archives(db))}
+                 for name in ("backup", "restore_test", "capacity_forecast", *maintenance[db.name])}
     deps = sorted(read_from & present, key=str)
 
     @dg.asset(
@@ -62,7 +62,8 @@ def build(config: OpsConfig, asset_graph) -> dg.Definitions:
         week_start = now - dt.timedelta(days=7)
         sections = []
         for db in config.databases:
-            section = database_report(context.instance, config, db, checks.get(db.name, []), present, now, week_start)
+            section = database_report(context.instance, config, db, checks.get(db.name, []), maintenance[db.name],
+                                      present, now, week_start)
             if section.unreachable:
                 context.log.warning(f"{db.name}: {section.unreachable}")
             sections.append(section)
@@ -88,13 +89,14 @@ def build(config: OpsConfig, asset_graph) -> dg.Definitions:
 
 
 def database_report(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseConfig, check_keys: list[dg.AssetCheckKey],
+                    maintenance: list[str],
                     present: set[dg.AssetKey], now: dt.datetime, week_start: dt.datetime) -> DatabaseReport:
     health, unreachable = None, None
     try:
         health = read_health(db, config.reports, now)
     except OpsError as exc:
         unreachable = str(exc)
-    maintenance_keys = [asset_key(db, n) for n in (*MAINTENANCE_ASSETS, *_archives(db))]
+    maintenance_keys = [asset_key(db, n) for n in maintenance]
     return DatabaseReport(
         name=db.name,
         description=db.description,
@@ -218,10 +220,6 @@ def write_report(config: OpsConfig, report: Report, blocks: list) -> list[str]:
             offsite.write_bytes(f"{REPORTS_FOLDER}/{file_name}", data)
         written.append(offsite.uri(f"{REPORTS_FOLDER}/{name}.html"))
     return written
-
-
-def _archives(db: DatabaseConfig) -> list[str]:
-    return [f"archive_{rule.name}" for rule in db.archive]
 
 
 def _week(instance: dg.DagsterInstance, key: dg.AssetKey, since: dt.datetime) -> list:

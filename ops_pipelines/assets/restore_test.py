@@ -9,7 +9,8 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, heavy_asset, retry_if_transient
+from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
+from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups, newest_verified_stamp
 from ops_pipelines.core.backup_checks import orphan_dumps
@@ -24,13 +25,14 @@ class RestoreTestConfig(dg.Config):
     backup: str = ""  # a backup stamp like 20261122T190000Z; empty: the newest complete backup
 
 
-def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
+def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
     key = asset_key(db, "restore_test")
     storage = local_storage(config)
     settings = db.restore_test
     max_age = settings.max_age.to_timedelta()
 
-    @heavy_asset(
+    @database_asset(
+        capability,
         db,
         "restore_test",
         deps=("backup",),

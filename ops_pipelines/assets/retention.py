@@ -5,7 +5,8 @@ manifest (reported instead). `dry_run: true` in the launchpad shows the plan and
 
 import dagster as dg
 
-from ops_pipelines.assets.common import heavy_asset, local_time
+from ops_pipelines.assets.common import database_asset, local_time
+from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.retention import apply_retention, merge_listings, plan_retention
@@ -18,11 +19,12 @@ class RetentionConfig(dg.Config):
     dry_run: bool = False
 
 
-def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
+def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
     ops_config = config  # the asset's own `config` parameter is the launchpad's RetentionConfig
     policy = config.retention_for(db)
 
-    @heavy_asset(
+    @database_asset(
+        capability,
         db,
         "backup_retention",
         deps=("backup",),

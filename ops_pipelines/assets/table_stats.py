@@ -5,7 +5,8 @@ It feeds vacuum, reindex and capacity, and gives the UI a per-table view with hi
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, local_time, retry_if_transient
+from ops_pipelines.assets.common import database_asset, local_time, retry_if_transient
+from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.table_stats import TableStat, collect_table_stats
 from ops_pipelines.resources.postgres import describe_dsn
@@ -30,11 +31,11 @@ _SCHEMA = dg.TableSchema(
 )
 
 
-def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
-    @dg.asset(
-        key=asset_key(db, "table_stats"),
-        group_name=db.name,
-        kinds={"postgres"},
+def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
+    @database_asset(
+        capability,
+        db,
+        "table_stats",
         description=f"Sizes, live/dead tuples and last vacuum/analyze of every table in {db.name}.",
     )
     def table_stats(context: dg.AssetExecutionContext) -> dg.MaterializeResult:

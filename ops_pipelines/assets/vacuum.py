@@ -3,16 +3,18 @@ transaction IDs grow old. Checks: `xid_age` (warn / error thresholds) and `dead_
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, heavy_asset, retry_if_transient
+from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
+from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.vacuum import dead_tuple_verdict, run_vacuum, xid_age_verdict
 
 
-def build(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
+def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
     key = asset_key(db, "vacuum_analyze")
     settings = db.vacuum
 
-    @heavy_asset(
+    @database_asset(
+        capability,
         db,
         "vacuum_analyze",
         deps=("table_stats",),

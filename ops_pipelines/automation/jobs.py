@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from ops_pipelines import registry
 from ops_pipelines.assets.common import asset_key
 from ops_pipelines.assets.report import REPORT_KEY
 from ops_pipelines.config import DatabaseConfig, OpsConfig
@@ -21,13 +22,17 @@ def database_job_name(db: DatabaseConfig) -> str:
 
 
 @dataclass(frozen=True)
-class Capability:
+class CapabilityRun:
     """What one run of one capability on one database materializes and checks."""
 
-    name: str
+    spec: registry.Capability
     db: DatabaseConfig
     assets: tuple[dg.AssetKey, ...]
     checks: tuple[dg.AssetCheckKey, ...]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     @property
     def job_name(self) -> str:
@@ -49,32 +54,16 @@ class Capability:
             asset_selection=set(self.assets), asset_check_selection=set(self.checks))
 
 
-def capability_assets(config: OpsConfig, db: DatabaseConfig) -> dict[str, list[str]]:
-    """Asset names per capability, for the capabilities this database has."""
-    window = db.maintenance_window
-    found = {
-        "backup": ["backup", "backup_retention"] + (["offsite_copy"] if config.backup_store.s3 else []),
-        "restore_test": ["restore_test"],
-        "vacuum": ["table_stats", "vacuum_analyze"],
-        "reindex": ["table_stats", "reindex"],
-        "archive": [f"archive_{rule.name}" for rule in db.archive],
-        "capacity": ["capacity_sample", "capacity_forecast"] if config.metrics.dsn else [],
-        "maintenance_window": ["maintenance_window"] if window.vacuum_full_tables or window.full_reindex else [],
-    }
-    return {name: assets for name, assets in found.items() if assets}
-
-
-def capabilities(config: OpsConfig, graph) -> dict[str, dict[str, Capability]]:
-    """{database: {capability: Capability}}, the checks read from the resolved asset graph."""
-    result: dict[str, dict[str, Capability]] = {}
+def capabilities(config: OpsConfig, graph) -> dict[str, dict[str, CapabilityRun]]:
+    """{database: {capability name: its run}} from the registry; the checks read from the resolved asset graph."""
+    result: dict[str, dict[str, CapabilityRun]] = {}
     for db in config.databases:
         result[db.name] = {}
-        for name, asset_names in capability_assets(config, db).items():
-            keys = tuple(asset_key(db, n) for n in asset_names)
+        for spec in registry.present(config, db):
+            keys = tuple(asset_key(db, n) for n in (*spec.refreshes, *spec.assets(config, db)))
             checks = [check for key in keys for check in sorted(graph.get(key).check_keys, key=str)]
-            if name == "backup":  # a lapse in restore testing shows with every daily backup
-                checks.append(dg.AssetCheckKey(asset_key(db, "restore_test"), "restore_recent"))
-            result[db.name][name] = Capability(name, db, keys, tuple(checks))
+            checks += [dg.AssetCheckKey(asset_key(db, asset), check) for asset, check in spec.extra_checks]
+            result[db.name][spec.name] = CapabilityRun(spec, db, keys, tuple(checks))
     return result
 
 

@@ -6,25 +6,20 @@ jobs.py), except the report's, which covers them all."""
 
 import dagster as dg
 
-from ops_pipelines.automation.jobs import REPORT_JOB, Capability
+from ops_pipelines.automation.jobs import REPORT_JOB, CapabilityRun
 from ops_pipelines.config import OpsConfig
+from ops_pipelines.registry import FIRST_WEEK
 
 
-def build(config: OpsConfig, capabilities: dict[str, dict[str, Capability]]) -> list[dg.ScheduleDefinition]:
-    crons = {
-        "backup": config.schedules.backup,
-        "vacuum": config.schedules.vacuum,
-        "reindex": config.schedules.reindex,
-        "archive": config.schedules.archive,
-        "capacity": config.schedules.capacity_sample,
-    }
+def build(config: OpsConfig, capabilities: dict[str, dict[str, CapabilityRun]]) -> list[dg.ScheduleDefinition]:
+    """One schedule per capability and database, at the cron the registry names for it."""
     schedules = []
     for per_capability in capabilities.values():
-        for name, capability in per_capability.items():
-            if name in crons:
-                schedules.append(every(config, capability, crons[name]))
-            else:  # restore_test, maintenance_window
+        for capability in per_capability.values():
+            if capability.spec.schedule == FIRST_WEEK:
                 schedules.append(first_week(config, capability))
+            elif capability.spec.schedule is not None:
+                schedules.append(every(config, capability, capability.spec.cron(config)))
     schedules.append(weekly_report(config))
     return schedules
 
@@ -40,7 +35,7 @@ def weekly_report(config: OpsConfig) -> dg.ScheduleDefinition:
     )
 
 
-def every(config: OpsConfig, capability: Capability, cron: str) -> dg.ScheduleDefinition:
+def every(config: OpsConfig, capability: CapabilityRun, cron: str) -> dg.ScheduleDefinition:
     @dg.schedule(
         name=f"{capability.name}_{capability.db.name}_schedule",
         job_name=capability.job_name,
@@ -60,7 +55,7 @@ def first_week_only(context: dg.ScheduleEvaluationContext) -> bool:
     return context.scheduled_execution_time.day <= 7
 
 
-def first_week(config: OpsConfig, capability: Capability) -> dg.ScheduleDefinition:
+def first_week(config: OpsConfig, capability: CapabilityRun) -> dg.ScheduleDefinition:
     @dg.schedule(
         name=f"{capability.name}_{capability.db.name}_monthly",
         job_name=capability.job_name,

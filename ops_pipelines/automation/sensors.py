@@ -6,18 +6,18 @@ import json
 import dagster as dg
 
 from ops_pipelines.assets.common import asset_key
-from ops_pipelines.automation.jobs import Capability
+from ops_pipelines.automation.jobs import CapabilityRun
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_checks import freshness
 from ops_pipelines.core.backup_catalog import DUMP_SUFFIX, newest_complete_stamp
 from ops_pipelines.resources.storage import local_storage
 
 
-def build(config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, Capability]]) -> list[dg.SensorDefinition]:
+def build(config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, CapabilityRun]]) -> list[dg.SensorDefinition]:
     return [missing_backup_sensor(config, jobs, capabilities), restore_after_backup_sensor(config, jobs, capabilities)]
 
 
-def missing_backup_sensor(config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, Capability]]) -> dg.SensorDefinition:
+def missing_backup_sensor(config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, CapabilityRun]]) -> dg.SensorDefinition:
     storage = local_storage(config)
 
     @dg.sensor(
@@ -49,7 +49,7 @@ def missing_backup_sensor(config: OpsConfig, jobs: list, capabilities: dict[str,
     return missing_backup
 
 
-def restore_after_backup_sensor(config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, Capability]]) -> dg.SensorDefinition:
+def restore_after_backup_sensor(config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, CapabilityRun]]) -> dg.SensorDefinition:
     @dg.sensor(
         name="restore_after_backup_sensor",
         jobs=jobs,

@@ -52,8 +52,6 @@ def _archive_rules(config: OpsConfig, db: DatabaseConfig) -> list[str]:
     return [f"archive_{rule.name}" for rule in db.archive]
 
 
-def _with_metrics(config: OpsConfig, db: DatabaseConfig) -> list[str]:
-    return ["capacity_sample", "capacity_forecast"] if config.metrics.dsn else []
 
 
 CAPABILITIES: tuple[Capability, ...] = (
@@ -73,7 +71,8 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability("maintenance_window", (Part(maintenance_window.build, _with_window_work),), schedule=FIRST_WEEK,
                exclusive=True, maintenance=True),
     Capability("archive", (Part(archive.build, _archive_rules),), schedule="archive", exclusive=True, maintenance=True),
-    Capability("capacity", (Part(capacity.build, _with_metrics),), schedule="capacity_sample", exclusive=False),
+    Capability("capacity", (Part(capacity.build, _always("capacity_sample", "capacity_forecast")),),
+               schedule="capacity_sample", exclusive=False),
 )
 
 

@@ -123,6 +123,7 @@ def test_asset_and_checks_in_dagster(erp_db, tmp_path):
     metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "backup"])).asset_materialization.metadata
     assert metadata["tables"].value == 10 and metadata["total_rows"].value > 2000
     assert metadata["mb_per_second"].value > 0 and metadata["bytes"].value > 0
+    assert metadata["backup_stamp"].value == list_backups(LocalStorage(tmp_path), "erp")[-1].stamp  # what the restore sensor reads
     checks = {e.check_name: e
               for e in result.get_asset_check_evaluations()}
     assert set(checks) == {"backup_fresh", "backup_checksum", "backup_readable", "backup_size_sane", "restore_recent"}

@@ -117,3 +117,36 @@ def test_connection_headroom_warns(erp_db, empty_db, tmp_path):
     result = capability_job(build_definitions(config), config, "erp", "capacity").execute_in_process(instance=dg.DagsterInstance.ephemeral())
     check = {c.check_name: c for c in result.get_asset_check_evaluations()}["connection_headroom"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_without_a_metrics_database_the_history_lives_in_dagsters_event_log(erp_db, tmp_path):
+    """No metrics.dsn: capacity_sample exists anyway, each sample (and the imported rows) is kept as its
+    materialization's metadata, and the forecast, its check, the textfile and the report read it there."""
+    from ops_pipelines.assets.capacity_records import ForecastFigures, Headroom, SampleFigures
+    from ops_pipelines.assets.report import capacity_view
+
+    start = dt.date.today() - dt.timedelta(days=120)
+    csv = tmp_path / "grafana.csv"
+    csv.write_text("date,bytes\n" + "".join(f"{start + dt.timedelta(days=i)},{int(2e9 + i * 20e6)}\n" for i in range(120)))
+    config = make_config(tmp_path / "store", {"erp": erp_db}, "capacity: {volume_capacity: 6GB}",
+                         top=f"reports: {{dir: {tmp_path / 'reports'}}}")
+    assert config.metrics.dsn is None
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    job = capability_job(defs, config, "erp", "capacity")
+    first = job.execute_in_process(instance=instance,
+                                   run_config={"ops": {"erp__capacity_sample": {"config": {"import_csv": str(csv)}}}})
+    second = job.execute_in_process(instance=instance)  # a later day's sample adds to the same history
+    assert first.success and second.success
+    sample = instance.get_latest_materialization_event(dg.AssetKey(["erp", "capacity_sample"])).asset_materialization
+    assert sample.metadata["history_kept_in"].value == "Dagster event log"
+    assert SampleFigures.from_metadata(sample.metadata).volume_total_bytes == 6_000_000_000
+    forecast_event = instance.get_latest_materialization_event(dg.AssetKey(["erp", "capacity_forecast"]))
+    figures = ForecastFigures.from_metadata(forecast_event.asset_materialization.metadata)
+    assert figures.enough_history and figures.imported_samples == 120 and figures.samples >= 120
+    assert set(figures.horizons) == {30, 90, 180} and figures.horizons[90] > 2e9
+    headroom = {c.check_name: c for c in second.get_asset_check_evaluations()}["capacity_headroom"]
+    assert Headroom.from_metadata(headroom.metadata) is not None
+    view = capacity_view(instance, config, config.databases[0])
+    shown = dict(view.figures)
+    assert shown["model"] == figures.method and "in 90 days" in shown and "volume used" in shown

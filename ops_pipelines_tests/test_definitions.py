@@ -121,4 +121,4 @@ def test_each_capability_builds_exactly_the_assets_the_registry_declares():
                     assert pool == (f"db_{db.name}" if capability.exclusive else None), (capability.name, key)
     assert {c.schedule for c in registry.CAPABILITIES} <= {None, registry.FIRST_WEEK, *Schedules.model_fields}
     bare = {c.name for c in registry.present(minimal, minimal.databases[0])}
-    assert bare == {"table_stats", "backup", "restore_test", "vacuum", "reindex"}  # no s3, metrics, rules, window
+    assert bare == {"table_stats", "backup", "restore_test", "vacuum", "reindex", "capacity"}  # no s3, rules, window

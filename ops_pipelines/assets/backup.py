@@ -14,7 +14,7 @@ from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import run_backup
-from ops_pipelines.core.backup_catalog import list_backups
+from ops_pipelines.core.backup_catalog import list_backups, stamp_of
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.resources.storage import local_storage
@@ -22,6 +22,13 @@ from ops_pipelines.markdown import md_cell
 from ops_pipelines.units import format_bytes
 
 COUNTS_SHOWN = 200  # the per-table counts table in the UI; the manifest has all of them
+BACKUP_STAMP = "backup_stamp"  # metadata: which backup a materialization made (read with `backup_stamp`)
+
+
+def backup_stamp(metadata) -> str | None:
+    """The stamp of the backup a `<db>/backup` materialization made, or None (one made before this entry)."""
+    entry = metadata.get(BACKUP_STAMP)
+    return entry.value if entry is not None else None
 
 
 def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
@@ -95,6 +102,7 @@ def backup_metadata(manifest: BackupManifest, uri: str, partials_removed: list[s
         "| table | rows |\n|---|---:|\n" + "\n".join(f"| {md_cell(name)} | {rows:,} |" for name, rows in counts[:15])
     )
     return {
+        BACKUP_STAMP: dg.MetadataValue.text(stamp_of(manifest.dump_key)),
         "path": dg.MetadataValue.path(uri),
         "bytes": dg.MetadataValue.int(manifest.bytes),
         "dump_bytes": dg.MetadataValue.int(manifest.dump_bytes),

@@ -1,6 +1,10 @@
-"""`<db>/capacity_sample` (daily) and `<db>/capacity_forecast`: growth measured, kept in the
-metrics schema, and projected 30/90/180 days ahead with the dates the volume crosses the warning
-ratio and fills. Checks: `connection_headroom`, `capacity_headroom`. Built when `metrics.dsn` is set.
+"""`<db>/capacity_sample` (daily) and `<db>/capacity_forecast`: growth measured, kept, and projected
+30/90/180 days ahead with the dates the volume crosses the warning ratio and fills. Checks:
+`connection_headroom`, `capacity_headroom`.
+
+Where the history is kept: with `metrics.dsn`, in the metrics database (`ops_metrics.capacity_samples`,
+which Grafana can read); without it, in Dagster's own event log — each sample's materialization
+metadata is a point of the history (capacity_records.py), so capacity works with no extra database.
 """
 
 import base64
@@ -9,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from ops_pipelines.assets.capacity_records import ForecastFigures, Headroom, SampleFigures, history_points
 from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
@@ -16,10 +21,14 @@ from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.units import format_bytes
 
 if TYPE_CHECKING:
+    from ops_pipelines.core.capacity import History
     from ops_pipelines.core.forecast import Forecast
 
 # pandas and matplotlib (core.capacity, core.forecast) are imported inside the assets: loading
 # the code location, which every webserver and daemon start does, should not pay for them.
+
+EVENT_LOG_SAMPLES = 5000  # samples read back from the event log: over ten years of daily samples
+PAGE = 1000
 
 
 class SampleConfig(dg.Config):
@@ -28,7 +37,7 @@ class SampleConfig(dg.Config):
 
 def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
     ops_config = config  # the sample asset's own `config` parameter is the launchpad's SampleConfig
-    metrics_dsn = config.metrics.dsn.get_secret_value()  # the registry builds capacity only when it is set
+    metrics_dsn = config.metrics.dsn.get_secret_value() if config.metrics.dsn else None
     settings = db.capacity
     sample_key, forecast_key = asset_key(db, "capacity_sample"), asset_key(db, "capacity_forecast")
     charts = config.reports_dir
@@ -37,20 +46,28 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
                     description=f"Size, largest tables, WAL, connections and cache hit ratio of {db.name}, and the volume; "
                                 "appended to ops_metrics.capacity_samples in the metrics database.")
     def capacity_sample(context: dg.AssetExecutionContext, config: SampleConfig) -> dg.MaterializeResult:
-        from ops_pipelines.core.capacity import import_csv, store_sample, take_sample
+        from ops_pipelines.core.capacity import parse_history_csv, store_imported, store_sample, take_sample
 
-        imported = import_csv(metrics_dsn, db.name, Path(config.import_csv)) if config.import_csv else 0
-        if imported:
-            context.log.info(f"{db.name}: imported {imported} history rows from {config.import_csv}")
+        rows = parse_history_csv(Path(config.import_csv)) if config.import_csv else []
         with retry_if_transient():
             sample = take_sample(db)
-        store_sample(metrics_dsn, sample)
+        if metrics_dsn:
+            if rows:
+                store_imported(metrics_dsn, db.name, rows)
+            store_sample(metrics_dsn, sample)
+        if rows:
+            context.log.info(f"{db.name}: imported {len(rows)} history rows from {config.import_csv}")
+        figures = SampleFigures(
+            database_bytes=sample.database_bytes, connections=sample.connections, max_connections=sample.max_connections,
+            wal_bytes=sample.wal_bytes, volume_used_bytes=sample.volume_used_bytes,
+            volume_total_bytes=sample.volume_total_bytes, cache_hit_ratio=sample.cache_hit_ratio,
+            # without a metrics database the imported rows are kept here, in the event log
+            imported=[] if metrics_dsn else [(moment.isoformat(), size) for moment, size in rows],
+        )
         metadata = {
-            "database_bytes": dg.MetadataValue.int(sample.database_bytes),
-            "connections": dg.MetadataValue.int(sample.connections),
-            "max_connections": dg.MetadataValue.int(sample.max_connections),
-            "connection_ratio": dg.MetadataValue.float(round(sample.connection_ratio, 4)),
-            "imported_rows": dg.MetadataValue.int(imported),
+            **figures.to_metadata(),
+            "imported_rows": dg.MetadataValue.int(len(rows)),
+            "history_kept_in": dg.MetadataValue.text("metrics database" if metrics_dsn else "Dagster event log"),
             "largest_tables": dg.MetadataValue.table(
                 [dg.TableRecord({k: t[k] for k in ("table_name", "total_bytes", "table_bytes", "index_bytes", "toast_bytes")})
                  for t in sample.tables],
@@ -58,22 +75,30 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
                     dg.TableColumn(c, "int") for c in ("total_bytes", "table_bytes", "index_bytes", "toast_bytes")]),
             ),
         }
-        for name in ("wal_bytes", "volume_used_bytes", "volume_total_bytes"):
-            if getattr(sample, name) is not None:
-                metadata[name] = dg.MetadataValue.int(getattr(sample, name))
-        if sample.cache_hit_ratio is not None:
-            metadata["cache_hit_ratio"] = dg.MetadataValue.float(round(sample.cache_hit_ratio, 4))
-        if sample.volume_used_bytes and sample.volume_total_bytes:
-            metadata["volume_used_ratio"] = dg.MetadataValue.float(round(sample.volume_used_bytes / sample.volume_total_bytes, 4))
         return dg.MaterializeResult(metadata=metadata)
+
+    def load_history(instance: dg.DagsterInstance) -> "History":
+        from ops_pipelines.core.capacity import history_from_points, read_history
+
+        if metrics_dsn:
+            return read_history(metrics_dsn, db.name)
+        records, cursor = [], None
+        while len(records) < EVENT_LOG_SAMPLES:
+            page = instance.fetch_materializations(sample_key, limit=PAGE, cursor=cursor)
+            records += page.records
+            if not page.has_more:
+                break
+            cursor = page.cursor
+        return history_from_points(history_points(records))
 
     @dg.asset_check(asset=sample_key, name="connection_headroom",
                     description=f"Connections in use stay under {settings.connection_warn_ratio:.0%} of max_connections (warning).")
     def connection_headroom(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         event = context.instance.get_latest_materialization_event(sample_key)
-        if event is None:
+        figures = SampleFigures.from_metadata(event.asset_materialization.metadata) if event else None
+        if figures is None:
             return check_result(Verdict(False, True, "no capacity sample yet"))
-        ratio = event.asset_materialization.metadata["connection_ratio"].value
+        ratio = round(figures.connection_ratio, 4)
         verdict = Verdict(ratio <= settings.connection_warn_ratio, True,
                           f"{ratio:.0%} of max_connections in use (warning over {settings.connection_warn_ratio:.0%})",
                           {"connection_ratio": ratio})
@@ -83,10 +108,10 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
                     description=f"Growth of {db.name} projected 30/90/180 days ahead (robust linear or damped Holt, "
                                 f"chosen by backtest), with the dates the volume crosses {settings.warn_ratio:.0%} and 100%.")
     def capacity_forecast(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        from ops_pipelines.core.capacity import draw_chart, read_history
+        from ops_pipelines.core.capacity import draw_chart
         from ops_pipelines.core.forecast import forecast
 
-        history = read_history(metrics_dsn, db.name)
+        history = load_history(context.instance)
         result = forecast(history.used, history.capacity_bytes, settings.warn_ratio)
         chart = draw_chart(history, result, settings.warn_ratio, f"{db.name}: capacity", charts / f"capacity_{db.name}.png",
                            mode=ops_config.reports.file_mode)
@@ -96,12 +121,11 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
     @dg.asset_check(asset=forecast_key, name="capacity_headroom", description=(
         f"Warns when {settings.warn_ratio:.0%} of the volume is forecast within {settings.warn_within}, errors when "
         f"100% is forecast within {settings.error_within} (the earlier of the two models counts)."))
-    def capacity_headroom() -> dg.AssetCheckResult:
-        from ops_pipelines.core.capacity import read_history
+    def capacity_headroom(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from ops_pipelines.core.forecast import forecast
 
-        history = read_history(metrics_dsn, db.name)
-        result = forecast(history.used, history.capacity_bytes, settings.warn_ratio)
+        past = load_history(context.instance)
+        result = forecast(past.used, past.capacity_bytes, settings.warn_ratio)
         return check_result(headroom_verdict(result, settings.warn_within.to_timedelta().days,
                                              settings.error_within.to_timedelta().days))
 
@@ -112,7 +136,7 @@ def headroom_verdict(result: "Forecast", warn_days: int, error_days: int) -> Ver
     if not result.enough_history:
         return Verdict(True, True, f"{result.reason}: no claim yet")
     full, warn = result.earliest_days_to_full, result.earliest_days_to_warn
-    metadata = {"days_to_warning": warn if warn is not None else -1, "days_to_full": full if full is not None else -1}
+    metadata = Headroom(days_to_warning=warn, days_to_full=full).to_metadata()
     if full is not None and full <= error_days:
         return Verdict(False, False, f"the volume is forecast full in {full} days (limit {error_days})", metadata)
     if warn is not None and warn <= warn_days:
@@ -121,21 +145,22 @@ def headroom_verdict(result: "Forecast", warn_days: int, error_days: int) -> Ver
 
 
 def forecast_metadata(result: "Forecast", imported: int, chart: Path, timezone: str) -> dict:
-    metadata = {"enough_history": dg.MetadataValue.bool(result.enough_history), "samples": dg.MetadataValue.int(result.samples),
-                "imported_samples": dg.MetadataValue.int(imported), "chart": dg.MetadataValue.path(str(chart)),
-                "method": dg.MetadataValue.text(result.reason)}
+    figures = ForecastFigures(
+        enough_history=result.enough_history, method=result.reason, samples=result.samples, imported_samples=imported,
+        horizons={h: int(point) for h, (point, _, _) in result.horizons.items()} if result.enough_history else {},
+        days_to_warning=result.days_to_warn if result.enough_history else None,
+        days_to_full=result.days_to_full if result.enough_history else None,
+    )
+    metadata = {**figures.to_metadata(), "chart": dg.MetadataValue.path(str(chart))}
     image = base64.b64encode(chart.read_bytes()).decode()
     if not result.enough_history:
         metadata["summary"] = dg.MetadataValue.md(f"**{result.reason}.** No forecast yet.\n\n![chart](data:image/png;base64,{image})")
         return metadata
     lines = [f"| in {h} days | {format_bytes(p)} | {format_bytes(lo)} – {format_bytes(hi)} |" for h, (p, lo, hi) in result.horizons.items()]
-    for h, (point, low, high) in result.horizons.items():
-        metadata[f"forecast_{h}d_bytes"] = dg.MetadataValue.int(int(point))
     metadata["backtest_mape_percent"] = dg.MetadataValue.float(round(result.mape, 2))
     crossing = []
     for label, days in (("warning ratio", result.days_to_warn), ("full", result.days_to_full)):
         if days is not None:
-            metadata[f"days_to_{label.split()[0]}"] = dg.MetadataValue.int(days)
             crossing.append(f"{label}: {result.crossing_date(days)} (in {days} days)")
     label = f" ({imported} imported samples)" if imported else ""
     metadata["summary"] = dg.MetadataValue.md(

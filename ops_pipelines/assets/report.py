@@ -12,6 +12,7 @@ import zoneinfo
 
 import dagster as dg
 
+from ops_pipelines.assets.capacity_records import ForecastFigures, SampleFigures
 from ops_pipelines.assets.common import asset_key
 from ops_pipelines.config import REPORTS_FOLDER, DatabaseConfig, OpsConfig
 from ops_pipelines.core.db_health import read_health
@@ -158,31 +159,28 @@ def failed_runs(instance: dg.DagsterInstance, db: DatabaseConfig, since: dt.date
 
 
 def capacity_view(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseConfig) -> CapacityView:
-    if config.metrics.dsn is None:
-        return CapacityView(note="Capacity is not sampled: set metrics.dsn to keep daily samples and forecast growth.")
-    forecast = instance.get_latest_materialization_event(asset_key(db, "capacity_forecast"))
-    sample = instance.get_latest_materialization_event(asset_key(db, "capacity_sample"))
+    forecast_event = instance.get_latest_materialization_event(asset_key(db, "capacity_forecast"))
+    sample_event = instance.get_latest_materialization_event(asset_key(db, "capacity_sample"))
     view = CapacityView()
+    sample = SampleFigures.from_metadata(sample_event.asset_materialization.metadata) if sample_event else None
     if sample is not None:
-        m = sample.asset_materialization.metadata
-        view.figures.append(("database size", format_bytes(m["database_bytes"].value)))
-        if "volume_used_ratio" in m:
-            view.figures.append(("volume used", f"{m['volume_used_ratio'].value:.1%} of {format_bytes(m['volume_total_bytes'].value)}"))
-    if forecast is None:
+        view.figures.append(("database size", format_bytes(sample.database_bytes)))
+        if sample.volume_used_ratio is not None:
+            view.figures.append(("volume used", f"{sample.volume_used_ratio:.1%} of {format_bytes(sample.volume_total_bytes)}"))
+    if forecast_event is None:
         view.note = "No forecast yet: capacity_forecast has not run."
         return view
-    m = forecast.asset_materialization.metadata
+    forecast = ForecastFigures.from_metadata(forecast_event.asset_materialization.metadata)
     chart = config.reports_dir / f"capacity_{db.name}.png"
     view.chart = chart if chart.exists() else None
-    if not m["enough_history"].value:
-        view.note = f"No forecast yet: {m['method'].value}."
+    if not forecast.enough_history:
+        view.note = f"No forecast yet: {forecast.method}."
         return view
-    view.figures.append(("model", m["method"].value))
-    for days in (30, 90, 180):
-        if f"forecast_{days}d_bytes" in m:
-            view.figures.append((f"in {days} days", format_bytes(m[f"forecast_{days}d_bytes"].value)))
-    for label, name in (("warning ratio reached in", "days_to_warning"), ("volume full in", "days_to_full")):
-        view.figures.append((label, f"{m[name].value} days" if name in m else "no crossing forecast"))
+    view.figures.append(("model", forecast.method))
+    for days, size in forecast.horizons.items():
+        view.figures.append((f"in {days} days", format_bytes(size)))
+    for label, days in (("warning ratio reached in", forecast.days_to_warning), ("volume full in", forecast.days_to_full)):
+        view.figures.append((label, f"{days} days" if days is not None else "no crossing forecast"))
     headroom = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(asset_key(db, "capacity_forecast"), "capacity_headroom"))
     evaluation = check_evaluation(headroom)
     if evaluation is not None:

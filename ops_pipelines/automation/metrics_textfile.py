@@ -8,11 +8,11 @@ code location's server runs: node_exporter's textfile directory must be on that 
 
 import datetime as dt
 import json
-import math
 import time
 
 import dagster as dg
 
+from ops_pipelines.assets.capacity_records import Headroom
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.prometheus import DatabaseFigures, render
 from ops_pipelines.core.recovery_status import recovery_status
@@ -85,9 +85,7 @@ def write_textfile(path, figures: list[DatabaseFigures]) -> None:
 
 
 def _days_to_full(evaluation) -> float | None:
-    """From capacity_headroom, which takes the earlier of the two models' crossings: -1 is none."""
-    if evaluation is None or "days_to_full" not in evaluation.metadata:
-        return None  # no forecast yet (too little history)
-    days = evaluation.metadata["days_to_full"].value
-    return math.inf if days < 0 else float(days)
+    """From capacity_headroom, which takes the earlier of the two models' crossings; None: no forecast yet."""
+    headroom = Headroom.from_metadata(evaluation.metadata) if evaluation is not None else None
+    return headroom.days_to_full_or_inf if headroom else None
 

@@ -5,11 +5,12 @@ import json
 
 import dagster as dg
 
+from ops_pipelines.assets.backup import backup_stamp
 from ops_pipelines.assets.common import asset_key
 from ops_pipelines.automation.jobs import CapabilityRun
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_checks import freshness
-from ops_pipelines.core.backup_catalog import DUMP_SUFFIX, newest_complete_stamp
+from ops_pipelines.core.backup_catalog import newest_complete_stamp
 from ops_pipelines.resources.storage import local_storage
 
 
@@ -66,11 +67,10 @@ def restore_after_backup_sensor(config: OpsConfig, jobs: list, capabilities: dic
             if not records or records[0].storage_id <= cursor.get(db.name, 0):
                 continue
             record = records[0]
-            path = record.asset_materialization.metadata.get("path")
-            stamp = _stamp_from_path(path.value if path else "")
+            stamp = backup_stamp(record.asset_materialization.metadata)
             cursor[db.name] = record.storage_id
             if stamp is None:
-                context.log.warning(f"{db.name}: backup materialization {record.storage_id} names no backup file")
+                context.log.warning(f"{db.name}: backup materialization {record.storage_id} names no backup (made by an older version)")
                 continue
             yield capabilities[db.name]["restore_test"].run_request(
                 run_key=f"restore-test:{db.name}:{stamp}",
@@ -81,7 +81,3 @@ def restore_after_backup_sensor(config: OpsConfig, jobs: list, capabilities: dic
 
     return restore_after_backup
 
-
-def _stamp_from_path(path: str) -> str | None:
-    name = path.rsplit("/", 1)[-1]
-    return name[: -len(DUMP_SUFFIX)] if name.endswith(DUMP_SUFFIX) else None

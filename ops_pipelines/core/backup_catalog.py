@@ -24,6 +24,14 @@ def stamp_for(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
+def stamp_of(key: str) -> str:
+    """`erp/20261122T020000Z.dump.zst` -> `20261122T020000Z`."""
+    match = _STAMP.match(key.rsplit("/", 1)[-1])
+    if not match:
+        raise ValueError(f"{key!r} is not the name of a backup file")
+    return match.group(1)
+
+
 def stamp_time(stamp: str) -> dt.datetime:
     return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
 

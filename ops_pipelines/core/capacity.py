@@ -1,5 +1,6 @@
-"""Capacity samples: take one, keep it in the metrics schema, read the history back, import a
-history from CSV, and draw the forecast chart.
+"""Capacity samples: take one, keep it in the metrics schema (when there is a metrics database),
+read the history back (from there, or from points the assets read out of Dagster's event log),
+import a history from CSV, and draw the forecast chart.
 
 The volume is measured with statvfs when `capacity.volume_path` is set (the database lives on
 this host); else `capacity.volume_capacity` stands for the volume and the sizes of all databases
@@ -120,14 +121,43 @@ def read_history(metrics_dsn: str, database: str) -> History:
             " FROM ops_metrics.capacity_samples WHERE database = %s ORDER BY sampled_at", (database,),
         ).fetchall()
         conn.commit()
-    used = pd.Series([float(r["used"]) for r in rows], index=pd.DatetimeIndex([r["sampled_at"] for r in rows]), dtype=float)
-    totals = [r["volume_total_bytes"] for r in rows if r["volume_total_bytes"]]
-    return History(used, totals[-1] if totals else None, sum(r["source"] == "imported" for r in rows))
+    return history_from_points([(r["sampled_at"], float(r["used"]), r["volume_total_bytes"], r["source"] == "imported")
+                                for r in rows])
+
+
+def history_from_points(points: list[tuple[dt.datetime, float, int | None, bool]]) -> History:
+    """(time, used bytes, volume bytes or None, imported?) in any order -> the history, oldest first;
+    the volume is the newest one known. A time present twice (an import repeated) counts once."""
+    by_time: dict[dt.datetime, tuple[float, int | None, bool]] = {}
+    for moment, used, total, imported in sorted(points, key=lambda p: p[0]):
+        by_time.setdefault(moment, (used, total, imported))
+    times = sorted(by_time)
+    used = pd.Series([by_time[t][0] for t in times], index=pd.DatetimeIndex(times), dtype=float)
+    totals = [by_time[t][1] for t in times if by_time[t][1]]
+    return History(used, totals[-1] if totals else None, sum(by_time[t][2] for t in times))
 
 
 def import_csv(metrics_dsn: str, database: str, path: Path) -> int:
+    """Import a history CSV into the metrics database (see `parse_history_csv`); returns rows imported."""
+    return store_imported(metrics_dsn, database, parse_history_csv(path))
+
+
+def store_imported(metrics_dsn: str, database: str, parsed: list[tuple[dt.datetime, int]]) -> int:
+    with _metrics(metrics_dsn) as conn:
+        ensure_schema(conn)
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO ops_metrics.capacity_samples (database, sampled_at, source, database_bytes, volume_used_bytes)"
+                " VALUES (%s, %s, 'imported', %s, %s) ON CONFLICT (database, sampled_at) DO NOTHING",
+                [(database, moment, size, size) for moment, size in parsed],
+            )
+        conn.commit()
+    return len(parsed)
+
+
+def parse_history_csv(path: Path) -> list[tuple[dt.datetime, int]]:
     """Rows of `date,bytes` (a header line is allowed; bytes may be "512GB"). Every row is checked
-    before any is stored; a bad one is refused with its row number. Returns rows imported."""
+    before any is used; a bad one is refused with its row number."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -151,16 +181,7 @@ def import_csv(metrics_dsn: str, database: str, path: Path) -> int:
         parsed.append((moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc), size))
     if not parsed:
         raise CsvError(f"{path}: no rows")
-    with _metrics(metrics_dsn) as conn:
-        ensure_schema(conn)
-        with conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO ops_metrics.capacity_samples (database, sampled_at, source, database_bytes, volume_used_bytes)"
-                " VALUES (%s, %s, 'imported', %s, %s) ON CONFLICT (database, sampled_at) DO NOTHING",
-                [(database, moment, size, size) for moment, size in parsed],
-            )
-        conn.commit()
-    return len(parsed)
+    return parsed
 
 
 def draw_chart(history: History, result: Forecast, warn_ratio: float, title: str, path: Path,

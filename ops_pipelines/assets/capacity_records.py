@@ -1,0 +1,167 @@
+"""What the capacity assets record, as typed records: the one writer and the one reader of each
+materialization's (or check's) metadata. The report, the Prometheus textfile, the checks and the
+event-log history read these, never the metadata keys by name, so a renamed key cannot silently
+break a reader.
+"""
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+HORIZONS = (30, 90, 180)  # days ahead the forecast states
+
+
+def _value(metadata, name: str, default=None):
+    """A metadata entry's plain value, from a stored event (MetadataValue) or a fresh dict (raw)."""
+    entry = metadata.get(name)
+    if entry is None:
+        return default
+    return entry.value if isinstance(entry, dg.MetadataValue) else entry
+
+
+@dataclass(frozen=True)
+class SampleFigures:
+    """One `capacity_sample` materialization. Also the capacity history when there is no metrics database:
+    `used_bytes` at the materialization's time, and any `imported` (date, bytes) rows it brought."""
+
+    database_bytes: int
+    connections: int
+    max_connections: int
+    wal_bytes: int | None = None
+    volume_used_bytes: int | None = None
+    volume_total_bytes: int | None = None
+    cache_hit_ratio: float | None = None
+    imported: list[tuple[str, int]] = field(default_factory=list)  # (ISO date, bytes) from a CSV import
+
+    @property
+    def connection_ratio(self) -> float:
+        return self.connections / self.max_connections if self.max_connections else 0.0
+
+    @property
+    def used_bytes(self) -> int:
+        """What the forecast projects: the volume's use, or else the database's size."""
+        return self.volume_used_bytes if self.volume_used_bytes is not None else self.database_bytes
+
+    @property
+    def volume_used_ratio(self) -> float | None:
+        if self.volume_used_bytes is None or not self.volume_total_bytes:
+            return None
+        return self.volume_used_bytes / self.volume_total_bytes
+
+    def to_metadata(self) -> dict:
+        metadata = {
+            "database_bytes": dg.MetadataValue.int(self.database_bytes),
+            "connections": dg.MetadataValue.int(self.connections),
+            "max_connections": dg.MetadataValue.int(self.max_connections),
+            "connection_ratio": dg.MetadataValue.float(round(self.connection_ratio, 4)),
+        }
+        for name in ("wal_bytes", "volume_used_bytes", "volume_total_bytes"):
+            if getattr(self, name) is not None:
+                metadata[name] = dg.MetadataValue.int(getattr(self, name))
+        if self.cache_hit_ratio is not None:
+            metadata["cache_hit_ratio"] = dg.MetadataValue.float(round(self.cache_hit_ratio, 4))
+        if self.volume_used_ratio is not None:
+            metadata["volume_used_ratio"] = dg.MetadataValue.float(round(self.volume_used_ratio, 4))
+        if self.imported:
+            metadata["imported_history"] = dg.MetadataValue.json([[day, size] for day, size in self.imported])
+        return metadata
+
+    @classmethod
+    def from_metadata(cls, metadata) -> "SampleFigures | None":
+        if _value(metadata, "database_bytes") is None:
+            return None
+        return cls(
+            database_bytes=int(_value(metadata, "database_bytes")),
+            connections=int(_value(metadata, "connections", 0)),
+            max_connections=int(_value(metadata, "max_connections", 0)),
+            wal_bytes=_value(metadata, "wal_bytes"),
+            volume_used_bytes=_value(metadata, "volume_used_bytes"),
+            volume_total_bytes=_value(metadata, "volume_total_bytes"),
+            cache_hit_ratio=_value(metadata, "cache_hit_ratio"),
+            imported=[(str(day), int(size)) for day, size in _value(metadata, "imported_history", [])],
+        )
+
+
+@dataclass(frozen=True)
+class ForecastFigures:
+    """One `capacity_forecast` materialization: the chosen model's projection."""
+
+    enough_history: bool
+    method: str  # the model and why it was chosen, or why there is no forecast
+    samples: int
+    imported_samples: int
+    horizons: dict[int, int] = field(default_factory=dict)  # days ahead -> forecast bytes
+    days_to_warning: int | None = None  # None: no crossing forecast (or no forecast)
+    days_to_full: int | None = None
+
+    def to_metadata(self) -> dict:
+        metadata = {
+            "enough_history": dg.MetadataValue.bool(self.enough_history),
+            "method": dg.MetadataValue.text(self.method),
+            "samples": dg.MetadataValue.int(self.samples),
+            "imported_samples": dg.MetadataValue.int(self.imported_samples),
+        }
+        for days, size in self.horizons.items():
+            metadata[f"forecast_{days}d_bytes"] = dg.MetadataValue.int(int(size))
+        for name in ("days_to_warning", "days_to_full"):
+            if getattr(self, name) is not None:
+                metadata[name] = dg.MetadataValue.int(getattr(self, name))
+        return metadata
+
+    @classmethod
+    def from_metadata(cls, metadata) -> "ForecastFigures":
+        return cls(
+            enough_history=bool(_value(metadata, "enough_history", False)),
+            method=str(_value(metadata, "method", "")),
+            samples=int(_value(metadata, "samples", 0)),
+            imported_samples=int(_value(metadata, "imported_samples", 0)),
+            horizons={days: int(_value(metadata, f"forecast_{days}d_bytes"))
+                      for days in HORIZONS if _value(metadata, f"forecast_{days}d_bytes") is not None},
+            days_to_warning=_value(metadata, "days_to_warning"),
+            days_to_full=_value(metadata, "days_to_full"),
+        )
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """`capacity_headroom`'s figures: days until the earlier of the two models reaches the warning
+    ratio / fills the volume (None: no crossing forecast)."""
+
+    days_to_warning: int | None
+    days_to_full: int | None
+
+    def to_metadata(self) -> dict:
+        metadata: dict = {"forecast_made": True}
+        for name in ("days_to_warning", "days_to_full"):
+            if getattr(self, name) is not None:
+                metadata[name] = getattr(self, name)
+        return metadata
+
+    @classmethod
+    def from_metadata(cls, metadata) -> "Headroom | None":
+        """None when the check made no forecast (too little history)."""
+        if not _value(metadata, "forecast_made", False):
+            return None
+        return cls(_value(metadata, "days_to_warning"), _value(metadata, "days_to_full"))
+
+    @property
+    def days_to_full_or_inf(self) -> float:
+        return math.inf if self.days_to_full is None else float(self.days_to_full)
+
+
+def history_points(records) -> list[tuple[dt.datetime, float, int | None, bool]]:
+    """(time, used bytes, volume bytes, imported?) from `capacity_sample` materialization records:
+    the capacity history kept in Dagster's event log when there is no metrics database."""
+    points = []
+    for record in records:
+        figures = SampleFigures.from_metadata(record.asset_materialization.metadata)
+        if figures is None:
+            continue
+        at = dt.datetime.fromtimestamp(record.timestamp, dt.timezone.utc)
+        points.append((at, float(figures.used_bytes), figures.volume_total_bytes, False))
+        for day, size in figures.imported:
+            moment = dt.datetime.fromisoformat(day)
+            points.append((moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc), float(size), None, True))
+    return points

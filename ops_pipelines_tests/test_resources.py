@@ -202,3 +202,16 @@ def test_an_error_on_one_connection_inside_anothers_block_names_its_own_server(e
             with errors_named(describe_dsn(empty_db)):
                 outer.execute("SELECT 1/0")
     assert str(info.value).startswith(describe_dsn(empty_db)) and "division by zero" in str(info.value)
+
+
+def test_a_session_on_a_configured_database_says_which_action_it_belongs_to(empty_db, tmp_path):
+    from ops_pipelines.resources.postgres import connect_db
+    from ops_pipelines_tests.helpers import make_config
+
+    db = make_config(tmp_path, {"erp": empty_db}, "timeouts: {lock: 7s, statement: 2h}").databases[0]
+    with connect_db(db, "vacuum") as conn:
+        row = conn.execute("SELECT current_setting('application_name') AS app, current_setting('lock_timeout') AS lt,"
+                           " current_setting('statement_timeout') AS st").fetchone()
+    assert row == {"app": "ops_pipelines/vacuum", "lt": "7s", "st": "2h"}
+    with connect_db(db, "table_stats", statement_timeout="2 min") as conn:
+        assert conn.execute("SELECT current_setting('statement_timeout') AS st").fetchone()["st"] == "2min"

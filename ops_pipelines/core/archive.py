@@ -28,7 +28,7 @@ from psycopg import sql
 from ops_pipelines.config import ArchiveRule, DatabaseConfig
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.postgres import connect, describe_dsn, errors_named, read_sql
+from ops_pipelines.resources.postgres import connect, connect_db, describe_dsn, errors_named, read_sql
 
 Log = Callable[[str], None]
 KEY_HASH = "coalesce(sum(hashtextextended({}::text, 0)), 0)"  # order-independent key checksum
@@ -95,10 +95,8 @@ def run_archive(db: DatabaseConfig, rule: ArchiveRule, *, dry_run: bool = False,
     """Run `rule` once. `after_copy` (tests): called between the archive's and the source's commit."""
     source_dsn = db.dsn.get_secret_value()
     archive_dsn = rule.destination.dsn.get_secret_value() if rule.destination.dsn else None
-    session = {"statement_timeout": db.timeouts.statement, "lock_timeout": db.timeouts.lock,
-               "connect_timeout": db.timeouts.connect}
     source_errors = errors_named(describe_dsn(source_dsn))
-    with connect(source_dsn, **session) as source:
+    with connect_db(db, "archive") as source:
         parent, children = inspect_rule(source, rule)
         cutoff = source.execute("SELECT now() - %s::interval AS cutoff", (rule.older_than.to_pg_interval(),)).fetchone()["cutoff"]
         source.commit()
@@ -112,7 +110,8 @@ def run_archive(db: DatabaseConfig, rule: ArchiveRule, *, dry_run: bool = False,
             source.commit()
             _move_batches(run, rule, parent, children, predicate, source, None, run_id, log, after_copy, source_errors)
         else:
-            with connect(archive_dsn, **session) as archive:
+            with connect(archive_dsn, statement_timeout=db.timeouts.statement, lock_timeout=db.timeouts.lock,
+                         connect_timeout=db.timeouts.connect, purpose="archive") as archive:
                 _prepare_archive(archive, rule, parent, children)
                 archive.commit()
                 # Statements on the source run inside the archive's block: they name the source in their errors.
@@ -365,7 +364,8 @@ def verify_archive(db: DatabaseConfig, rule: ArchiveRule) -> Verdict:
     dsn = (rule.destination.dsn or db.dsn).get_secret_value()
     schema = rule.destination.schema_
     problems, metadata = [], {}
-    with connect(dsn, statement_timeout="30 min", lock_timeout=db.timeouts.lock, connect_timeout=db.timeouts.connect) as conn:
+    with connect(dsn, statement_timeout="30 min", lock_timeout=db.timeouts.lock, connect_timeout=db.timeouts.connect,
+                 purpose="archive") as conn:
         if conn.execute("SELECT to_regclass(%s) AS t", (sql.Identifier(schema, "ops_archive_ledger").as_string(conn),)).fetchone()["t"] is None:
             return Verdict(True, False, f"nothing archived yet by {rule.name}", {})
         ledger = conn.execute(

@@ -34,7 +34,7 @@ from ops_pipelines.core.backup_catalog import dump_key, manifest_key, stamp_for
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.errors import CommandFailed, OpsError
 from ops_pipelines.resources import commands
-from ops_pipelines.resources.postgres import connect, describe_dsn, first_line, read_sql
+from ops_pipelines.resources.postgres import connect_db, describe_dsn, first_line, read_sql
 from ops_pipelines.resources.storage import LocalStorage
 from ops_pipelines.resources.storage.local import StoreLocked
 
@@ -85,8 +85,7 @@ def _locked_backup(
     dsn = db.dsn.get_secret_value()
     source = describe_dsn(dsn)
 
-    with connect(dsn, statement_timeout=db.timeouts.statement, lock_timeout=db.timeouts.lock,
-                 connect_timeout=db.timeouts.connect, purpose="backup") as conn:
+    with connect_db(db, "backup") as conn:
         _take_source_lock(conn, db.name)
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
         conn.read_only = True

@@ -21,7 +21,7 @@ from ops_pipelines.config import DatabaseConfig
 from ops_pipelines.core.forecast import Forecast
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
-from ops_pipelines.resources.postgres import connect, read_sql
+from ops_pipelines.resources.postgres import connect, connect_db, read_sql
 from ops_pipelines.units import parse_size
 
 
@@ -52,8 +52,7 @@ class CapacitySample:
 
 
 def take_sample(db: DatabaseConfig) -> CapacitySample:
-    with connect(db.dsn.get_secret_value(), statement_timeout="5 min", lock_timeout=db.timeouts.lock,
-                 connect_timeout=db.timeouts.connect) as conn:
+    with connect_db(db, "capacity", statement_timeout="5 min") as conn:
         row = conn.execute(read_sql("capacity_sample.sql")).fetchone()
         tables = conn.execute(read_sql("largest_tables.sql")).fetchall()
         try:
@@ -77,7 +76,7 @@ def _volume(db: DatabaseConfig, server_bytes: int) -> tuple[int | None, int | No
 
 
 def _metrics(dsn: str):
-    return connect(dsn, statement_timeout="5 min", lock_timeout="10s")
+    return connect(dsn, statement_timeout="5 min", lock_timeout="10s", purpose="capacity")
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:

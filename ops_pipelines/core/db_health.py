@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from ops_pipelines.config import DatabaseConfig, Reports
-from ops_pipelines.resources.postgres import connect, first_line, read_sql
+from ops_pipelines.resources.postgres import connect_db, first_line, read_sql
 
 STATEMENT_TIMEOUT = "1 min"  # each query; the report must not linger on a busy server
 _PASSWORD = re.compile(r"(?i)(password\s+)'(?:[^']|'')*'")
@@ -52,8 +52,7 @@ class DatabaseHealth:
 
 def read_health(db: DatabaseConfig, settings: Reports, now: dt.datetime) -> DatabaseHealth:
     """Raises DatabaseUnavailable when the database cannot be reached at all."""
-    with connect(db.dsn.get_secret_value(), statement_timeout=STATEMENT_TIMEOUT,
-                 lock_timeout=db.timeouts.lock, connect_timeout=db.timeouts.connect, autocommit=True) as conn:
+    with connect_db(db, "report", statement_timeout=STATEMENT_TIMEOUT, autocommit=True) as conn:
         return DatabaseHealth(_performance(conn, settings), _schema_health(conn), _security(conn, settings, now))
 
 

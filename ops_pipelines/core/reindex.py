@@ -14,7 +14,7 @@ from psycopg import errors, sql
 
 from ops_pipelines.config import DatabaseConfig
 from ops_pipelines.core.verdict import Verdict
-from ops_pipelines.resources.postgres import connect, first_line, read_sql
+from ops_pipelines.resources.postgres import connect_db, first_line, read_sql
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,7 @@ class ReindexOutcome:
 
 
 def _session(db: DatabaseConfig):
-    return connect(db.dsn.get_secret_value(), autocommit=True, statement_timeout=db.timeouts.statement,
-                   lock_timeout=db.timeouts.lock, connect_timeout=db.timeouts.connect)
+    return connect_db(db, "reindex", autocommit=True)
 
 
 def run_reindex(db: DatabaseConfig, log=lambda message: None) -> ReindexOutcome:

@@ -160,7 +160,7 @@ def _pg_restore(archive: Path, target: RestoreTarget, jobs: int) -> list[str]:
 
 
 def _verify(dsn: str, manifest: BackupManifest, sanity_queries: list[str], report: RestoreReport) -> None:
-    with connect(dsn, statement_timeout="1h") as conn:
+    with connect(dsn, statement_timeout="1h", purpose="restore_test") as conn:
         for name, expected in sorted(manifest.table_counts.items()):
             schema, table = parse_qualified_name(name)
             query = sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(schema, table))

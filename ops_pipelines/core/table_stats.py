@@ -4,7 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from ops_pipelines.config import DatabaseConfig
-from ops_pipelines.resources.postgres import connect, read_sql
+from ops_pipelines.resources.postgres import connect_db, read_sql
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,7 @@ class TableStat:
 
 def collect_table_stats(db: DatabaseConfig) -> list[TableStat]:
     """Every user table of `db`, largest first. Read-only; a short statement timeout suffices."""
-    with connect(
-        db.dsn.get_secret_value(),
-        statement_timeout="2 min",
-        lock_timeout=db.timeouts.lock,
-        connect_timeout=db.timeouts.connect,
-    ) as conn:
+    with connect_db(db, "table_stats", statement_timeout="2 min") as conn:
         rows = conn.execute(read_sql("table_stats.sql")).fetchall()
     return [
         TableStat(**{**row, "dead_ratio": float(row["dead_ratio"]), "xid_age": int(row["xid_age"])})

@@ -29,7 +29,7 @@ class DayTraffic:
 
 
 def read_traffic(metrics_dsn: str, database: str, since: dt.datetime, timezone: str) -> list[DayTraffic]:
-    with connect(metrics_dsn, statement_timeout="1 min", lock_timeout="10s") as conn:
+    with connect(metrics_dsn, statement_timeout="1 min", lock_timeout="10s", purpose="report") as conn:
         try:
             rows = conn.execute(read_sql("traffic_history.sql"), {"database": database, "since": since}).fetchall()
         except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):

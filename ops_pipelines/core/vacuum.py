@@ -15,7 +15,7 @@ from psycopg import errors, sql
 
 from ops_pipelines.config import DatabaseConfig, VacuumSettings
 from ops_pipelines.core.verdict import Verdict
-from ops_pipelines.resources.postgres import connect, first_line, read_sql
+from ops_pipelines.resources.postgres import connect_db, first_line, read_sql
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,7 @@ def read_table_figures(conn: psycopg.Connection) -> list[TableFigures]:
 
 
 def run_vacuum(db: DatabaseConfig, log=lambda message: None) -> list[VacuumAction]:
-    with connect(db.dsn.get_secret_value(), autocommit=True, statement_timeout=db.timeouts.statement,
-                 lock_timeout=db.timeouts.lock, connect_timeout=db.timeouts.connect) as conn:
+    with connect_db(db, "vacuum", autocommit=True) as conn:
         plan = plan_vacuum(read_table_figures(conn), db.vacuum)
         log(f"{len(plan)} tables need work")
         actions = []
@@ -120,8 +119,7 @@ def _vacuum_one(conn: psycopg.Connection, item: VacuumPlanItem) -> VacuumAction:
 def xid_age_verdict(db: DatabaseConfig) -> Verdict:
     """Warn past xid_age_warn, error past xid_age_error (wraparound stops writes at ~2.1 billion)."""
     settings = db.vacuum
-    with connect(db.dsn.get_secret_value(), statement_timeout="1 min", lock_timeout=db.timeouts.lock,
-                 connect_timeout=db.timeouts.connect) as conn:
+    with connect_db(db, "vacuum", statement_timeout="1 min") as conn:
         row = conn.execute(read_sql("xid_age.sql")).fetchone()
     worst = max(row["database_xid_age"], row["oldest_table_xid_age"])
     metadata = {"database_xid_age": row["database_xid_age"], "oldest_table_xid_age": row["oldest_table_xid_age"],
@@ -136,8 +134,7 @@ def xid_age_verdict(db: DatabaseConfig) -> Verdict:
 
 def dead_tuple_verdict(db: DatabaseConfig) -> Verdict:
     """After vacuuming, no table should still be over the dead-tuple thresholds (warning)."""
-    with connect(db.dsn.get_secret_value(), statement_timeout="1 min", lock_timeout=db.timeouts.lock,
-                 connect_timeout=db.timeouts.connect) as conn:
+    with connect_db(db, "vacuum", statement_timeout="1 min") as conn:
         tables = read_table_figures(conn)
     over = [t for t in tables if t.dead_tuples >= db.vacuum.min_dead_tuples and t.dead_ratio >= db.vacuum.dead_ratio]
     metadata = {"tables_over_threshold": len(over), "tables": len(tables)}

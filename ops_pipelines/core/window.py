@@ -15,7 +15,7 @@ from psycopg import errors, sql
 
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.postgres import connect, first_line
+from ops_pipelines.resources.postgres import connect_db, first_line
 
 
 class OutsideWindow(OpsError):
@@ -68,8 +68,7 @@ def run_window_work(db: DatabaseConfig, log=lambda message: None) -> list[Window
     """VACUUM (FULL, ANALYZE) of each listed table, then REINDEX DATABASE when configured. These
     take exclusive locks for their whole duration: that is why they wait for the window."""
     actions = []
-    with connect(db.dsn.get_secret_value(), autocommit=True, statement_timeout=db.timeouts.statement,
-                 lock_timeout=db.timeouts.lock, connect_timeout=db.timeouts.connect) as conn:
+    with connect_db(db, "maintenance_window", autocommit=True) as conn:
         for schema, table in db.maintenance_window.vacuum_full_tables:
             ident = sql.Identifier(schema, table)
             actions.append(_timed(conn, f"{schema}.{table}", sql.SQL("VACUUM (FULL, ANALYZE) {}").format(ident), ident))

@@ -23,6 +23,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
+from ops_pipelines.config import DatabaseConfig
 from ops_pipelines.errors import DatabaseError, DatabaseUnavailable, LockTimeout
 from ops_pipelines.units import Duration, parse_duration
 
@@ -113,6 +114,22 @@ def connect(
             yield conn
     finally:
         conn.close()
+
+
+def connect_db(
+    db: DatabaseConfig, purpose: str, *, statement_timeout: Duration | str | None = None, autocommit: bool = False
+) -> contextlib.AbstractContextManager[psycopg.Connection]:
+    """A session on a configured database: named `ops_pipelines/<purpose>` in pg_stat_activity (the
+    DBA sees which action it belongs to), with the database's lock and connect timeouts and its
+    statement timeout — or a shorter one, for a quick read."""
+    return connect(
+        db.dsn.get_secret_value(),
+        statement_timeout=statement_timeout or db.timeouts.statement,
+        lock_timeout=db.timeouts.lock,
+        connect_timeout=db.timeouts.connect,
+        autocommit=autocommit,
+        purpose=purpose,
+    )
 
 
 class errors_named(contextlib.AbstractContextManager):  # noqa: N801 - used like a function, reusable

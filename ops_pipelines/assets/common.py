@@ -1,8 +1,6 @@
 """Names shared by every per-database factory, so keys, groups and pools read the same everywhere."""
 
 import contextlib
-import datetime as dt
-import zoneinfo
 from collections.abc import Iterator
 
 import dagster as dg
@@ -39,13 +37,6 @@ def database_asset(capability: Capability, db: DatabaseConfig, name: str, *, des
         description=description,
         **kwargs,
     )
-
-
-def local_time(moment: dt.datetime | None, timezone: str) -> str | None:
-    """`2026-11-22 09:30 +07` in the configured zone, for tables and summaries."""
-    if moment is None:
-        return None
-    return moment.astimezone(zoneinfo.ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def check_result(verdict) -> dg.AssetCheckResult:

@@ -6,7 +6,8 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import database_asset, local_time
+from ops_pipelines.assets.common import database_asset
+from ops_pipelines.localtime import local_time
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.window import require_window, run_window_work

@@ -8,12 +8,12 @@ health, security review). A database that cannot be reached gets a sentence, not
 """
 
 import datetime as dt
-import zoneinfo
 
 import dagster as dg
 
 from ops_pipelines.assets.capacity_records import ForecastFigures, SampleFigures
 from ops_pipelines.assets.common import asset_key
+from ops_pipelines.localtime import local_day, local_time
 from ops_pipelines.config import REPORTS_FOLDER, DatabaseConfig, OpsConfig
 from ops_pipelines.core.db_health import read_health
 from ops_pipelines.core.recovery_status import recovery_status
@@ -199,7 +199,7 @@ def write_report(config: OpsConfig, report: Report, blocks: list) -> list[str]:
             images[f"backup_trend_{section.name}.png"] = trend
         if section.capacity.chart is not None:
             images[section.capacity.chart.name] = section.capacity.chart.read_bytes()
-    day = report.generated_at.astimezone(zoneinfo.ZoneInfo(report.timezone)).strftime("%Y-%m-%d")
+    day = local_day(report.generated_at, report.timezone)
     name = f"maintenance_report_{day}"
     outputs = {
         **{image: data for image, data in images.items() if image.startswith("backup_trend_")},
@@ -261,4 +261,4 @@ def _local_if_time(text: str, timezone: str) -> str:
         return text
     if moment.tzinfo is None:
         return text
-    return moment.astimezone(zoneinfo.ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+    return local_time(moment, timezone, with_zone=False)

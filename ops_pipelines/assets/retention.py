@@ -5,7 +5,8 @@ manifest (reported instead). `dry_run: true` in the launchpad shows the plan and
 
 import dagster as dg
 
-from ops_pipelines.assets.common import database_asset, local_time
+from ops_pipelines.assets.common import database_asset
+from ops_pipelines.localtime import local_time
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups

@@ -5,7 +5,8 @@ It feeds vacuum, reindex and capacity, and gives the UI a per-table view with hi
 
 import dagster as dg
 
-from ops_pipelines.assets.common import database_asset, local_time, retry_if_transient
+from ops_pipelines.assets.common import database_asset, retry_if_transient
+from ops_pipelines.localtime import local_time
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.table_stats import TableStat, collect_table_stats

@@ -7,14 +7,13 @@ On its first tick a sensor only marks the present as read: turning alerts on doe
 months of old failures.
 """
 
-import datetime as dt
 import json
 import time
-import zoneinfo
 
 import dagster as dg
 
 from ops_pipelines.assets.report import REPORT_KEY
+from ops_pipelines.localtime import local_iso
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.history import check_evaluation, one_line, run_failure
 from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, post
@@ -107,7 +106,7 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
                     kind="check_failure",
                     cause=one_line(evaluation.description or "the check failed without a description"),
                     run_id=record.run_id,
-                    occurred_at=_local_iso(record.event.timestamp, config.timezone),
+                    occurred_at=local_iso(record.event.timestamp, config.timezone),
                     database=key.asset_key.path[0] if len(key.asset_key.path) > 1 else None,
                     asset=key.asset_key.to_user_string(),
                     check=key.name,
@@ -165,7 +164,7 @@ def _run_alert(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: dg.Eve
         kind="run_failure",
         cause=why.cause,
         run_id=run.run_id,
-        occurred_at=_local_iso(failure.timestamp, config.timezone),
+        occurred_at=local_iso(failure.timestamp, config.timezone),
         database=database,
         asset=asset.to_user_string() if asset is not None else None,
         job=run.job_name,
@@ -191,6 +190,4 @@ def _run_url(config: OpsConfig, run_id: str) -> str | None:
     return f"{base.rstrip('/')}/runs/{run_id}" if base else None
 
 
-def _local_iso(timestamp: float, timezone: str) -> str:
-    return dt.datetime.fromtimestamp(timestamp, zoneinfo.ZoneInfo(timezone)).isoformat(timespec="seconds")
 

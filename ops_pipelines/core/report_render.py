@@ -7,13 +7,13 @@ import base64
 import datetime as dt
 import html
 import io
-import zoneinfo
 from dataclasses import dataclass
 
 from ops_pipelines.core.backup_catalog import stamp_time
 from ops_pipelines.core.recovery_status import RecoveryStatus
 from ops_pipelines.core.report import DatabaseReport, Report
 from ops_pipelines.core.traffic import week_over_week
+from ops_pipelines.localtime import local_time, zone
 from ops_pipelines.markdown import md_text
 from ops_pipelines.units import format_bytes
 
@@ -61,7 +61,7 @@ class Image:
 
 
 def report_blocks(report: Report) -> list:
-    tz = zoneinfo.ZoneInfo(report.timezone)
+    tz = report.timezone
     now = report.generated_at
     blocks = [
         Heading(1, "Weekly maintenance report"),
@@ -83,7 +83,7 @@ def report_blocks(report: Report) -> list:
     return blocks
 
 
-def _database_blocks(report: Report, db: DatabaseReport, tz: zoneinfo.ZoneInfo) -> list:
+def _database_blocks(report: Report, db: DatabaseReport, tz: str) -> list:
     now = report.generated_at
     attention = db.attention(now)
     blocks = [Heading(2, db.name, f"db-{db.name}")]
@@ -152,7 +152,7 @@ def _database_blocks(report: Report, db: DatabaseReport, tz: zoneinfo.ZoneInfo) 
     if capacity.headroom:
         blocks.append(Para(f"Headroom check: {capacity.headroom}"))
 
-    blocks += _traffic_blocks(db, report.generated_at.astimezone(tz).date())
+    blocks += _traffic_blocks(db, report.generated_at.astimezone(zone(tz)).date())
 
     if db.health is None:
         blocks.append(Heading(3, "Performance, schema health, security"))
@@ -257,7 +257,7 @@ def _schema_blocks(db: DatabaseReport) -> list:
     return blocks
 
 
-def _security_blocks(db: DatabaseReport, tz: zoneinfo.ZoneInfo) -> list:
+def _security_blocks(db: DatabaseReport, tz: str) -> list:
     security = db.health.security
     blocks = [Heading(3, "Security")]
     if security.note:
@@ -367,7 +367,7 @@ def backup_trend_chart(status: RecoveryStatus, timezone: str, title: str) -> byt
     matplotlib.use("Agg")  # no display on servers
     import matplotlib.pyplot as plt
 
-    tz = zoneinfo.ZoneInfo(timezone)
+    tz = zone(timezone)
     figure, axes = plt.subplots(figsize=(9, 2.8), dpi=100)
     times = [moment.astimezone(tz).replace(tzinfo=None) for moment, _ in status.recent_sizes]
     axes.plot(times, [size / 1e6 for _, size in status.recent_sizes], marker="o", markersize=3, color="#1f77b4")
@@ -382,8 +382,8 @@ def backup_trend_chart(status: RecoveryStatus, timezone: str, title: str) -> byt
     return buffer.getvalue()
 
 
-def _local(moment: dt.datetime | None, tz: zoneinfo.ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "never"
+def _local(moment: dt.datetime | None, timezone: str) -> str:
+    return local_time(moment, timezone, with_zone=False) or "never"
 
 
 def _age_text(age: dt.timedelta | None) -> str:
@@ -430,5 +430,5 @@ def _plain(value: object) -> str:
     return str(value)
 
 
-def _cell(value: object, tz: zoneinfo.ZoneInfo) -> object:
+def _cell(value: object, tz: str) -> object:
     return _local(value, tz) if isinstance(value, dt.datetime) else value

@@ -2,6 +2,7 @@
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -215,3 +216,21 @@ def test_a_session_on_a_configured_database_says_which_action_it_belongs_to(empt
     assert row == {"app": "ops_pipelines/vacuum", "lt": "7s", "st": "2h"}
     with connect_db(db, "table_stats", statement_timeout="2 min") as conn:
         assert conn.execute("SELECT current_setting('statement_timeout') AS st").fetchone()["st"] == "2min"
+
+
+def test_a_streamed_program_is_killed_with_its_children_when_the_reader_fails(tmp_path):
+    pid_file = tmp_path / "grandchild.pid"
+    script = f"sleep 600 & echo $! > {pid_file}; echo data; echo 'prog: error: it broke' >&2; wait"
+    with pytest.raises(RuntimeError, match="reader gave up"):
+        with commands.streaming(["sh", "-c", script]) as program:
+            assert os.read(program.stdout_fd, 5) == b"data\n"
+            raise RuntimeError("reader gave up")
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{grandchild}") and \
+            Path(f"/proc/{grandchild}/stat").read_text().split()[2] != "Z":
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{grandchild}") or Path(f"/proc/{grandchild}/stat").read_text().split()[2] == "Z"
+    with commands.streaming(["sh", "-c", "echo 'prog: error: it broke' >&2; echo 'prog: detail: why' >&2; exit 2"]) as failing:
+        code = failing.wait(timeout=10)
+    assert failing.failure(code) == "sh exited with 2: it broke (detail: why)"

@@ -13,13 +13,10 @@
 Any failure kills pg_dump's process group and leaves no partial file and no manifest behind.
 """
 
-import collections
 import concurrent.futures
 import datetime as dt
 import hashlib
 import os
-import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -247,21 +244,13 @@ def _stream_dump(
     args: list, env: dict[str, str], out, level: int, *, progress: Callable[[int, int], None],
     progress_seconds: float, abort_if: Callable[[], bool],
 ) -> _StreamResult:
-    process = subprocess.Popen(
-        [str(a) for a in args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=commands.child_env(env), start_new_session=True,
-    )
-    stderr_tail: collections.deque[str] = collections.deque(maxlen=50)
-    reader = threading.Thread(target=_drain, args=(process.stderr, stderr_tail), daemon=True)
-    reader.start()
     sink = _HashingWriter(out)
     dumped = 0
-    try:
+    with commands.streaming(args, env=env) as pg_dump:
         # write_checksum: the frame carries a hash of the content, so decompression detects damage.
         compressor = zstandard.ZstdCompressor(level=level, write_checksum=True).stream_writer(sink, closefd=False)
         next_report = time.monotonic() + progress_seconds
-        fd = process.stdout.fileno()
-        while chunk := os.read(fd, READ_BYTES):
+        while chunk := os.read(pg_dump.stdout_fd, READ_BYTES):
             compressor.write(chunk)
             dumped += len(chunk)
             if time.monotonic() >= next_report:
@@ -270,25 +259,10 @@ def _stream_dump(
                 if abort_if():
                     raise BackupFailed("row counting failed while dumping")
         compressor.flush(zstandard.FLUSH_FRAME)
-        returncode = process.wait()
-    except BaseException:
-        commands.kill_group(process)
-        raise
-    finally:
-        process.stdout.close()
-        reader.join(timeout=10)
-    if returncode != 0:
-        cause = f"was killed by signal {-returncode}" if returncode < 0 else f"exited with {returncode}"
-        raise BackupFailed(f"pg_dump {cause}: {commands.error_summary(chr(10).join(stderr_tail))}")
+        returncode = pg_dump.wait()
+        if returncode != 0:
+            raise BackupFailed(pg_dump.failure(returncode))
     if dumped == 0:
         raise BackupFailed("pg_dump wrote nothing")
     return _StreamResult(dumped, sink.bytes, sink.sha256.hexdigest())
-
-
-def _drain(stream, tail: collections.deque) -> None:
-    for line in iter(stream.readline, b""):
-        text = line.decode("utf-8", "replace").strip()
-        if text:
-            tail.append(text)
-    stream.close()
 

@@ -5,22 +5,17 @@ backup is an error; a suspicious one (much smaller than usual) is a warning.
 """
 
 import datetime as dt
-import hashlib
 import statistics
-import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import zstandard
 
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time
 from ops_pipelines.core.manifest import BackupManifest, ManifestError
+from ops_pipelines.core.stored_dump import StoredDump
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import CommandFailed
 from ops_pipelines.resources import commands
 from ops_pipelines.resources.storage import BackupStorage, StorageError
-from ops_pipelines.resources.storage.base import iter_chunks
 from ops_pipelines.units import format_bytes
 
 SIZE_HISTORY = 7  # backups the size check compares against
@@ -65,24 +60,14 @@ def checksum(storage: BackupStorage, entry: BackupEntry) -> Verdict:
     """Re-read the whole dump and compare its sha256 and size with the manifest."""
     try:
         manifest = read_manifest(storage, entry)
-        digest, size = sha256_of(storage, manifest.dump_key)
+        dump = StoredDump(storage, manifest.dump_key).read_all()
     except (ManifestError, StorageError) as exc:
         return Verdict(False, False, str(exc))
-    metadata = {"backup": entry.stamp, "sha256": digest, "bytes": size, "manifest_bytes": manifest.bytes}
-    if size != manifest.bytes:
-        return Verdict(False, False, f"{manifest.dump_key} is {size} bytes, the manifest says {manifest.bytes} (truncated or replaced)", metadata)
-    if digest != manifest.sha256:
-        return Verdict(False, False, f"{manifest.dump_key} sha256 {digest[:12]}… does not match the manifest's {manifest.sha256[:12]}…", metadata)
-    return Verdict(True, False, f"sha256 and size ({format_bytes(size)}) match the manifest", metadata)
-
-
-def sha256_of(storage: BackupStorage, key: str) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with storage.open_read(key) as stream:
-        for chunk in iter_chunks(stream):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+    metadata = {"backup": entry.stamp, "sha256": dump.sha256, "bytes": dump.bytes, "manifest_bytes": manifest.bytes}
+    problem = dump.mismatch(manifest)
+    if problem:
+        return Verdict(False, False, problem, metadata)
+    return Verdict(True, False, f"sha256 and size ({format_bytes(dump.bytes)}) match the manifest", metadata)
 
 
 def readable(storage: BackupStorage, entry: BackupEntry, bin_dir: Path | None = None) -> Verdict:
@@ -107,55 +92,24 @@ def readable(storage: BackupStorage, entry: BackupEntry, bin_dir: Path | None = 
 
 def _list_archive(storage: BackupStorage, manifest: BackupManifest, bin_dir: Path | None) -> tuple[list[str], int]:
     pg_restore = commands.find_program("pg_restore", bin_dir or commands.pg_bin_dir(min_major=manifest.server_major))
-    process = subprocess.Popen(
-        [str(pg_restore), "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=commands.child_env({}), start_new_session=True,
-    )
-    output: dict[str, bytes] = {}
-    readers = [
-        threading.Thread(target=lambda: output.__setitem__("out", process.stdout.read()), daemon=True),
-        threading.Thread(target=lambda: output.__setitem__("err", process.stderr.read()), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    decompressed = 0
-    stdin_open = True
-    try:
-        for piece in _decompressed(storage, manifest.dump_key):
-            decompressed += len(piece)
+    dump = StoredDump(storage, manifest.dump_key)
+    with commands.streaming([pg_restore, "--list"], feed_stdin=True, collect_stdout=True) as listing:
+        stdin_open = True
+        for piece in dump.decompressed():
             if stdin_open:
                 try:
-                    process.stdin.write(piece)
+                    listing.stdin.write(piece)
                 except BrokenPipeError:  # pg_restore read the catalogue and stopped reading: fine
                     stdin_open = False
         if stdin_open:
-            process.stdin.close()
-        returncode = process.wait(timeout=600)
-    except BaseException:
-        commands.kill_group(process)
-        raise
-    finally:
-        for reader in readers:
-            reader.join(timeout=30)
-    if returncode != 0:
-        stderr = output.get("err", b"").decode("utf-8", "replace")
-        raise CommandFailed(f"pg_restore --list exited with {returncode}: {commands.error_summary(stderr)}")
-    lines = output.get("out", b"").decode("utf-8", "replace").splitlines()
-    return [line for line in lines if " TABLE DATA " in line and not line.startswith(";")], decompressed
-
-
-def _decompressed(storage: BackupStorage, key: str) -> Iterator[bytes]:
-    decompressor = zstandard.ZstdDecompressor().decompressobj()
-    with storage.open_read(key) as stream:
-        for chunk in iter_chunks(stream):
-            try:
-                piece = decompressor.decompress(chunk)
-            except zstandard.ZstdError as exc:
-                raise StorageError(f"{key} is not a valid zstd stream: {exc}") from None
-            if piece:
-                yield piece
-    if not decompressor.eof:
-        raise StorageError(f"{key} ends before its zstd frame does (truncated)")
+            listing.stdin.close()
+        returncode = listing.wait(timeout=600)
+        if returncode != 0:
+            raise CommandFailed(listing.failure(returncode).replace("pg_restore", "pg_restore --list", 1))
+    if not dump.frame_complete:
+        raise StorageError(f"{manifest.dump_key} ends before its zstd frame does (truncated)")
+    lines = listing.collected_stdout.decode("utf-8", "replace").splitlines()
+    return [line for line in lines if " TABLE DATA " in line and not line.startswith(";")], dump.decompressed_bytes
 
 
 def size_sane(storage: BackupStorage, entries: list[BackupEntry]) -> Verdict:

@@ -6,17 +6,15 @@ so off-site too, a backup without a manifest is incomplete. A copy already there
 sha256 is not sent again.
 """
 
-import hashlib
 import time
 from dataclasses import dataclass
 
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest
-from ops_pipelines.core.backup_checks import sha256_of
+from ops_pipelines.core.stored_dump import StoredDump
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.errors import OpsError
 from ops_pipelines.resources.storage import BackupStorage, StorageError
-from ops_pipelines.resources.storage.base import iter_chunks
 
 
 @dataclass(frozen=True)
@@ -36,17 +34,15 @@ def copy_backup(source: BackupStorage, target: BackupStorage, entry: BackupEntry
     if existing and existing.sha256 == manifest.sha256 and existing.bytes == manifest.bytes and target.stat(manifest_key):
         return CopyResult(manifest, target.uri(manifest.dump_key), 0, time.monotonic() - started, True)
 
-    digest, copied = hashlib.sha256(), 0
-    with source.open_read(manifest.dump_key) as stream, target.open_write(manifest.dump_key, sha256=manifest.sha256) as out:
-        for chunk in iter_chunks(stream):
-            digest.update(chunk)
-            copied += len(chunk)
+    dump = StoredDump(source, manifest.dump_key)
+    with target.open_write(manifest.dump_key, sha256=manifest.sha256) as out:
+        for chunk in dump.stored_chunks():
             out.write(chunk)
-        if digest.hexdigest() != manifest.sha256 or copied != manifest.bytes:
+        if dump.mismatch(manifest):
             # Raising inside the block aborts the upload: a damaged local file is not sent off-site.
             raise OpsError(f"{source.uri(manifest.dump_key)} no longer matches its manifest: not copied")
     target.write_bytes(manifest_key, source.read_bytes(manifest_key))
-    return CopyResult(manifest, target.uri(manifest.dump_key), copied, time.monotonic() - started, False)
+    return CopyResult(manifest, target.uri(manifest.dump_key), dump.bytes, time.monotonic() - started, False)
 
 
 def verify_copy(target: BackupStorage, manifest: BackupManifest) -> Verdict:
@@ -60,9 +56,9 @@ def verify_copy(target: BackupStorage, manifest: BackupManifest) -> Verdict:
             return Verdict(False, False, f"off-site copy is {stored.bytes} bytes, the manifest says {manifest.bytes}", metadata)
         if stored.sha256 is not None and stored.sha256 != manifest.sha256:
             return Verdict(False, False, "off-site copy's sha256 metadata differs from the manifest", metadata)
-        digest, size = sha256_of(target, manifest.dump_key)
+        dump = StoredDump(target, manifest.dump_key).read_all()
     except StorageError as exc:
         return Verdict(False, False, str(exc))
-    if digest != manifest.sha256 or size != manifest.bytes:
-        return Verdict(False, False, f"off-site copy re-read as sha256 {digest[:12]}…, {size} bytes: damaged", metadata)
-    return Verdict(True, False, f"off-site copy re-read: {size} bytes, sha256 matches the manifest", metadata)
+    if dump.mismatch(manifest):
+        return Verdict(False, False, f"off-site copy re-read as sha256 {dump.sha256[:12]}…, {dump.bytes} bytes: damaged", metadata)
+    return Verdict(True, False, f"off-site copy re-read: {dump.bytes} bytes, sha256 matches the manifest", metadata)

@@ -13,7 +13,6 @@ The sandbox and the temporary file are removed in every path, failures and cance
 """
 
 import datetime as dt
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -21,20 +20,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psycopg
-import zstandard
 from psycopg import sql
 
 from ops_pipelines.config import DatabaseConfig, parse_qualified_name
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time, verified_key
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.core.manifest import BackupManifest
+from ops_pipelines.core.stored_dump import DumpDamaged, StoredDump
 from ops_pipelines.errors import CommandFailed, OpsError
 from ops_pipelines.resources import commands
 from ops_pipelines.resources.postgres import connect, first_line
 from ops_pipelines.resources.sandbox import RestoreSandbox, RestoreTarget
 from ops_pipelines.resources.sandbox.local_cluster import owned, remove_leftovers
 from ops_pipelines.resources.storage import BackupStorage
-from ops_pipelines.resources.storage.base import iter_chunks
 
 Log = Callable[[str], None]
 
@@ -126,21 +124,17 @@ def recent_restore(newest_verified: str | None, max_age: dt.timedelta, now: dt.d
 
 def _verified_copy(storage: BackupStorage, manifest: BackupManifest, archive: Path) -> None:
     """One read of the dump: sha256 of what is stored, and the decompressed archive on disk."""
-    digest, size = hashlib.sha256(), 0
-    decompressor = zstandard.ZstdDecompressor().decompressobj()
-    with storage.open_read(manifest.dump_key) as stream, archive.open("wb") as out:
-        for chunk in iter_chunks(stream):
-            digest.update(chunk)
-            size += len(chunk)
-            try:
-                out.write(decompressor.decompress(chunk))
-            except zstandard.ZstdError as exc:
-                raise RestoreRefused(f"{manifest.dump_key} is damaged ({exc}): not restored") from None
-    if size != manifest.bytes:
-        raise RestoreRefused(f"{manifest.dump_key} is {size} bytes, the manifest says {manifest.bytes}: truncated, not restored")
-    if digest.hexdigest() != manifest.sha256:
-        raise RestoreRefused(f"{manifest.dump_key} does not match its manifest's sha256: damaged, not restored")
-    if not decompressor.eof:
+    dump = StoredDump(storage, manifest.dump_key)
+    try:
+        with archive.open("wb") as out:
+            for piece in dump.decompressed():
+                out.write(piece)
+    except DumpDamaged as exc:
+        raise RestoreRefused(f"{exc}: damaged, not restored") from None
+    problem = dump.mismatch(manifest)
+    if problem:
+        raise RestoreRefused(f"{problem}: not restored")
+    if not dump.frame_complete:
         raise RestoreRefused(f"{manifest.dump_key} ends before its zstd frame does: truncated, not restored")
 
 

@@ -5,13 +5,16 @@ message, and the whole process group killed on timeout or cancellation. Password
 child's environment (PGPASSWORD), never on its command line where `ps` would show them.
 """
 
+import collections
+import contextlib
 import os
 import pwd
 import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +92,80 @@ def run(
     if process.returncode not in ok_codes:
         raise CommandFailed(f"{Path(argv[0]).name} exited with {process.returncode}: {error_summary(stderr)}")
     return result
+
+
+class Streaming:
+    """A running program whose output (or input) the caller streams: see `streaming`."""
+
+    def __init__(self, args: Sequence[str | Path], env: Mapping[str, str] | None, feed_stdin: bool, collect_stdout: bool):
+        self.name = Path(str(args[0])).name
+        self.process = subprocess.Popen(
+            [str(a) for a in args], stdin=subprocess.PIPE if feed_stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(env), start_new_session=True,
+        )
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=50)
+        self._collected: list[bytes] = []
+        self._threads = [threading.Thread(target=self._drain_stderr, daemon=True)]
+        if collect_stdout:
+            self._threads.append(threading.Thread(target=self._collect_stdout, daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def stdin(self):
+        return self.process.stdin
+
+    @property
+    def stdout_fd(self) -> int:
+        """Read the program's output from here (not when it is collected)."""
+        return self.process.stdout.fileno()
+
+    @property
+    def collected_stdout(self) -> bytes:
+        """Everything the program wrote, once `wait` returned (with `collect_stdout`)."""
+        return b"".join(self._collected)
+
+    def wait(self, timeout: float | None = None) -> int:
+        returncode = self.process.wait(timeout=timeout)
+        for thread in self._threads:
+            thread.join(timeout=30)
+        return returncode
+
+    def failure(self, returncode: int) -> str:
+        """`pg_dump exited with 1: <its error line and detail>` (or `was killed by signal 9`)."""
+        how = f"was killed by signal {-returncode}" if returncode < 0 else f"exited with {returncode}"
+        return f"{self.name} {how}: {error_summary(chr(10).join(self.stderr_tail))}"
+
+    def _drain_stderr(self) -> None:
+        for line in iter(self.process.stderr.readline, b""):
+            text = line.decode("utf-8", "replace").strip()
+            if text:
+                self.stderr_tail.append(text)
+
+    def _collect_stdout(self) -> None:
+        while chunk := self.process.stdout.read(65536):
+            self._collected.append(chunk)
+
+
+@contextlib.contextmanager
+def streaming(args: Sequence[str | Path], *, env: Mapping[str, str] | None = None, feed_stdin: bool = False,
+              collect_stdout: bool = False) -> Iterator[Streaming]:
+    """Run a program whose stdout the caller reads (or whose stdin it writes) while it runs: its own
+    process group, stderr drained by a thread (its last lines kept for the error message), the whole
+    group killed if the block raises or is cancelled. The caller calls `wait` and judges the exit code."""
+    stream = Streaming(args, env, feed_stdin, collect_stdout)
+    try:
+        yield stream
+    except BaseException:
+        kill_group(stream.process)
+        raise
+    finally:
+        for pipe in (stream.process.stdin, stream.process.stdout, stream.process.stderr):
+            if pipe is not None and not pipe.closed:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        for thread in stream._threads:
+            thread.join(timeout=10)
 
 
 def become(user: str | None) -> dict:

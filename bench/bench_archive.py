@@ -73,27 +73,46 @@ def main() -> None:
             f"  - name: bench\n    dsn: '{ours_dsn}'\n    archive:\n"
             "      - {name: completed_orders, table: public.orders, age_column: completed_at, older_than: 365 days,"
             " status_column: status, status_in: [completed], children: [{table: public.order_lines, fk: order_id}],"
-            f" batch_size: {args.batch_size}}}\n", {})
+            f" batch_size: {args.batch_size}}}\n",
+            {},
+        )
         db = config.databases[0]
         rss_samples = []
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        run = run_archive(db, db.archive[0], log=lambda m: rss_samples.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        run = run_archive(
+            db, db.archive[0], log=lambda m: rss_samples.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        )
         ours_seconds = run.seconds
         rows = run.tables["public.orders"].removed
         lines = run.tables["public.order_lines"].removed
-        print(f"moved {rows:,} (unbatched moved {base_rows:,}; the cutoffs differ by the minutes between the runs);"
-              f" consistent: {run.consistent} {run.tables}", flush=True)
+        print(
+            f"moved {rows:,} (unbatched moved {base_rows:,}; the cutoffs differ by the minutes between the runs);"
+            f" consistent: {run.consistent} {run.tables}",
+            flush=True,
+        )
         assert run.consistent and abs(rows - base_rows) <= base_rows * 0.001
         print(f"batched: {rows:,} orders + {lines:,} lines in {ours_seconds:.1f} s, {run.batches} batches", flush=True)
     finally:
         drop(args.dsn, "ops_bench_archive_base")
         drop(args.dsn, "ops_bench_archive_ours")
     print("\n| measure | value |\n|---|---:|")
-    print(f"| unbatched INSERT … SELECT; DELETE, one transaction | {base_seconds:.1f} s ({base_rows / base_seconds:,.0f} orders/s) |")
-    print(f"| `<db>/archive_completed_orders`, batch {args.batch_size} | {ours_seconds:.1f} s ({rows / ours_seconds:,.0f} orders/s) |")
+    print(
+        f"| unbatched INSERT … SELECT; DELETE, one transaction | {base_seconds:.1f} s "
+        f"({base_rows / base_seconds:,.0f} orders/s) |"
+    )
+    print(
+        f"| `<db>/archive_completed_orders`, batch {args.batch_size} | {ours_seconds:.1f} s "
+        f"({rows / ours_seconds:,.0f} orders/s) |"
+    )
     print(f"| longest batch (locks held) | {run.longest_batch_ms:,.0f} ms |")
-    print(f"| peak RSS growth during the run | {(max(rss_samples) - before) / 1024:.1f} MB (first batch {(rss_samples[0] - before) / 1024:.1f} MB) |")
-    print(f"\nthroughput ratio = {base_seconds / ours_seconds:.2f} (target >= 0.5); longest batch {run.longest_batch_ms / 1000:.2f} s (target <= 2 s)")
+    print(
+        f"| peak RSS growth during the run | {(max(rss_samples) - before) / 1024:.1f} MB (first batch "
+        f"{(rss_samples[0] - before) / 1024:.1f} MB) |"
+    )
+    print(
+        f"\nthroughput ratio = {base_seconds / ours_seconds:.2f} (target >= 0.5); longest batch "
+        f"{run.longest_batch_ms / 1000:.2f} s (target <= 2 s)"
+    )
 
 
 if __name__ == "__main__":

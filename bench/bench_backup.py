@@ -13,8 +13,8 @@ The sample database (`ops_bench_erp`, scale 50) is generated first when missing 
 import argparse
 import json
 import resource
-import statistics
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,8 +47,18 @@ def one_backup(dsn: str, directory: str) -> None:
     result = run_backup(config.databases[0], LocalStorage(Path(directory)))
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "bytes": result.manifest.bytes, "peak_kb": peak, "before_kb": before,
-                      "tables": len(result.manifest.table_counts), "rows": result.manifest.total_rows}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "bytes": result.manifest.bytes,
+                "peak_kb": peak,
+                "before_kb": before,
+                "tables": len(result.manifest.table_counts),
+                "rows": result.manifest.total_rows,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -74,10 +84,18 @@ def main() -> None:
         for i in range(args.repeat):
             floor.append(timed_shell(f"'{pg_dump}' -Fc -Z0 -d {target} > /dev/null", env))
             gzip_runs.append(timed_shell(f"'{pg_dump}' -d {target} | gzip > '{gz}'", env))
-            out = subprocess.run([sys.executable, __file__, "--one-backup", dsn, f"{tmp}/ours{i}"],
-                                 capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--one-backup", dsn, f"{tmp}/ours{i}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             ours.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(f"run {i + 1}: floor {floor[-1]:.2f} s, pg_dump|gzip {gzip_runs[-1]:.2f} s, backup {ours[-1]['seconds']:.2f} s", flush=True)
+            print(
+                f"run {i + 1}: floor {floor[-1]:.2f} s, pg_dump|gzip {gzip_runs[-1]:.2f} s, backup "
+                f"{ours[-1]['seconds']:.2f} s",
+                flush=True,
+            )
         gzip_bytes = gz.stat().st_size
 
     floor_s, gzip_s = statistics.median(floor), statistics.median(gzip_runs)
@@ -90,12 +108,18 @@ def main() -> None:
     print("|---|---:|---:|")
     print(f"| `pg_dump -Fc -Z0 > /dev/null` (floor) | {floor_s:.2f} s | - |")
     print(f"| `pg_dump \\| gzip` (runbook) | {gzip_s:.2f} s | {gzip_bytes / 1e6:,.1f} MB |")
-    print(f"| `<db>/backup` ({ours[-1]['tables']} tables, {ours[-1]['rows']:,} rows counted) | {ours_s:.2f} s | {ours_bytes / 1e6:,.1f} MB |")
+    print(
+        f"| `<db>/backup` ({ours[-1]['tables']} tables, {ours[-1]['rows']:,} rows counted) | {ours_s:.2f} s | "
+        f"{ours_bytes / 1e6:,.1f} MB |"
+    )
     print()
     print(f"backup / floor = {ours_s / floor_s:.2f} (target <= 1.3)")
     print(f"runbook / backup = {gzip_s / ours_s:.1f}x (target >= 3)")
     print(f"backup size / runbook size = {ours_bytes / gzip_bytes:.2f} (target <= 0.5)")
-    print(f"peak RSS of the backup process = {peak_mb:.0f} MB, of which the backup added {growth_mb:.0f} MB (target < 300 MB)")
+    print(
+        f"peak RSS of the backup process = {peak_mb:.0f} MB, of which the backup added {growth_mb:.0f} MB (target < "
+        "300 MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,12 @@ from pathlib import Path
 
 
 def config_text(databases: int) -> str:
-    lines = ["backup_store: {local_dir: /tmp/ops_bench_backups}",
-             "metrics: {dsn: 'host=metrics dbname=ops_metrics', textfile_path: /tmp/ops_bench_textfile/ops.prom}",
-             "alerts: {webhook_url: 'https://hooks.example/services/T0/B0/x'}", "databases:"]
+    lines = [
+        "backup_store: {local_dir: /tmp/ops_bench_backups}",
+        "metrics: {dsn: 'host=metrics dbname=ops_metrics', textfile_path: /tmp/ops_bench_textfile/ops.prom}",
+        "alerts: {webhook_url: 'https://hooks.example/services/T0/B0/x'}",
+        "databases:",
+    ]
     for i in range(databases):
         lines += [
             f"  - name: erp_{i:03d}",

@@ -59,8 +59,10 @@ def main() -> None:
 
     rng = np.random.default_rng(1)
     histories = [
-        pd.Series(100 * GB + np.cumsum(rng.normal(0.5 * GB, 0.3 * GB, 730)),
-                  index=pd.date_range("2025-01-01", periods=730, freq="D", tz="UTC"))
+        pd.Series(
+            100 * GB + np.cumsum(rng.normal(0.5 * GB, 0.3 * GB, 730)),
+            index=pd.date_range("2025-01-01", periods=730, freq="D", tz="UTC"),
+        )
         for _ in range(50)
     ]
     started = time.perf_counter()

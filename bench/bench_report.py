@@ -24,18 +24,21 @@ from ops_pipelines.automation.metrics_textfile import gather_figures, write_text
 from ops_pipelines.config import parse_config
 from ops_pipelines.core.backup_catalog import stamp_for
 from ops_pipelines.definitions import build_definitions
-from ops_pipelines.history import checks_by_database
 from ops_pipelines.demo.generator import generate_erp_database
+from ops_pipelines.history import checks_by_database
 from ops_pipelines.resources.postgres import with_dbname
 
 ERP = "ops_bench_report_erp"
 
 
 def make_setup(root: Path, databases: int, dsn: str) -> tuple[dg.Definitions, object, dg.DagsterInstance]:
-    now = dt.datetime.now(dt.timezone.utc)
-    lines = [f"backup_store: {{local_dir: {root / 'store'}}}",
-             f"metrics: {{textfile_path: {root / 'textfile' / 'ops.prom'}}}",
-             "alerts: {webhook_url: 'http://127.0.0.1:9/hook'}", "databases:"]
+    now = dt.datetime.now(dt.UTC)
+    lines = [
+        f"backup_store: {{local_dir: {root / 'store'}}}",
+        f"metrics: {{textfile_path: {root / 'textfile' / 'ops.prom'}}}",
+        "alerts: {webhook_url: 'http://127.0.0.1:9/hook'}",
+        "databases:",
+    ]
     for d in range(databases):
         name = f"erp_{d:03d}"
         lines.append(f"  - {{name: {name}, dsn: '{dsn}'}}")
@@ -46,8 +49,9 @@ def make_setup(root: Path, databases: int, dsn: str) -> tuple[dg.Definitions, ob
             (directory / f"{stamp}.dump.zst").write_bytes(b"x" * (1000 + b))
             (directory / f"{stamp}.manifest.json").write_text("{}")
         newest = stamp_for(now - dt.timedelta(hours=1))
-        (directory / f"{newest}.restore-ok.json").write_text(json.dumps(
-            {"finished_at": now.isoformat(), "restore_seconds": 12.5, "sandbox": "local cluster"}))
+        (directory / f"{newest}.restore-ok.json").write_text(
+            json.dumps({"finished_at": now.isoformat(), "restore_seconds": 12.5, "sandbox": "local cluster"})
+        )
     config = parse_config("\n".join(lines) + "\n", {})
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
@@ -55,12 +59,22 @@ def make_setup(root: Path, databases: int, dsn: str) -> tuple[dg.Definitions, ob
     for day in range(7):
         for db in config.databases:
             for asset in ("vacuum_analyze", "reindex"):
-                instance.report_runless_asset_event(dg.AssetMaterialization(
-                    asset_key=[db.name, asset], metadata={"tables_vacuumed": 3, "bytes_reclaimed": 10_000_000, "seconds": 1.5}))
+                instance.report_runless_asset_event(
+                    dg.AssetMaterialization(
+                        asset_key=[db.name, asset],
+                        metadata={"tables_vacuumed": 3, "bytes_reclaimed": 10_000_000, "seconds": 1.5},
+                    )
+                )
         for i, key in enumerate(checks):
-            instance.report_runless_asset_event(dg.AssetCheckEvaluation(
-                asset_key=key.asset_key, check_name=key.name, passed=(i + day) % 10 != 0,
-                severity=dg.AssetCheckSeverity.ERROR, description="synthetic"))
+            instance.report_runless_asset_event(
+                dg.AssetCheckEvaluation(
+                    asset_key=key.asset_key,
+                    check_name=key.name,
+                    passed=(i + day) % 10 != 0,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description="synthetic",
+                )
+            )
     return defs, config, instance
 
 
@@ -72,7 +86,9 @@ def measure(databases: int, dsn: str) -> dict:
         result = job.execute_in_process(instance=instance)
         report_seconds = time.perf_counter() - started
         assert result.success
-        metadata = instance.get_latest_materialization_event(dg.AssetKey("maintenance_report")).asset_materialization.metadata
+        metadata = instance.get_latest_materialization_event(
+            dg.AssetKey("maintenance_report")
+        ).asset_materialization.metadata
         html_bytes = Path(metadata["html"].value).stat().st_size
         by_db = checks_by_database(defs.resolve_asset_graph())
         started = time.perf_counter()
@@ -85,8 +101,14 @@ def measure(databases: int, dsn: str) -> dict:
                 started = time.perf_counter()
                 cursor = sensor.evaluate_tick(context).cursor
                 ticks.append(time.perf_counter() - started)
-        return {"report": report_seconds, "textfile": textfile_seconds, "html": html_bytes, "check_tick": ticks[1],
-                "failed": metadata["failed_checks"].value, "actions": metadata["maintenance_actions"].value}
+        return {
+            "report": report_seconds,
+            "textfile": textfile_seconds,
+            "html": html_bytes,
+            "check_tick": ticks[1],
+            "failed": metadata["failed_checks"].value,
+            "actions": metadata["maintenance_actions"].value,
+        }
 
 
 def main() -> None:
@@ -99,14 +121,21 @@ def main() -> None:
     base = measure(1, dsn)
     big = measure(args.databases, dsn)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("| databases | report run | per database | HTML | failed checks listed | maintenance actions | textfile (gather + write) "
-          "| check-alert sensor tick |")
+    print(
+        "| databases | report run | per database | HTML | failed checks listed | maintenance actions | textfile "
+        "(gather + write) "
+        "| check-alert sensor tick |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, r in ((1, base), (args.databases, big)):
-        print(f"| {n} | {r['report']:.2f} s | {r['report'] / n * 1000:.0f} ms | {r['html'] / 1e3:.0f} kB | {r['failed']} "
-              f"| {r['actions']} | {r['textfile'] * 1000:.0f} ms | {r['check_tick'] * 1000:.0f} ms |")
-    print(f"\nper-database cost {big['report'] / args.databases / base['report']:.2f}x the one-database run's; "
-          f"peak RSS of the process {peak_mb:.0f} MB")
+        print(
+            f"| {n} | {r['report']:.2f} s | {r['report'] / n * 1000:.0f} ms | {r['html'] / 1e3:.0f} kB | {r['failed']} "
+            f"| {r['actions']} | {r['textfile'] * 1000:.0f} ms | {r['check_tick'] * 1000:.0f} ms |"
+        )
+    print(
+        f"\nper-database cost {big['report'] / args.databases / base['report']:.2f}x the one-database run's; "
+        f"peak RSS of the process {peak_mb:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ cluster for free (started before its clock starts) and verifies nothing.
 """
 
 import argparse
-import statistics
 import shlex
+import statistics
 import subprocess
 import tempfile
 import time
@@ -41,10 +41,17 @@ def runbook_restore(gz: Path) -> float:
         target = shlex.quote(commands.tool_connection(with_dbname(cluster.dsn(), "restore_target")).dbname)
         started = time.perf_counter()
         subprocess.run(
-            ["bash", "-o", "pipefail", "-c",
-             f"psql -q -d {shlex.quote(conn.dbname)} -c 'CREATE DATABASE restore_target' && "
-             f"gunzip -c '{gz}' | psql -q -o /dev/null -d {target}"],
-            env=commands.child_env(conn.env), check=True, stderr=subprocess.DEVNULL,
+            [
+                "bash",
+                "-o",
+                "pipefail",
+                "-c",
+                f"psql -q -d {shlex.quote(conn.dbname)} -c 'CREATE DATABASE restore_target' && "
+                f"gunzip -c '{gz}' | psql -q -o /dev/null -d {target}",
+            ],
+            env=commands.child_env(conn.env),
+            check=True,
+            stderr=subprocess.DEVNULL,
         )
         return time.perf_counter() - started
     finally:
@@ -63,9 +70,14 @@ def main() -> None:
         tmp_path.chmod(0o755)
         gz = tmp_path / "dump.sql.gz"
         conn = commands.tool_connection(dsn)
-        subprocess.run(["bash", "-o", "pipefail", "-c", f"pg_dump -d {shlex.quote(conn.dbname)} | gzip > '{gz}'"],
-                       env=commands.child_env(conn.env), check=True)
-        config = parse_config(f"backup_store: {{local_dir: {tmp_path / 'store'}}}\ndatabases: [{{name: bench, dsn: '{dsn}'}}]\n", {})
+        subprocess.run(
+            ["bash", "-o", "pipefail", "-c", f"pg_dump -d {shlex.quote(conn.dbname)} | gzip > '{gz}'"],
+            env=commands.child_env(conn.env),
+            check=True,
+        )
+        config = parse_config(
+            f"backup_store: {{local_dir: {tmp_path / 'store'}}}\ndatabases: [{{name: bench, dsn: '{dsn}'}}]\n", {}
+        )
         storage = LocalStorage(tmp_path / "store")
         run_backup(config.databases[0], storage)
         entry = complete_backups(storage, "bench")[-1]
@@ -78,9 +90,12 @@ def main() -> None:
             ours.append(time.perf_counter() - started)
             inner.append(report.restore_seconds + report.verify_seconds)
             assert report.passed, report.mismatches
-            print(f"run {i + 1}: runbook {baseline[-1]:.1f} s, restore test {ours[-1]:.1f} s "
-                  f"(pg_restore {report.restore_seconds:.1f} s + verify {report.verify_seconds:.1f} s; "
-                  f"{report.tables_checked} tables, {report.rows_checked:,} rows)", flush=True)
+            print(
+                f"run {i + 1}: runbook {baseline[-1]:.1f} s, restore test {ours[-1]:.1f} s "
+                f"(pg_restore {report.restore_seconds:.1f} s + verify {report.verify_seconds:.1f} s; "
+                f"{report.tables_checked} tables, {report.rows_checked:,} rows)",
+                flush=True,
+            )
     b, o, n = statistics.median(baseline), statistics.median(ours), statistics.median(inner)
     print(f"\n| measure (median of {args.repeat}) | wall time |\n|---|---:|")
     print(f"| runbook: createdb && gunzip -c dump.sql.gz \\| psql (default cluster) | {b:.1f} s |")

@@ -40,26 +40,42 @@ def main() -> None:
         conn.execute("DROP DATABASE IF EXISTS ops_bench_instance WITH (FORCE)")
         conn.execute("CREATE DATABASE ops_bench_instance")
     server = conninfo_to_dict(args.dsn)
-    os.environ.update({
-        "DAGSTER_PG_HOST": server.get("host", "127.0.0.1"), "DAGSTER_PG_PORT": str(server.get("port", 5432)),
-        "DAGSTER_PG_USER": server.get("user", "postgres"), "DAGSTER_PG_PASSWORD": server.get("password", ""),
-        "DAGSTER_PG_DB": "ops_bench_instance",
-    })
+    os.environ.update(
+        {
+            "DAGSTER_PG_HOST": server.get("host", "127.0.0.1"),
+            "DAGSTER_PG_PORT": str(server.get("port", 5432)),
+            "DAGSTER_PG_USER": server.get("user", "postgres"),
+            "DAGSTER_PG_PASSWORD": server.get("password", ""),
+            "DAGSTER_PG_DB": "ops_bench_instance",
+        }
+    )
     with tempfile.TemporaryDirectory() as store, tempfile.TemporaryDirectory() as home:
         text = make_store(Path(store), args.databases, 1000)
         config_path = Path(store) / "config.yaml"
         config_path.write_text(text)
         cold = subprocess.run(
-            [sys.executable, "-c", "import time; t = time.perf_counter(); from ops_pipelines.definitions import defs; "
-             "defs().get_repository_def().load_all_definitions(); print(time.perf_counter() - t)"],
-            env={**os.environ, "OPS_PIPELINES_CONFIG": str(config_path)}, capture_output=True, text=True, check=True)
+            [
+                sys.executable,
+                "-c",
+                "import time; t = time.perf_counter(); from ops_pipelines.definitions import defs; "
+                "defs().get_repository_def().load_all_definitions(); print(time.perf_counter() - t)",
+            ],
+            env={**os.environ, "OPS_PIPELINES_CONFIG": str(config_path)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         load_seconds = float(cold.stdout.strip().splitlines()[-1])
         defs = build_definitions(parse_config(text, {}))
         (Path(home) / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
         with dg.DagsterInstance.from_config(home) as instance:
             for db in parse_config(text, {}).databases:  # one backup materialization each
-                instance.report_runless_asset_event(dg.AssetMaterialization(
-                    asset_key=[db.name, "backup"], metadata={"path": dg.MetadataValue.path(f"/x/{db.name}/20261122T000000Z.dump.zst")}))
+                instance.report_runless_asset_event(
+                    dg.AssetMaterialization(
+                        asset_key=[db.name, "backup"],
+                        metadata={"path": dg.MetadataValue.path(f"/x/{db.name}/20261122T000000Z.dump.zst")},
+                    )
+                )
             rows = []
             for name in ("missing_backup_sensor", "restore_after_backup_sensor"):
                 sensor = defs.resolve_sensor_def(name)
@@ -79,8 +95,10 @@ def main() -> None:
     for name, median, worst in rows:
         print(f"| `{name}` tick (PostgreSQL-backed instance) | {median * 1000:.0f} ms | {worst * 1000:.0f} ms |")
     print(f"\nrestore sensor, first tick: {first_requests} run requests (one per database)")
-    print(f"targets: defs < 3 s: {'met' if load_seconds < 3 else 'NOT met'}; "
-          f"ticks < 2 s: {'met' if all(w < 2 for _, _, w in rows) else 'NOT met'}")
+    print(
+        f"targets: defs < 3 s: {'met' if load_seconds < 3 else 'NOT met'}; "
+        f"ticks < 2 s: {'met' if all(w < 2 for _, _, w in rows) else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from ops_pipelines.definitions import build_definitions
 
 
 def make_store(root: Path, databases: int, backups: int) -> str:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     lines = [f"backup_store: {{local_dir: {root}}}", "databases:"]
     for d in range(databases):
         name = f"erp_{d:03d}"

@@ -52,9 +52,7 @@ _SHAPE_ERRORS = {"model_type", "model_attributes_type", "dict_type", "list_type"
 
 def _check_name(value: str) -> str:
     if not _NAME.match(value):
-        raise ValueError(
-            f'"{value}" is not a valid asset-key segment (letters, digits and _ only, at most 63)'
-        )
+        raise ValueError(f'"{value}" is not a valid asset-key segment (letters, digits and _ only, at most 63)')
     return value
 
 
@@ -81,7 +79,9 @@ def _fixed_duration(value: object) -> Duration:
     "wait forever" to PostgreSQL, and a month has no fixed number of seconds."""
     duration = _positive_duration(value)
     if duration.months:
-        raise ValueError(f'"{duration.text}" has months or years, which have no fixed length here: give days, like "30 days"')
+        raise ValueError(
+            f'"{duration.text}" has months or years, which have no fixed length here: give days, like "30 days"'
+        )
     return duration
 
 
@@ -266,7 +266,9 @@ class VacuumSettings(_Section):
     @model_validator(mode="after")
     def _warn_before_error(self) -> "VacuumSettings":
         if self.xid_age_warn >= self.xid_age_error:
-            raise ValueError(f"xid_age_warn ({self.xid_age_warn:,}) must be below xid_age_error ({self.xid_age_error:,})")
+            raise ValueError(
+                f"xid_age_warn ({self.xid_age_warn:,}) must be below xid_age_error ({self.xid_age_error:,})"
+            )
         return self
 
 
@@ -291,8 +293,10 @@ class CapacitySettings(_Section):
     @model_validator(mode="after")
     def _warn_sooner_than_error(self) -> "CapacitySettings":
         if self.warn_within.seconds < self.error_within.seconds:
-            raise ValueError(f"warn_within ({self.warn_within}) must be at least error_within ({self.error_within}): "
-                             "the warning comes first")
+            raise ValueError(
+                f"warn_within ({self.warn_within}) must be at least error_within ({self.error_within}): "
+                "the warning comes first"
+            )
         return self
 
 
@@ -430,9 +434,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f'duplicate key "{key}"', key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f'duplicate key "{key}"', key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -482,7 +484,10 @@ def _check_unique(config: OpsConfig, source: Any) -> None:
     _refuse_duplicates([db.name for db in config.databases], "databases", "database name", source)
     for i, db in enumerate(config.databases):
         if db.name == REPORTS_FOLDER:
-            raise ConfigError(f'{source}: databases[{i}].name: "{REPORTS_FOLDER}" is reserved for the reports folder of the backup store')
+            raise ConfigError(
+                f'{source}: databases[{i}].name: "{REPORTS_FOLDER}" is reserved for the reports folder of the backup '
+                "store"
+            )
     for i, db in enumerate(config.databases):
         _refuse_duplicates([rule.name for rule in db.archive], f"databases[{i}].archive", "archive rule", source)
 
@@ -491,7 +496,9 @@ def _refuse_duplicates(names: list[str], where: str, what: str, source: Any) -> 
     first_seen: dict[str, int] = {}
     for i, name in enumerate(names):
         if name in first_seen:
-            raise ConfigError(f'{source}: {where}[{i}].name: duplicate {what} "{name}" (also {where}[{first_seen[name]}])')
+            raise ConfigError(
+                f'{source}: {where}[{i}].name: duplicate {what} "{name}" (also {where}[{first_seen[name]}])'
+            )
         first_seen[name] = i
 
 
@@ -528,8 +535,15 @@ def _describe(exc: ValidationError, prefix: list[Any] | None = None) -> str:
 
 def _kind_of(value: Any) -> str:
     """What a value is, without showing it."""
-    return {str: "a string", int: "a number", float: "a number", bool: "true/false", list: "a list",
-            dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
+    return {
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "true/false",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)
 
 
 def _is_union_tag(part: Any) -> bool:

@@ -22,8 +22,11 @@ def build_definitions(config: OpsConfig) -> dg.Definitions:
     automation = dg.Definitions(
         jobs=[*database_jobs, cleanup_job],
         schedules=[*schedules.build(config, capabilities), cleanup_schedule],
-        sensors=[*sensors.build(config, database_jobs, capabilities), *alerts.build(config, asset_graph),
-                 *metrics_textfile.build(config, asset_graph)],
+        sensors=[
+            *sensors.build(config, database_jobs, capabilities),
+            *alerts.build(config, asset_graph),
+            *metrics_textfile.build(config, asset_graph),
+        ],
     )
     return dg.Definitions.merge(assets, automation)
 

@@ -10,7 +10,6 @@ import os
 import tempfile
 from pathlib import Path
 
-
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 

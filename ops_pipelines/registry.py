@@ -35,6 +35,7 @@ from ops_pipelines.config import DatabaseConfig, OpsConfig
 
 __all__ = ["CAPABILITIES", "FIRST_WEEK", "Capability", "present"]
 
+
 def _always(*names: str) -> AssetNames:
     return lambda config, db: list(names)
 
@@ -52,27 +53,52 @@ def _archive_rules(config: OpsConfig, db: DatabaseConfig) -> list[str]:
     return [f"archive_{rule.name}" for rule in db.archive]
 
 
-
-
 CAPABILITIES: tuple[Capability, ...] = (
     Capability("table_stats", (Part(table_stats.build, _always("table_stats")),), schedule=None, exclusive=False),
     Capability(
         "backup",
-        (Part(backup.build, _always("backup")), Part(retention.build, _always("backup_retention")),
-         Part(offsite.build, _with_s3("offsite_copy"))),
-        schedule="backup", exclusive=True,
+        (
+            Part(backup.build, _always("backup")),
+            Part(retention.build, _always("backup_retention")),
+            Part(offsite.build, _with_s3("offsite_copy")),
+        ),
+        schedule="backup",
+        exclusive=True,
         extra_checks=(("restore_test", "restore_recent"),),  # a lapse in restore testing shows with every backup
     ),
-    Capability("restore_test", (Part(restore_test.build, _always("restore_test")),), schedule=FIRST_WEEK, exclusive=True),
-    Capability("vacuum", (Part(vacuum.build, _always("vacuum_analyze")),), schedule="vacuum", exclusive=True,
-               refreshes=("table_stats",), maintenance=True),
-    Capability("reindex", (Part(reindex.build, _always("reindex")),), schedule="reindex", exclusive=True,
-               refreshes=("table_stats",), maintenance=True),
-    Capability("maintenance_window", (Part(maintenance_window.build, _with_window_work),), schedule=FIRST_WEEK,
-               exclusive=True, maintenance=True),
+    Capability(
+        "restore_test", (Part(restore_test.build, _always("restore_test")),), schedule=FIRST_WEEK, exclusive=True
+    ),
+    Capability(
+        "vacuum",
+        (Part(vacuum.build, _always("vacuum_analyze")),),
+        schedule="vacuum",
+        exclusive=True,
+        refreshes=("table_stats",),
+        maintenance=True,
+    ),
+    Capability(
+        "reindex",
+        (Part(reindex.build, _always("reindex")),),
+        schedule="reindex",
+        exclusive=True,
+        refreshes=("table_stats",),
+        maintenance=True,
+    ),
+    Capability(
+        "maintenance_window",
+        (Part(maintenance_window.build, _with_window_work),),
+        schedule=FIRST_WEEK,
+        exclusive=True,
+        maintenance=True,
+    ),
     Capability("archive", (Part(archive.build, _archive_rules),), schedule="archive", exclusive=True, maintenance=True),
-    Capability("capacity", (Part(capacity.build, _always("capacity_sample", "capacity_forecast")),),
-               schedule="capacity_sample", exclusive=False),
+    Capability(
+        "capacity",
+        (Part(capacity.build, _always("capacity_sample", "capacity_forecast")),),
+        schedule="capacity_sample",
+        exclusive=False,
+    ),
 )
 
 
@@ -83,6 +109,12 @@ def present(config: OpsConfig, db: DatabaseConfig) -> list[Capability]:
 
 def maintenance_assets(config: OpsConfig) -> dict[str, list[str]]:
     """Per database, the assets whose runs the weekly report lists as maintenance done."""
-    return {db.name: [name for capability in present(config, db) if capability.maintenance
-                      for name in capability.assets(config, db)] for db in config.databases}
-
+    return {
+        db.name: [
+            name
+            for capability in present(config, db)
+            if capability.maintenance
+            for name in capability.assets(config, db)
+        ]
+        for db in config.databases
+    }

@@ -35,9 +35,21 @@ def find_chromium() -> str | None:
 def load_page(chromium: str, page: Path, workdir: Path, timeout: float = 60) -> PageLoad:
     profile = workdir / "chromium-profile"
     process = subprocess.Popen(
-        [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-         "--disable-background-networking", "--remote-debugging-port=0", f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            chromium,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         port = _devtools_port(profile, process, timeout)
@@ -78,15 +90,24 @@ def _inspect(session: _Session, url: str) -> PageLoad:
         session.call(f"{domain}.enable")
     session.call("Page.navigate", {"url": url})
     session.wait_for("Page.loadEventFired")
-    expression = ("JSON.stringify({title: document.title, images: Array.from(document.images).map("
-                  "i => ({alt: i.alt, ok: i.complete && i.naturalWidth > 0}))})")
-    state = json.loads(session.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"]["value"])
-    result = PageLoad(title=state["title"], images=len(state["images"]),
-                      broken_images=[i["alt"] for i in state["images"] if not i["ok"]])
+    expression = (
+        "JSON.stringify({title: document.title, images: Array.from(document.images).map("
+        "i => ({alt: i.alt, ok: i.complete && i.naturalWidth > 0}))})"
+    )
+    state = json.loads(
+        session.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"]["value"]
+    )
+    result = PageLoad(
+        title=state["title"],
+        images=len(state["images"]),
+        broken_images=[i["alt"] for i in state["images"] if not i["ok"]],
+    )
     for event in session.events:
         method, params = event.get("method"), event.get("params", {})
         if method == "Runtime.consoleAPICalled" and params.get("type") == "error":
-            result.console_errors.append(" ".join(str(a.get("value", a.get("description"))) for a in params.get("args", [])))
+            result.console_errors.append(
+                " ".join(str(a.get("value", a.get("description"))) for a in params.get("args", []))
+            )
         elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
             result.console_errors.append(params["entry"]["text"])
         elif method == "Runtime.exceptionThrown":

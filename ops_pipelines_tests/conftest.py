@@ -26,7 +26,9 @@ TEST_SCALE = 0.1  # ~3 MB: every table has rows, generation takes about a second
 def _usable(dsn: str) -> bool:
     try:
         with connect(dsn, connect_timeout="3s") as conn:
-            row = conn.execute("SELECT rolsuper OR rolcreatedb AS ok FROM pg_roles WHERE rolname = current_user").fetchone()
+            row = conn.execute(
+                "SELECT rolsuper OR rolcreatedb AS ok FROM pg_roles WHERE rolname = current_user"
+            ).fetchone()
             return bool(row and row["ok"])
     except DatabaseError:
         return False
@@ -130,7 +132,8 @@ def s3_endpoint() -> Iterator[str]:
     port = free_port()
     server = subprocess.Popen(
         [Path(sys.executable).with_name("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

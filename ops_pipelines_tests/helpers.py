@@ -27,8 +27,12 @@ def restore_dump(dump_path: Path, target_dsn: str) -> None:
     """Decompress a .dump.zst into pg_restore, into `target_dsn` (an empty database)."""
     pg_restore = commands.find_program("pg_restore")
     target = commands.tool_connection(target_dsn)
-    process = subprocess.Popen([pg_restore, "--no-owner", "--exit-on-error", "-d", target.dbname],
-                               stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=commands.child_env(target.env))
+    process = subprocess.Popen(
+        [pg_restore, "--no-owner", "--exit-on-error", "-d", target.dbname],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=commands.child_env(target.env),
+    )
     with dump_path.open("rb") as source:
         zstandard.ZstdDecompressor().copy_stream(source, process.stdin)
     process.stdin.close()

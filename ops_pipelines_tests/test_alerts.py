@@ -10,13 +10,26 @@ from ops_pipelines.resources.cluster import free_port
 from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, post
 from ops_pipelines_tests.helpers import make_config
 
-ALERT = Alert(kind="run_failure", cause="pg_dump exited 1: <no space>", run_id="0123456789abcdef",
-              occurred_at="2026-11-22T02:00:05+07:00", database="erp", asset="erp/backup", job="ops_erp",
-              run_url="http://dagster.example:3000/runs/0123456789abcdef")
+ALERT = Alert(
+    kind="run_failure",
+    cause="pg_dump exited 1: <no space>",
+    run_id="0123456789abcdef",
+    occurred_at="2026-11-22T02:00:05+07:00",
+    database="erp",
+    asset="erp/backup",
+    job="ops_erp",
+    run_url="http://dagster.example:3000/runs/0123456789abcdef",
+)
 
 
 def alerting_config(tmp_path, dsn: str, webhook, fmt: str = "generic", extra: str = "", **alerts) -> object:
-    settings = {"webhook_url": webhook.url, "format": fmt, "ui_base_url": "http://dagster.example:3000/", "attempts": 2, **alerts}
+    settings = {
+        "webhook_url": webhook.url,
+        "format": fmt,
+        "ui_base_url": "http://dagster.example:3000/",
+        "attempts": 2,
+        **alerts,
+    }
     top = "alerts:\n" + "".join(f"  {k}: {json.dumps(v)}\n" for k, v in settings.items())
     return make_config(tmp_path, {"erp": dsn}, extra=extra, top=top)
 
@@ -83,9 +96,14 @@ def test_generic_payload_carries_every_field():
     body = payload(ALERT, "generic")
     assert body["title"] == "erp/backup: run failed"
     assert {k: body[k] for k in ("kind", "database", "asset", "cause", "run_id", "run_url", "job", "severity")} == {
-        "kind": "run_failure", "database": "erp", "asset": "erp/backup", "cause": "pg_dump exited 1: <no space>",
-        "run_id": "0123456789abcdef", "run_url": "http://dagster.example:3000/runs/0123456789abcdef",
-        "job": "ops_erp", "severity": "error",
+        "kind": "run_failure",
+        "database": "erp",
+        "asset": "erp/backup",
+        "cause": "pg_dump exited 1: <no space>",
+        "run_id": "0123456789abcdef",
+        "run_url": "http://dagster.example:3000/runs/0123456789abcdef",
+        "job": "ops_erp",
+        "severity": "error",
     }
 
 
@@ -105,7 +123,12 @@ def test_one_post_per_failed_run_with_database_asset_cause_and_link(tmp_path, em
     assert message.startswith("2 alerts posted")
     assert [p["run_id"] for p in webhook.posts] == runs
     first = webhook.posts[0]
-    assert (first["kind"], first["database"], first["asset"], first["job"]) == ("run_failure", "erp", "erp/restore_test", "ops_erp")
+    assert (first["kind"], first["database"], first["asset"], first["job"]) == (
+        "run_failure",
+        "erp",
+        "erp/restore_test",
+        "ops_erp",
+    )
     assert "no backup 20990101T000000Z of erp" in first["cause"]
     assert first["run_url"] == f"http://dagster.example:3000/runs/{runs[0]}"
     assert first["occurred_at"].endswith("+07:00")  # the configured zone
@@ -145,14 +168,24 @@ def test_failed_check_posts_once_and_warnings_follow_check_severity(tmp_path, em
     assert message.startswith("2 alerts posted")  # two failures between ticks: two alerts, oldest first
     alert = webhook.posts[0]
     assert (alert["kind"], alert["database"], alert["asset"], alert["check"], alert["severity"]) == (
-        "check_failure", "erp", "erp/vacuum_analyze", "xid_age", "error")
+        "check_failure",
+        "erp",
+        "erp/vacuum_analyze",
+        "xid_age",
+        "error",
+    )
     assert "transaction" in alert["cause"].lower()
     assert [p["run_url"].rsplit("/", 1)[1] for p in webhook.posts] == [r.run_id for r in results]
     tick(defs, "check_failure_alert_sensor", instance, cursor)
     assert len(webhook.posts) == 2
 
-    warn_only = alerting_config(tmp_path, empty_db, webhook, check_severity="error",
-                                extra="vacuum: {xid_age_warn: 1, xid_age_error: 2000000000}")
+    warn_only = alerting_config(
+        tmp_path,
+        empty_db,
+        webhook,
+        check_severity="error",
+        extra="vacuum: {xid_age_warn: 1, xid_age_error: 2000000000}",
+    )
     defs = build_definitions(warn_only)
     capability_job(defs, warn_only, "erp", "vacuum").execute_in_process(instance=instance)
     message, _ = tick(defs, "check_failure_alert_sensor", instance, cursor)

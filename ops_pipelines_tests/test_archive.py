@@ -43,7 +43,9 @@ def counts(dsn: str, schema: str = "public") -> dict[str, int]:
 def expected(dsn: str) -> dict[str, int]:
     with connect(dsn) as conn:
         orders = conn.execute(f"SELECT count(*) AS n FROM orders WHERE {SELECTED}").fetchone()["n"]
-        lines = conn.execute(f"SELECT count(*) AS n FROM order_lines WHERE order_id IN (SELECT id FROM orders WHERE {SELECTED})").fetchone()["n"]
+        lines = conn.execute(
+            f"SELECT count(*) AS n FROM order_lines WHERE order_id IN (SELECT id FROM orders WHERE {SELECTED})"
+        ).fetchone()["n"]
     return {"orders": orders, "order_lines": lines}
 
 
@@ -113,8 +115,11 @@ def test_concurrent_inserts_are_not_lost(erp_db, tmp_path):
                         "INSERT INTO orders (customer_id, status, created_at, completed_at)"
                         " VALUES (1, 'completed', now() - interval '3 years', now() - interval '2 years') RETURNING id"
                     ).fetchone()
-                    conn.execute("INSERT INTO order_lines (order_id, line_no, material_id, quantity, unit_price)"
-                                 " VALUES (%s, 1, 1, 1, 1)", (row["id"],))
+                    conn.execute(
+                        "INSERT INTO order_lines (order_id, line_no, material_id, quantity, unit_price)"
+                        " VALUES (%s, 1, 1, 1, 1)",
+                        (row["id"],),
+                    )
                 inserted.append(row["id"])
 
     writer = threading.Thread(target=insert_orders)
@@ -144,17 +149,24 @@ def test_the_check_fails_when_an_archived_row_disappears(erp_db, tmp_path):
 @pytest.mark.parametrize(
     ("rule_text", "message"),
     [
-        ("table: public.ordrs, age_column: completed_at",
-         "archive rule completed_orders: table public.ordrs does not exist"),
-        ("table: public.orders, age_column: closed_at",
-         "archive rule completed_orders: age_column closed_at is not a column of public.orders"),
-        ("table: public.orders, age_column: completed_at, children: [{table: public.lots, fk: material_id}]",
-         "archive rule completed_orders: children[0]: public.lots.material_id has no foreign key to public.orders"),
+        (
+            "table: public.ordrs, age_column: completed_at",
+            "archive rule completed_orders: table public.ordrs does not exist",
+        ),
+        (
+            "table: public.orders, age_column: closed_at",
+            "archive rule completed_orders: age_column closed_at is not a column of public.orders",
+        ),
+        (
+            "table: public.orders, age_column: completed_at, children: [{table: public.lots, fk: material_id}]",
+            "archive rule completed_orders: children[0]: public.lots.material_id has no foreign key to public.orders",
+        ),
     ],
 )
 def test_bad_rules_fail_before_any_row_moves(erp_db, tmp_path, rule_text, message):
-    config = make_config(tmp_path, {"erp": erp_db},
-                         f"archive:\n  - {{name: completed_orders, older_than: 365 days, {rule_text}}}\n")
+    config = make_config(
+        tmp_path, {"erp": erp_db}, f"archive:\n  - {{name: completed_orders, older_than: 365 days, {rule_text}}}\n"
+    )
     before = counts(erp_db)
     with pytest.raises(ArchiveError) as info:
         run_archive(config.databases[0], config.databases[0].archive[0])
@@ -178,14 +190,20 @@ def test_archive_asset_and_check_in_dagster(erp_db, tmp_path):
     defs = build_definitions(config)
     job = capability_job(defs, config, "erp", "archive")
     instance = dg.DagsterInstance.ephemeral()
-    dry = job.execute_in_process(instance=instance, run_config={"ops": {"erp__archive_completed_orders": {"config": {"dry_run": True}}}})
+    dry = job.execute_in_process(
+        instance=instance, run_config={"ops": {"erp__archive_completed_orders": {"config": {"dry_run": True}}}}
+    )
     assert dry.success
-    dry_metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "archive_completed_orders"])).asset_materialization.metadata
+    dry_metadata = instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "archive_completed_orders"])
+    ).asset_materialization.metadata
     assert dry_metadata["would_move public.orders"].value == expected(erp_db)["orders"]
     moving = expected(erp_db)
     result = job.execute_in_process(instance=instance)
     assert result.success
-    metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "archive_completed_orders"])).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "archive_completed_orders"])
+    ).asset_materialization.metadata
     assert metadata["rows public.orders"].value == moving["orders"] and metadata["batches"].value >= 2
     assert metadata["rows_per_second"].value > 0 and metadata["longest_batch_ms"].value > 0
     assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {"archive_consistent": True}
@@ -196,8 +214,10 @@ def test_archive_asset_and_check_in_dagster(erp_db, tmp_path):
 def add_invoices(dsn: str, on_delete: str = "NO ACTION") -> int:
     """A table the rule does not list, referencing old completed orders. Returns how many rows."""
     with connect(dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE TABLE public.invoices (id bigserial PRIMARY KEY,"
-                     f" order_id bigint REFERENCES public.orders (id) ON DELETE {on_delete})")
+        conn.execute(
+            f"CREATE TABLE public.invoices (id bigserial PRIMARY KEY,"
+            f" order_id bigint REFERENCES public.orders (id) ON DELETE {on_delete})"
+        )
         conn.execute(f"INSERT INTO public.invoices (order_id) SELECT id FROM orders WHERE {SELECTED}")
         return conn.execute("SELECT count(*) AS n FROM public.invoices").fetchone()["n"]
 
@@ -216,7 +236,8 @@ def test_an_unlisted_referencing_table_is_refused_before_any_row_moves(erp_db, e
         run_archive(db, rule)
     assert str(info.value).startswith(
         f"archive rule completed_orders: foreign key invoices_order_id_fkey on public.invoices(order_id) references "
-        f"public.orders (ON DELETE {on_delete}), and public.invoices is not in children")
+        f"public.orders (ON DELETE {on_delete}), and public.invoices is not in children"
+    )
     assert counts(erp_db) == before
     with connect(empty_db if across else erp_db) as conn:  # no archive table was even created
         schema = "erp_archive" if across else "archive"
@@ -227,7 +248,9 @@ def test_an_unlisted_referencing_table_is_refused_before_any_row_moves(erp_db, e
 
 def test_a_referencing_table_the_rule_accepts_keeps_its_rows_and_its_on_delete_rule(erp_db, tmp_path):
     with connect(erp_db, autocommit=True) as conn:  # referencing only orders the rule does not select
-        conn.execute("CREATE TABLE public.order_notes (id bigserial PRIMARY KEY, order_id bigint REFERENCES public.orders (id))")
+        conn.execute(
+            "CREATE TABLE public.order_notes (id bigserial PRIMARY KEY, order_id bigint REFERENCES public.orders (id))"
+        )
         conn.execute(f"INSERT INTO public.order_notes (order_id) SELECT id FROM orders WHERE NOT ({SELECTED}) LIMIT 50")
     config, db, rule = rule_config(tmp_path, erp_db, allow_references_from="[public.order_notes]")
     moving = expected(erp_db)

@@ -51,7 +51,12 @@ def test_backup_restores_with_identical_row_counts(erp_db, empty_db, tmp_path):
     assert row_counts(empty_db, manifest.table_counts) == manifest.table_counts
     with connect(empty_db) as conn:  # schema features came back too
         assert conn.execute("SELECT last_value AS v FROM order_number_seq").fetchone()["v"] >= 100000
-        assert conn.execute("SELECT count(*) AS n FROM pg_trigger WHERE tgname = 'orders_touch_updated_at'").fetchone()["n"] == 1
+        assert (
+            conn.execute("SELECT count(*) AS n FROM pg_trigger WHERE tgname = 'orders_touch_updated_at'").fetchone()[
+                "n"
+            ]
+            == 1
+        )
 
 
 def test_counts_are_those_of_the_dump_snapshot_under_concurrent_writes(erp_db, empty_db, tmp_path):
@@ -123,9 +128,10 @@ def test_asset_and_checks_in_dagster(erp_db, tmp_path):
     metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "backup"])).asset_materialization.metadata
     assert metadata["tables"].value == 10 and metadata["total_rows"].value > 2000
     assert metadata["mb_per_second"].value > 0 and metadata["bytes"].value > 0
-    assert metadata["backup_stamp"].value == list_backups(LocalStorage(tmp_path), "erp")[-1].stamp  # what the restore sensor reads
-    checks = {e.check_name: e
-              for e in result.get_asset_check_evaluations()}
+    assert (
+        metadata["backup_stamp"].value == list_backups(LocalStorage(tmp_path), "erp")[-1].stamp
+    )  # what the restore sensor reads
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(checks) == {"backup_fresh", "backup_checksum", "backup_readable", "backup_size_sane", "restore_recent"}
     never_tested = checks.pop("restore_recent")  # runs with every backup: no restore test yet
     assert not never_tested.passed and "ever passed a restore test" in never_tested.description
@@ -200,8 +206,9 @@ def tiny_disk():
     import tempfile
 
     mount_point = Path(tempfile.mkdtemp(prefix="ops_test_disk_"))
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         mount_point.rmdir()
         pytest.skip(f"cannot mount a small tmpfs to fill: {mounted.stderr.strip() or 'not root'}")
@@ -242,7 +249,8 @@ def test_a_locked_table_fails_the_backup_within_the_lock_timeout(erp_db, tmp_pat
 def test_backup_job_with_off_site_copy_passes_every_check(erp_db, tmp_path, s3_endpoint, s3_bucket):
     secret_dsn = erp_db + " password=never-shown-pw"
     config = make_config(
-        tmp_path, {"erp": secret_dsn},
+        tmp_path,
+        {"erp": secret_dsn},
         s3=f"{{bucket: {s3_bucket}, prefix: prod/, endpoint_url: '{s3_endpoint}', region: us-east-1}}",
     )
     instance = dg.DagsterInstance.ephemeral()
@@ -253,7 +261,9 @@ def test_backup_job_with_off_site_copy_passes_every_check(erp_db, tmp_path, s3_e
     assert all(c.passed for c in checks.values())
     copied = instance.get_latest_materialization_event(dg.AssetKey(["erp", "offsite_copy"])).asset_materialization
     assert copied.metadata["uri"].value.startswith(f"s3://{s3_bucket}/prod/erp/")
-    logs = "\n".join(str(record.user_message) + str(record.dagster_event) for record in instance.all_logs(result.run_id))
+    logs = "\n".join(
+        str(record.user_message) + str(record.dagster_event) for record in instance.all_logs(result.run_id)
+    )
     assert "never-shown-pw" not in logs
 
 
@@ -275,8 +285,12 @@ else:
 
 
 def start_backup_process(config_path: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", BACKUP_PROCESS, str(config_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", BACKUP_PROCESS, str(config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_until(condition, what: str, timeout: float = 60):
@@ -291,10 +305,13 @@ def wait_until(condition, what: str, timeout: float = 60):
 
 def backup_waiting_on_a_lock(dsn: str) -> bool:
     with connect(dsn) as conn:
-        return conn.execute(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
-            " AND application_name = 'ops_pipelines/backup' AND wait_event_type = 'Lock'"
-        ).fetchone()["n"] > 0
+        return (
+            conn.execute(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = 'ops_pipelines/backup' AND wait_event_type = 'Lock'"
+            ).fetchone()["n"]
+            > 0
+        )
 
 
 @pytest.mark.parametrize("same_store", [True, False], ids=["same store", "two machines"])
@@ -332,12 +349,12 @@ def test_two_concurrent_backups_give_one_verified_backup_and_one_refusal(erp_db,
 
 
 def make_yaml(store: Path, dsn: str, extra: str = "") -> str:
-    return f"backup_store: {{local_dir: {store}}}\ndatabases:\n  - name: erp\n    dsn: \"{dsn}\"\n    {extra}\n"
+    return f'backup_store: {{local_dir: {store}}}\ndatabases:\n  - name: erp\n    dsn: "{dsn}"\n    {extra}\n'
 
 
 def test_a_backup_never_takes_a_stamp_that_is_already_used(erp_db, tmp_path):
     # Backups of the current and the next two seconds exist already (as when two start in one second).
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     taken = [stamp_for(now + dt.timedelta(seconds=i)) for i in range(3)]
     for stamp in taken:
         (tmp_path / "erp").mkdir(exist_ok=True)
@@ -356,9 +373,15 @@ def test_only_partial_files_whose_writer_is_gone_are_removed(erp_db, tmp_path):
     live = folder / ".20260101T000001Z.dump.zst.456-live.partial"  # another run still writing it
     live.write_bytes(b"being written")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX);"
-         " print('locked', flush=True); time.sleep(600)", str(live)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX);"
+            " print('locked', flush=True); time.sleep(600)",
+            str(live),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -384,7 +407,9 @@ def test_backup_files_are_private_whatever_the_umask(erp_db, tmp_path):
 
 
 def test_every_libpq_parameter_reaches_pg_dump_and_the_password_stays_off_its_command_line(erp_db, tmp_path):
-    dsn = erp_db + " keepalives=1 keepalives_idle=30 channel_binding=disable target_session_attrs=any password=unused-pw"
+    dsn = (
+        erp_db + " keepalives=1 keepalives_idle=30 channel_binding=disable target_session_attrs=any password=unused-pw"
+    )
     seen = []
 
     def watch(message: str) -> None:
@@ -417,7 +442,11 @@ def test_checks_warn_about_a_newer_dump_without_manifest_and_escape_table_names(
     instance = dg.DagsterInstance.ephemeral()
     result = capability_job(defs, config, "erp", "backup").execute_in_process(instance=instance)
     assert result.success
-    summary = instance.get_latest_materialization_event(dg.AssetKey(["erp", "backup"])).asset_materialization.metadata["summary"].value
+    summary = (
+        instance.get_latest_materialization_event(dg.AssetKey(["erp", "backup"]))
+        .asset_materialization.metadata["summary"]
+        .value
+    )
     assert "\\<img src=x onerror=alert(1)\\>" in summary
     assert re.search(r"(?<!\\)[<>]", summary) is None  # every angle bracket escaped: text, never HTML
 

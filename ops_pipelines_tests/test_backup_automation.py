@@ -20,7 +20,7 @@ def test_sensor_requests_one_run_per_stale_database_and_none_when_fresh(tmp_path
     dsn = "host=127.0.0.1 dbname=unused"
     config = make_config(tmp_path, {"fresh_db": dsn, "stale_db": dsn, "never_db": dsn})
     storage = LocalStorage(tmp_path)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     for name, age in (("fresh_db", 1), ("stale_db", 30)):
         stamp = stamp_for(now - dt.timedelta(hours=age))
         storage.write_bytes(f"{name}/{stamp}.dump.zst", b"d")

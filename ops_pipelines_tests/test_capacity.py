@@ -31,8 +31,10 @@ def test_samples_land_in_the_metrics_schema_and_show_growth(erp_db, empty_db, tm
     first = take_sample(db)
     store_sample(empty_db, first)
     with connect(erp_db, autocommit=True) as conn:
-        conn.execute("INSERT INTO auth.login_attempts (email, success, ip_address, attempted_at)"
-                     " SELECT 'bulk@example.com', true, '10.0.0.1', now() FROM generate_series(1, 50000)")
+        conn.execute(
+            "INSERT INTO auth.login_attempts (email, success, ip_address, attempted_at)"
+            " SELECT 'bulk@example.com', true, '10.0.0.1', now() FROM generate_series(1, 50000)"
+        )
     second = take_sample(db)
     store_sample(empty_db, second)
     assert second.database_bytes > first.database_bytes
@@ -40,15 +42,20 @@ def test_samples_land_in_the_metrics_schema_and_show_growth(erp_db, empty_db, tm
     assert 0 < first.connections <= first.max_connections
     with connect(empty_db) as conn:
         sizes = conn.execute(
-            "SELECT total_bytes FROM ops_metrics.table_sizes WHERE database = 'erp' AND table_name = 'auth.login_attempts'"
-            " ORDER BY sampled_at").fetchall()
-        stored = conn.execute("SELECT count(*) AS n FROM ops_metrics.capacity_samples WHERE source = 'sampled'").fetchone()
+            "SELECT total_bytes FROM ops_metrics.table_sizes WHERE database = 'erp' AND table_name = "
+            "'auth.login_attempts'"
+            " ORDER BY sampled_at"
+        ).fetchall()
+        stored = conn.execute(
+            "SELECT count(*) AS n FROM ops_metrics.capacity_samples WHERE source = 'sampled'"
+        ).fetchone()
     assert len(sizes) == 2 and sizes[1]["total_bytes"] > sizes[0]["total_bytes"]
     assert stored["n"] == 2
     assert len(read_history(empty_db, "erp").used) == 2
     with connect(empty_db) as conn:
-        counters = conn.execute("SELECT commits, rollbacks, deadlocks, temp_bytes FROM ops_metrics.capacity_samples"
-                                " ORDER BY sampled_at").fetchall()
+        counters = conn.execute(
+            "SELECT commits, rollbacks, deadlocks, temp_bytes FROM ops_metrics.capacity_samples ORDER BY sampled_at"
+        ).fetchall()
     assert counters[1]["commits"] > counters[0]["commits"] > 0  # the INSERT between the samples committed
 
 
@@ -70,15 +77,19 @@ def test_a_csv_with_a_bad_row_is_refused_with_its_row_number(empty_db, tmp_path)
 def test_forecast_asset_with_imported_history(erp_db, empty_db, tmp_path):
     start = dt.date.today() - dt.timedelta(days=120)
     csv = tmp_path / "grafana.csv"
-    csv.write_text("date,bytes\n" + "".join(
-        f"{start + dt.timedelta(days=i)},{int(2e9 + i * 20e6)}\n" for i in range(120)))
+    csv.write_text(
+        "date,bytes\n" + "".join(f"{start + dt.timedelta(days=i)},{int(2e9 + i * 20e6)}\n" for i in range(120))
+    )
     config = capacity_config(tmp_path, erp_db, empty_db, "capacity: {volume_capacity: 6GB}")
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
     result = capability_job(defs, config, "erp", "capacity").execute_in_process(
-        instance=instance, run_config={"ops": {"erp__capacity_sample": {"config": {"import_csv": str(csv)}}}})
+        instance=instance, run_config={"ops": {"erp__capacity_sample": {"config": {"import_csv": str(csv)}}}}
+    )
     assert result.success
-    metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "capacity_forecast"])).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "capacity_forecast"])
+    ).asset_materialization.metadata
     assert metadata["enough_history"].value and metadata["imported_samples"].value == 120
     assert metadata["forecast_90d_bytes"].value > 0 and "days_to_warning" in metadata
     assert "data:image/png;base64," in metadata["summary"].value
@@ -94,7 +105,9 @@ def test_too_little_history_is_said_not_guessed(erp_db, empty_db, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     result = capability_job(build_definitions(config), config, "erp", "capacity").execute_in_process(instance=instance)
     assert result.success
-    metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "capacity_forecast"])).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "capacity_forecast"])
+    ).asset_materialization.metadata
     assert not metadata["enough_history"].value and "forecast_90d_bytes" not in metadata
     assert "not enough history: 1 days of samples, 14 needed" in metadata["summary"].value
     headroom = {c.check_name: c for c in result.get_asset_check_evaluations()}["capacity_headroom"]
@@ -114,7 +127,9 @@ def test_headroom_thresholds():
 
 def test_connection_headroom_warns(erp_db, empty_db, tmp_path):
     config = capacity_config(tmp_path, erp_db, empty_db, "capacity: {connection_warn_ratio: 0.001}")
-    result = capability_job(build_definitions(config), config, "erp", "capacity").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    result = capability_job(build_definitions(config), config, "erp", "capacity").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral()
+    )
     check = {c.check_name: c for c in result.get_asset_check_evaluations()}["connection_headroom"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
 
@@ -127,15 +142,22 @@ def test_without_a_metrics_database_the_history_lives_in_dagsters_event_log(erp_
 
     start = dt.date.today() - dt.timedelta(days=120)
     csv = tmp_path / "grafana.csv"
-    csv.write_text("date,bytes\n" + "".join(f"{start + dt.timedelta(days=i)},{int(2e9 + i * 20e6)}\n" for i in range(120)))
-    config = make_config(tmp_path / "store", {"erp": erp_db}, "capacity: {volume_capacity: 6GB}",
-                         top=f"reports: {{dir: {tmp_path / 'reports'}}}")
+    csv.write_text(
+        "date,bytes\n" + "".join(f"{start + dt.timedelta(days=i)},{int(2e9 + i * 20e6)}\n" for i in range(120))
+    )
+    config = make_config(
+        tmp_path / "store",
+        {"erp": erp_db},
+        "capacity: {volume_capacity: 6GB}",
+        top=f"reports: {{dir: {tmp_path / 'reports'}}}",
+    )
     assert config.metrics.dsn is None
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
     job = capability_job(defs, config, "erp", "capacity")
-    first = job.execute_in_process(instance=instance,
-                                   run_config={"ops": {"erp__capacity_sample": {"config": {"import_csv": str(csv)}}}})
+    first = job.execute_in_process(
+        instance=instance, run_config={"ops": {"erp__capacity_sample": {"config": {"import_csv": str(csv)}}}}
+    )
     second = job.execute_in_process(instance=instance)  # a later day's sample adds to the same history
     assert first.success and second.success
     sample = instance.get_latest_materialization_event(dg.AssetKey(["erp", "capacity_sample"])).asset_materialization

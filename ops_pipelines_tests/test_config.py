@@ -37,7 +37,7 @@ def load_error(write_config, text: str, env=None) -> str:
     message = str(info.value)
     assert "\n" not in message, "errors are one line"
     assert message.startswith(f"{path}: "), "errors name the file"
-    return message[len(f"{path}: "):]
+    return message[len(f"{path}: ") :]
 
 
 def test_the_readme_example_loads_with_every_section(write_config):
@@ -75,29 +75,61 @@ def test_env_fallback_and_escape(write_config):
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (("backup_store: {local_dir: /tmp/backups}", "backup_store: {local_dir: /tmp/backups, bukket: x}"),
-         "backup_store.bukket: unknown key (allowed here: local_dir, s3)"),
-        (('    dsn: "host=127.0.0.1 dbname=erp"', '    dsn: "${ERP_MISSING_DSN}"'),
-         "databases[0].dsn: environment variable ERP_MISSING_DSN is not set"),
-        (("name: erp_prod", "name: erp-prod"),
-         'databases[0].name: "erp-prod" is not a valid asset-key segment'),
-        (('    dsn: "host=127.0.0.1 dbname=erp"', '    dsn: "host=127.0.0.1 dbname=erp"\n    backup: {max_age_hours: soon}'),
-         "databases[0].backup.max_age_hours: Input should be a valid number"),
-        (('    dsn: "host=127.0.0.1 dbname=erp"', '    dsn: "host=127.0.0.1 dbname=erp"\n    restore_test: {max_age: 26}'),
-         'databases[0].restore_test.max_age: expected a duration like "365 days" or "26h", got 26'),
-        (('    dsn: "host=127.0.0.1 dbname=erp"', '    dsn: "host=127.0.0.1 dbname=erp"\n    capacity: {volume_capacity: 500 gigs}'),
-         "databases[0].capacity.volume_capacity: expected a size like \"500GB\""),
+        (
+            ("backup_store: {local_dir: /tmp/backups}", "backup_store: {local_dir: /tmp/backups, bukket: x}"),
+            "backup_store.bukket: unknown key (allowed here: local_dir, s3)",
+        ),
+        (
+            ('    dsn: "host=127.0.0.1 dbname=erp"', '    dsn: "${ERP_MISSING_DSN}"'),
+            "databases[0].dsn: environment variable ERP_MISSING_DSN is not set",
+        ),
+        (("name: erp_prod", "name: erp-prod"), 'databases[0].name: "erp-prod" is not a valid asset-key segment'),
+        (
+            (
+                '    dsn: "host=127.0.0.1 dbname=erp"',
+                '    dsn: "host=127.0.0.1 dbname=erp"\n    backup: {max_age_hours: soon}',
+            ),
+            "databases[0].backup.max_age_hours: Input should be a valid number",
+        ),
+        (
+            (
+                '    dsn: "host=127.0.0.1 dbname=erp"',
+                '    dsn: "host=127.0.0.1 dbname=erp"\n    restore_test: {max_age: 26}',
+            ),
+            'databases[0].restore_test.max_age: expected a duration like "365 days" or "26h", got 26',
+        ),
+        (
+            (
+                '    dsn: "host=127.0.0.1 dbname=erp"',
+                '    dsn: "host=127.0.0.1 dbname=erp"\n    capacity: {volume_capacity: 500 gigs}',
+            ),
+            'databases[0].capacity.volume_capacity: expected a size like "500GB"',
+        ),
         (("backup_store:", "timezone: Saigon\nbackup_store:"), 'timezone: unknown time zone "Saigon"'),
-        (("backup_store:", "schedules: {backup: 'daily at 2'}\nbackup_store:"),
-         'schedules.backup: expected a cron expression like "0 2 * * *", got "daily at 2"'),
+        (
+            ("backup_store:", "schedules: {backup: 'daily at 2'}\nbackup_store:"),
+            'schedules.backup: expected a cron expression like "0 2 * * *", got "daily at 2"',
+        ),
         (("backup_store: {local_dir: /tmp/backups}\n", ""), "backup_store: required key is missing"),
-        (('    dsn: "host=127.0.0.1 dbname=erp"', '    dsn: "host=127.0.0.1 dbname=erp"\n    restore_test: {sandbox: scratch_database}'),
-         "databases[0].restore_test: sandbox scratch_database needs scratch_dsn"),
-        (("backup_store:", "metrics: {textfile_path: /var/lib/node_exporter/ops.txt}\nbackup_store:"),
-         "metrics: textfile_path must end in .prom (node_exporter reads only *.prom files)"),
-        (("backup_store:", "alerts: {webhook_url: 'hooks.slack.com/services/T0/B0/secret'}\nbackup_store:"),
-         "alerts: webhook_url must be an http:// or https:// URL"),
-        (("backup_store:", "alerts: {format: teams}\nbackup_store:"), "alerts.format: Input should be 'slack' or 'generic'"),
+        (
+            (
+                '    dsn: "host=127.0.0.1 dbname=erp"',
+                '    dsn: "host=127.0.0.1 dbname=erp"\n    restore_test: {sandbox: scratch_database}',
+            ),
+            "databases[0].restore_test: sandbox scratch_database needs scratch_dsn",
+        ),
+        (
+            ("backup_store:", "metrics: {textfile_path: /var/lib/node_exporter/ops.txt}\nbackup_store:"),
+            "metrics: textfile_path must end in .prom (node_exporter reads only *.prom files)",
+        ),
+        (
+            ("backup_store:", "alerts: {webhook_url: 'hooks.slack.com/services/T0/B0/secret'}\nbackup_store:"),
+            "alerts: webhook_url must be an http:// or https:// URL",
+        ),
+        (
+            ("backup_store:", "alerts: {format: teams}\nbackup_store:"),
+            "alerts.format: Input should be 'slack' or 'generic'",
+        ),
         (("name: erp_prod", "name: reports"), 'databases[0].name: "reports" is reserved for the reports folder'),
     ],
 )
@@ -108,7 +140,10 @@ def test_bad_input_names_the_key(write_config, edit, expected):
 
 
 def test_malformed_archive_age_names_the_rule(write_config):
-    text = MINIMAL + "    archive:\n      - {name: old_orders, table: public.orders, age_column: completed_at, older_than: 1y}\n"
+    text = (
+        MINIMAL
+        + "    archive:\n      - {name: old_orders, table: public.orders, age_column: completed_at, older_than: 1y}\n"
+    )
     message = load_error(write_config, text)
     assert message.startswith('databases[0].archive[0].older_than: expected a duration like "365 days"')
     assert 'got "1y"' in message
@@ -132,11 +167,16 @@ def test_duplicate_yaml_key_is_not_silently_dropped(write_config):
 
 def test_bad_default_is_reported_under_defaults(write_config):
     text = MINIMAL.replace("databases:", "defaults:\n  vacuum: {dead_ratio: 3}\ndatabases:")
-    assert load_error(write_config, text).startswith("defaults.vacuum.dead_ratio: Input should be less than or equal to 1")
+    assert load_error(write_config, text).startswith(
+        "defaults.vacuum.dead_ratio: Input should be less than or equal to 1"
+    )
 
 
 def test_empty_database_list(write_config):
-    assert load_error(write_config, "backup_store: {local_dir: /tmp}\ndatabases: []\n") == "databases: list at least one database"
+    assert (
+        load_error(write_config, "backup_store: {local_dir: /tmp}\ndatabases: []\n")
+        == "databases: list at least one database"
+    )
 
 
 @pytest.mark.parametrize(
@@ -170,7 +210,10 @@ def test_without_the_env_var_it_says_how_to_run_the_demo():
 
 
 def test_quoted_identifiers_in_table_names(write_config):
-    text = MINIMAL + '    maintenance_window: {vacuum_full_tables: [\'"Sales Data"."Order ""Lines"""\', Public.Orders, audit_log]}\n'
+    text = (
+        MINIMAL + "    maintenance_window: "
+        '{vacuum_full_tables: [\'"Sales Data"."Order ""Lines"""\', Public.Orders, audit_log]}\n'
+    )
     tables = load_config(write_config(text), {}).databases[0].maintenance_window.vacuum_full_tables
     assert tables == [("Sales Data", 'Order "Lines"'), ("public", "orders"), ("public", "audit_log")]
 
@@ -185,17 +228,27 @@ WEBHOOK_SECRET = "https://hooks.slack.com/services/T0/B0/tok3n-secret"
     ("text", "expected"),
     [
         # a section or a list given as a string: its value is never shown
-        (f'backup_store: {{local_dir: /tmp}}\ndatabases: ["{DSN_SECRET}"]\n',
-         "databases[0]: expected a mapping of keys to values, got a string"),
+        (
+            f'backup_store: {{local_dir: /tmp}}\ndatabases: ["{DSN_SECRET}"]\n',
+            "databases[0]: expected a mapping of keys to values, got a string",
+        ),
         (MINIMAL + "metrics: ${OPS_METRICS_DSN}\n", "metrics: expected a mapping of keys to values, got a string"),
         (MINIMAL + f"alerts: {WEBHOOK_SECRET}\n", "alerts: expected a mapping of keys to values, got a string"),
         (f"backup_store: {{local_dir: /tmp}}\ndatabases: {DSN_SECRET}\n", "databases: expected a list, got a string"),
-        (MINIMAL + f"alerts: {{webhook_url: [{WEBHOOK_SECRET}]}}\n", "alerts.webhook_url: Input should be a valid string"),
+        (
+            MINIMAL + f"alerts: {{webhook_url: [{WEBHOOK_SECRET}]}}\n",
+            "alerts.webhook_url: Input should be a valid string",
+        ),
         # a secret in a key whose value is echoed is masked
-        (MINIMAL + f"alerts: {{ui_base_url: 5, format: {WEBHOOK_SECRET}}}\n",
-         "alerts.format: Input should be 'slack' or 'generic', got 'https://hooks.slack.com/***'"),
-        (MINIMAL + f"    restore_test: {{bin_dir: '{DSN_SECRET}'}}\n",
-         'databases[0].restore_test.bin_dir: expected an absolute path (starting with /), got "postgresql:/ops:***@db/erp"'),
+        (
+            MINIMAL + f"alerts: {{ui_base_url: 5, format: {WEBHOOK_SECRET}}}\n",
+            "alerts.format: Input should be 'slack' or 'generic', got 'https://hooks.slack.com/***'",
+        ),
+        (
+            MINIMAL + f"    restore_test: {{bin_dir: '{DSN_SECRET}'}}\n",
+            "databases[0].restore_test.bin_dir: expected an absolute path (starting with /), got "
+            '"postgresql:/ops:***@db/erp"',
+        ),
     ],
 )
 def test_secret_bearing_mistakes_print_no_secret(write_config, text, expected):
@@ -217,20 +270,31 @@ DB_SETTING = '    dsn: "host=127.0.0.1 dbname=erp"\n    '
     ("setting", "expected"),
     [
         ("timeouts: {lock: 0s}", 'databases[0].timeouts.lock: expected a duration longer than zero, got "0s"'),
-        ("timeouts: {statement: 0 min}", 'databases[0].timeouts.statement: expected a duration longer than zero'),
-        ("timeouts: {connect: 0s}", 'databases[0].timeouts.connect: expected a duration longer than zero'),
-        ("timeouts: {statement: 1 year}",
-         'databases[0].timeouts.statement: "1 year" has months or years, which have no fixed length here'),
+        ("timeouts: {statement: 0 min}", "databases[0].timeouts.statement: expected a duration longer than zero"),
+        ("timeouts: {connect: 0s}", "databases[0].timeouts.connect: expected a duration longer than zero"),
+        (
+            "timeouts: {statement: 1 year}",
+            'databases[0].timeouts.statement: "1 year" has months or years, which have no fixed length here',
+        ),
         ("restore_test: {max_age: 1 month}", 'databases[0].restore_test.max_age: "1 month" has months or years'),
         ("restore_test: {max_age: 0 days}", "databases[0].restore_test.max_age: expected a duration longer than zero"),
         ("capacity: {warn_within: 3 months}", 'databases[0].capacity.warn_within: "3 months" has months or years'),
-        ("capacity: {warn_within: 10 days}",
-         "databases[0].capacity: warn_within (10 days) must be at least error_within (30 days)"),
-        ("vacuum: {xid_age_warn: 1500000000}",
-         "databases[0].vacuum: xid_age_warn (1,500,000,000) must be below xid_age_error (1,200,000,000)"),
-        ("archive: [{name: old, table: orders, age_column: completed_at, older_than: 0 days}]",
-         'databases[0].archive[0].older_than: expected a duration longer than zero, got "0 days"'),
-        ("capacity: {volume_path: data/pg}", 'databases[0].capacity.volume_path: expected an absolute path (starting with /), got "data/pg"'),
+        (
+            "capacity: {warn_within: 10 days}",
+            "databases[0].capacity: warn_within (10 days) must be at least error_within (30 days)",
+        ),
+        (
+            "vacuum: {xid_age_warn: 1500000000}",
+            "databases[0].vacuum: xid_age_warn (1,500,000,000) must be below xid_age_error (1,200,000,000)",
+        ),
+        (
+            "archive: [{name: old, table: orders, age_column: completed_at, older_than: 0 days}]",
+            'databases[0].archive[0].older_than: expected a duration longer than zero, got "0 days"',
+        ),
+        (
+            "capacity: {volume_path: data/pg}",
+            'databases[0].capacity.volume_path: expected an absolute path (starting with /), got "data/pg"',
+        ),
     ],
 )
 def test_questionable_values_are_refused_with_the_key(write_config, setting, expected):
@@ -241,10 +305,13 @@ def test_questionable_values_are_refused_with_the_key(write_config, setting, exp
 @pytest.mark.parametrize(
     ("top", "expected"),
     [
-        ("schedules: {maintenance_window_length: 1 month}", 'schedules.maintenance_window_length: "1 month" has months'),
+        (
+            "schedules: {maintenance_window_length: 1 month}",
+            'schedules.maintenance_window_length: "1 month" has months',
+        ),
         ("alerts: {timeout: 0s}", "alerts.timeout: expected a duration longer than zero"),
         ("reports: {dir: reports}", 'reports.dir: expected an absolute path (starting with /), got "reports"'),
-        ("reports: {file_mode: 640}", "reports.file_mode: expected an octal file mode like \"0640\", got 640"),
+        ("reports: {file_mode: 640}", 'reports.file_mode: expected an octal file mode like "0640", got 640'),
         ("defaults: {timeouts: {lock: 0s}}", "defaults.timeouts.lock: expected a duration longer than zero"),
     ],
 )

@@ -34,12 +34,17 @@ def describe(definitions: dg.Definitions) -> list[str]:
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
         node = graph.get(key)
         pool = definitions.resolve_assets_def(key).op.pool or "-"
-        lines.append(f"asset {key.to_user_string()} group={node.group_name} kinds={','.join(sorted(node.kinds))} pool={pool}")
+        lines.append(
+            f"asset {key.to_user_string()} group={node.group_name} kinds={','.join(sorted(node.kinds))} pool={pool}"
+        )
     for check_key in sorted(graph.asset_check_keys, key=str):
         lines.append(f"check {check_key.asset_key.to_user_string()}:{check_key.name}")
     repo = definitions.get_repository_def()
     lines += [f"job {j.name}" for j in sorted(repo.get_all_jobs(), key=lambda j: j.name) if not j.name.startswith("__")]
-    lines += [f"schedule {s.name} {s.cron_schedule} {s.execution_timezone}" for s in sorted(repo.schedule_defs, key=lambda s: s.name)]
+    lines += [
+        f"schedule {s.name} {s.cron_schedule} {s.execution_timezone}"
+        for s in sorted(repo.schedule_defs, key=lambda s: s.name)
+    ]
     lines += [f"sensor {s.name}" for s in sorted(repo.sensor_defs, key=lambda s: s.name)]
     return lines
 
@@ -83,7 +88,11 @@ def _validate(env_config: str | None, cwd: Path) -> subprocess.CompletedProcess:
     dagster = Path(sys.executable).with_name("dagster")
     return subprocess.run(
         [dagster, "definitions", "validate", "-m", "ops_pipelines.definitions"],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=180,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
 
 

@@ -20,8 +20,12 @@ def demo_dir():
     directory = Path(tempfile.mkdtemp(prefix="ops_test_demo_"))
     directory.chmod(0o755)
     yield directory
-    subprocess.run([REPO / "scripts" / "demo.sh", "--stop"], env={**os.environ, "OPS_DEMO_DIR": str(directory)},
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [REPO / "scripts" / "demo.sh", "--stop"],
+        env={**os.environ, "OPS_DEMO_DIR": str(directory)},
+        capture_output=True,
+        timeout=120,
+    )
     shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -29,7 +33,10 @@ def run_demo(demo_dir: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "OPS_PIPELINES"))}
     return subprocess.run(
         [REPO / "scripts" / "demo.sh", "--no-ui"],
-        env={**env, "OPS_DEMO_DIR": str(demo_dir)}, capture_output=True, text=True, timeout=600,
+        env={**env, "OPS_DEMO_DIR": str(demo_dir)},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -43,8 +50,11 @@ def test_demo_materializes_table_stats_into_a_postgres_backed_instance(demo_dir,
 
     port = json.loads((demo_dir / "cluster.json").read_text())["port"]
     for key, value in {
-        "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(port), "DAGSTER_PG_USER": "postgres",
-        "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": "dagster",
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": str(port),
+        "DAGSTER_PG_USER": "postgres",
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": "dagster",
     }.items():
         monkeypatch.setenv(key, value)
     with dg.DagsterInstance.from_config(str(demo_dir / "dagster_home")) as instance:

@@ -23,8 +23,10 @@ def pg_env(monkeypatch, pg_server):
     server = conninfo_to_dict(pg_server)
     name = create_database(pg_server)
     for key, value in {
-        "DAGSTER_PG_HOST": server.get("host", "127.0.0.1"), "DAGSTER_PG_PORT": str(server.get("port", 5432)),
-        "DAGSTER_PG_USER": server.get("user", "postgres"), "DAGSTER_PG_PASSWORD": server.get("password", ""),
+        "DAGSTER_PG_HOST": server.get("host", "127.0.0.1"),
+        "DAGSTER_PG_PORT": str(server.get("port", 5432)),
+        "DAGSTER_PG_USER": server.get("user", "postgres"),
+        "DAGSTER_PG_PASSWORD": server.get("password", ""),
         "DAGSTER_PG_DB": name,
     }.items():
         monkeypatch.setenv(key, value)
@@ -65,7 +67,10 @@ def test_compose_and_helm_values_are_wired_to_the_shipped_files():
     assert (REPO / compose["services"]["code"]["build"]["context"].replace("../..", ".")).exists()
     values = yaml.safe_load((REPO / "deploy/k8s/values.yaml").read_text())
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
-    assert values["dagster-user-deployments"]["deployments"][0]["dagsterApiGrpcArgs"] == ["-m", "ops_pipelines.definitions"]
+    assert values["dagster-user-deployments"]["deployments"][0]["dagsterApiGrpcArgs"] == [
+        "-m",
+        "ops_pipelines.definitions",
+    ]
     for unit in ("dagster-code-server", "dagster-webserver", "dagster-daemon"):
         text = (REPO / f"deploy/systemd/{unit}.service").read_text()
         assert "EnvironmentFile=/etc/ops_pipelines/ops_pipelines.env" in text and "ExecStart=" in text

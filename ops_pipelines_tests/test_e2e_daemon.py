@@ -49,21 +49,32 @@ def wait_for(what: str, probe, timeout: float, interval: float = 2.0):
 
 def runs(port: int, database: str, capability: str) -> list[dict]:
     """Runs of one capability of one database (they are runs of the job ops_<database>)."""
-    tags = [{"key": "ops_pipelines/database", "value": database}, {"key": "ops_pipelines/capability", "value": capability}]
-    data = graphql(port, """
+    tags = [
+        {"key": "ops_pipelines/database", "value": database},
+        {"key": "ops_pipelines/capability", "value": capability},
+    ]
+    data = graphql(
+        port,
+        """
         query Runs($tags: [ExecutionTag!]) {
           runsOrError(filter: {tags: $tags}) { ... on Runs { results { runId status jobName tags { key value } } } }
-        }""", {"tags": tags})
+        }""",
+        {"tags": tags},
+    )
     return data["runsOrError"]["results"]
 
 
 def checks_of_latest(port: int, path: list[str]) -> dict[str, str]:
-    data = graphql(port, """
+    data = graphql(
+        port,
+        """
         query Checks($path: [String!]!) {
           assetNodes(assetKeys: [{path: $path}]) {
             assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } }
           }
-        }""", {"path": path})
+        }""",
+        {"path": path},
+    )
     checks = data["assetNodes"][0]["assetChecksOrError"]["checks"]
     return {c["name"]: (c["executionForLatestMaterialization"] or {}).get("status") for c in checks}
 
@@ -93,16 +104,24 @@ def instance_env(pg_server, erp_template, tmp_path_factory, receiver):
         f"alerts: {{webhook_url: '{receiver.url}', format: generic, ui_base_url: 'http://ops.example:3000'}}\n"
         f"metrics: {{textfile_path: {tmp_path / 'textfile' / 'ops.prom'}}}\n"
         "databases:\n"
-        + "".join(f"  - name: {name}\n    dsn: \"{with_dbname(pg_server, db)}\"\n" for name, db in zip(("erp", "mes"), erp_dbs))
+        + "".join(
+            f'  - name: {name}\n    dsn: "{with_dbname(pg_server, db)}"\n'
+            for name, db in zip(("erp", "mes"), erp_dbs, strict=True)
+        )
     )
     server = conninfo_to_dict(pg_server)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "OPS_PIPELINES"))}
-    env.update({
-        "DAGSTER_HOME": str(home), "OPS_PIPELINES_CONFIG": str(config),
-        "DAGSTER_PG_HOST": server.get("host", "127.0.0.1"), "DAGSTER_PG_PORT": str(server.get("port", 5432)),
-        "DAGSTER_PG_USER": server.get("user", "postgres"), "DAGSTER_PG_PASSWORD": server.get("password", ""),
-        "DAGSTER_PG_DB": instance_db,
-    })
+    env.update(
+        {
+            "DAGSTER_HOME": str(home),
+            "OPS_PIPELINES_CONFIG": str(config),
+            "DAGSTER_PG_HOST": server.get("host", "127.0.0.1"),
+            "DAGSTER_PG_PORT": str(server.get("port", 5432)),
+            "DAGSTER_PG_USER": server.get("user", "postgres"),
+            "DAGSTER_PG_PASSWORD": server.get("password", ""),
+            "DAGSTER_PG_DB": instance_db,
+        }
+    )
     yield env, tmp_path
     for name in [instance_db, *erp_dbs]:
         drop_database(pg_server, name)
@@ -114,13 +133,19 @@ def dagster_services(instance_env):
     env, tmp_path = instance_env
     bin_dir = Path(sys.executable).parent
     port = free_port()
-    webserver = start([bin_dir / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                      env, tmp_path / "webserver.log")
+    webserver = start(
+        [bin_dir / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        env,
+        tmp_path / "webserver.log",
+    )
     daemon = start([bin_dir / "dagster-daemon", "run", "-w", "workspace.yaml"], env, tmp_path / "daemon.log")
     try:
+
         def location_loaded():
             try:
-                data = graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }")
+                data = graphql(
+                    port, "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
+                )
             except OSError:
                 return None
             entries = data["workspaceOrError"]["locationEntries"]
@@ -134,8 +159,9 @@ def dagster_services(instance_env):
 
 
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, env=env, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        args, env=env, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(process: subprocess.Popen) -> int:
@@ -156,25 +182,35 @@ def finished(port: int, database: str, capability: str, count: int = 1):
 @pytest.mark.slow
 def test_daemon_runs_the_missing_backup_sensor_turned_on_through_graphql(dagster_services):
     port, tmp_path = dagster_services
-    started = graphql(port, """
+    started = graphql(
+        port,
+        """
         mutation Start($selector: SensorSelector!) {
           startSensor(sensorSelector: $selector) {
             __typename ... on Sensor { sensorState { status } } ... on PythonError { message }
           }
-        }""", {"selector": {**LOCATION, "sensorName": "missing_backup_sensor"}})["startSensor"]
+        }""",
+        {"selector": {**LOCATION, "sensorName": "missing_backup_sensor"}},
+    )["startSensor"]
     assert started["__typename"] == "Sensor" and started["sensorState"]["status"] == "RUNNING", started
 
     for db in ("erp", "mes"):  # both databases lack a backup: one run each
-        backup_run = wait_for(f"the backup run of {db} launched by the sensor", lambda: finished(port, db, "backup"), 300)[0]
+        backup_run = wait_for(
+            f"the backup run of {db} launched by the sensor", lambda db=db: finished(port, db, "backup"), 300
+        )[0]
         assert backup_run["status"] == "SUCCESS", (tmp_path / "daemon.log").read_text()[-3000:]
         assert backup_run["jobName"] == f"ops_{db}"
         tags = {t["key"]: t["value"] for t in backup_run["tags"]}
         assert tags["dagster/sensor_name"] == "missing_backup_sensor"
         assert tags["dagster/run_key"] == f"missing-backup:{db}:none"
         checks = checks_of_latest(port, [db, "backup"])
-        assert {checks[name] for name in ("backup_fresh", "backup_checksum", "backup_readable", "backup_size_sane")} == {"SUCCEEDED"}
+        assert {
+            checks[name] for name in ("backup_fresh", "backup_checksum", "backup_readable", "backup_size_sane")
+        } == {"SUCCEEDED"}
 
-    restore_run = wait_for("the restore test the new backup triggers", lambda: finished(port, "erp", "restore_test"), 300)[0]
+    restore_run = wait_for(
+        "the restore test the new backup triggers", lambda: finished(port, "erp", "restore_test"), 300
+    )[0]
     assert restore_run["status"] == "SUCCESS"
     assert checks_of_latest(port, ["erp", "restore_test"])["restore_verified"] == "SUCCEEDED"
     assert len(runs(port, "erp", "backup")) == 1  # one gap, one run
@@ -185,25 +221,40 @@ def test_runs_of_one_database_never_overlap_and_databases_run_in_parallel(dagste
     port, _ = dagster_services
     launched = []
     for db in ("erp", "mes", "erp", "mes"):
-        result = graphql(port, """
+        result = graphql(
+            port,
+            """
             mutation Launch($params: ExecutionParams!) {
               launchRun(executionParams: $params) {
                 __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
               }
-            }""", {"params": {"selector": {
-                **LOCATION, "jobName": f"ops_{db}",
-                "assetSelection": [{"path": [db, "table_stats"]}, {"path": [db, "vacuum_analyze"]}],
-                "assetCheckSelection": [{"assetKey": {"path": [db, "vacuum_analyze"]}, "name": name}
-                                        for name in ("xid_age", "dead_tuples_ok")],
-            }, "runConfigData": {}}})["launchRun"]
+            }""",
+            {
+                "params": {
+                    "selector": {
+                        **LOCATION,
+                        "jobName": f"ops_{db}",
+                        "assetSelection": [{"path": [db, "table_stats"]}, {"path": [db, "vacuum_analyze"]}],
+                        "assetCheckSelection": [
+                            {"assetKey": {"path": [db, "vacuum_analyze"]}, "name": name}
+                            for name in ("xid_age", "dead_tuples_ok")
+                        ],
+                    },
+                    "runConfigData": {},
+                }
+            },
+        )["launchRun"]
         assert result["__typename"] == "LaunchRunSuccess", result
         launched.append((db, result["run"]["runId"]))
 
     def timings():
         spans = []
         for db, run_id in launched:
-            run = graphql(port, "query R($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }",
-                          {"id": run_id})["runOrError"]
+            run = graphql(
+                port,
+                "query R($id: ID!) { runOrError(runId: $id) { ... on Run { status startTime endTime } } }",
+                {"id": run_id},
+            )["runOrError"]
             if run["status"] not in {"SUCCESS", "FAILURE", "CANCELED"}:
                 return None
             spans.append((db, run["status"], run["startTime"], run["endTime"]))
@@ -211,10 +262,12 @@ def test_runs_of_one_database_never_overlap_and_databases_run_in_parallel(dagste
 
     spans = wait_for("the four vacuum runs to finish", timings, 300)
     assert {status for _, status, _, _ in spans} == {"SUCCESS"}
+
     def overlap(a, b):
         return a[2] < b[3] and b[2] < a[3]
-    same_db = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] == b[0]]
-    other_db = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] != b[0]]
+
+    same_db = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1 :] if a[0] == b[0]]
+    other_db = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1 :] if a[0] != b[0]]
     assert not any(overlap(a, b) for a, b in same_db), spans  # the pool db_<name> admits one run
     assert any(overlap(a, b) for a, b in other_db), spans  # different databases in parallel
 
@@ -224,18 +277,32 @@ def test_a_failed_run_posts_one_alert_and_the_textfile_follows_the_runs(dagster_
     port, tmp_path = dagster_services
 
     def alert_sensor_ticked():
-        data = graphql(port, """
+        data = graphql(
+            port,
+            """
             query S($selector: SensorSelector!) {
-              sensorOrError(sensorSelector: $selector) { ... on Sensor { sensorState { ticks(limit: 1) { status timestamp } } } }
-            }""", {"selector": {**LOCATION, "sensorName": "run_failure_alert_sensor"}})
+              sensorOrError(sensorSelector: $selector) {
+                ... on Sensor { sensorState { ticks(limit: 1) { status timestamp } } }
+              }
+            }""",
+            {"selector": {**LOCATION, "sensorName": "run_failure_alert_sensor"}},
+        )
         return data["sensorOrError"]["sensorState"]["ticks"]
 
     wait_for("the first tick of the run-failure alert sensor", alert_sensor_ticked, 120)
-    result = graphql(port, """
+    result = graphql(
+        port,
+        """
         mutation Launch($params: ExecutionParams!) {
           launchRun(executionParams: $params) { __typename ... on LaunchRunSuccess { run { runId } } }
-        }""", {"params": {"selector": {**LOCATION, "jobName": "ops_mes", "assetSelection": [{"path": ["mes", "restore_test"]}]},
-                          "runConfigData": {"ops": {"mes__restore_test": {"config": {"backup": "20990101T000000Z"}}}}}})
+        }""",
+        {
+            "params": {
+                "selector": {**LOCATION, "jobName": "ops_mes", "assetSelection": [{"path": ["mes", "restore_test"]}]},
+                "runConfigData": {"ops": {"mes__restore_test": {"config": {"backup": "20990101T000000Z"}}}},
+            }
+        },
+    )
     run_id = result["launchRun"]["run"]["runId"]
 
     def alerts_for_run():
@@ -248,8 +315,11 @@ def test_a_failed_run_posts_one_alert_and_the_textfile_follows_the_runs(dagster_
     # A tick is recorded when it starts, so the newest one now is the tick that posted (or a later one):
     # once a tick newer than it has finished, the alert was not posted again.
     posted_by = alert_sensor_ticked()[0]["timestamp"]
-    wait_for("a later finished tick of the alert sensor", lambda: [
-        t for t in alert_sensor_ticked() if t["timestamp"] > posted_by and t["status"] != "STARTED"], 120)
+    wait_for(
+        "a later finished tick of the alert sensor",
+        lambda: [t for t in alert_sensor_ticked() if t["timestamp"] > posted_by and t["status"] != "STARTED"],
+        120,
+    )
     assert len(alerts_for_run()) == 1
 
     textfile = tmp_path / "textfile" / "ops.prom"

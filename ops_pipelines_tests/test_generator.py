@@ -9,17 +9,22 @@ from ops_pipelines.resources.postgres import connect, with_dbname
 from ops_pipelines_tests.conftest import TEST_SCALE, create_database, drop_database
 
 EXPECTED_TABLES = {
-    "public.users", "auth.login_attempts", "public.materials", "public.stock", "public.lots",
-    "public.customers", "public.orders", "public.order_lines", "public.purchase_requests",
+    "public.users",
+    "auth.login_attempts",
+    "public.materials",
+    "public.stock",
+    "public.lots",
+    "public.customers",
+    "public.orders",
+    "public.order_lines",
+    "public.purchase_requests",
     "public.ops_demo_meta",
 }
 
 
 def counts(dsn: str) -> dict[str, int]:
     with connect(dsn) as conn:
-        tables = conn.execute(
-            "SELECT schemaname || '.' || relname AS name FROM pg_stat_user_tables"
-        ).fetchall()
+        tables = conn.execute("SELECT schemaname || '.' || relname AS name FROM pg_stat_user_tables").fetchall()
         return {
             t["name"]: conn.execute(f"SELECT count(*) AS n FROM {t['name']}").fetchone()["n"]  # names from the catalog
             for t in tables
@@ -38,7 +43,9 @@ def test_tables_rows_and_history(erp_db):
             " count(*) FILTER (WHERE completed_at > now()) AS completed_in_future"
             " FROM orders"
         ).fetchone()
-        expiring = conn.execute("SELECT count(*) AS n FROM lots WHERE expires_on < now() + interval '30 days'").fetchone()
+        expiring = conn.execute(
+            "SELECT count(*) AS n FROM lots WHERE expires_on < now() + interval '30 days'"
+        ).fetchone()
         intruders = conn.execute(
             "SELECT count(*) AS n FROM (SELECT email FROM auth.login_attempts WHERE NOT success"
             " AND attempted_at > now() - interval '7 days' GROUP BY email HAVING count(*) > 10) AS x"
@@ -63,7 +70,9 @@ def test_schema_features(erp_db):
         after = conn.execute("UPDATE orders SET notes = 'x' WHERE id = 1 RETURNING updated_at").fetchone()["updated_at"]
         assert after > before  # the trigger fired
         with pytest.raises(Exception, match="violates foreign key constraint"):
-            conn.execute("INSERT INTO order_lines (order_id, line_no, material_id, quantity, unit_price) VALUES (-1, 1, 1, 1, 1)")
+            conn.execute(
+                "INSERT INTO order_lines (order_id, line_no, material_id, quantity, unit_price) VALUES (-1, 1, 1, 1, 1)"
+            )
 
 
 def test_same_scale_gives_same_rows_and_a_rerun_reuses(pg_server):

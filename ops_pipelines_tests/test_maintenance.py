@@ -25,14 +25,17 @@ def figures(name: str, live: int, dead: int, modified: int = 0, xid_age: int = 1
 
 def test_plan_vacuum_chooses_by_thresholds_and_says_why():
     settings = VacuumSettings(dead_ratio=0.2, min_dead_tuples=1000, stale_analyze_ratio=0.1, xid_age_warn=10**6)
-    plan = plan_vacuum([
-        figures("bloated", 10_000, 5_000),
-        figures("few_dead", 100, 900),  # 90% dead but under the absolute minimum
-        figures("big_low_ratio", 1_000_000, 50_000),  # over the minimum, under the ratio
-        figures("stale", 10_000, 0, modified=2_000),
-        figures("old", 10, 0, xid_age=2 * 10**6),
-        figures("healthy", 10_000, 10, modified=10),
-    ], settings)
+    plan = plan_vacuum(
+        [
+            figures("bloated", 10_000, 5_000),
+            figures("few_dead", 100, 900),  # 90% dead but under the absolute minimum
+            figures("big_low_ratio", 1_000_000, 50_000),  # over the minimum, under the ratio
+            figures("stale", 10_000, 0, modified=2_000),
+            figures("old", 10, 0, xid_age=2 * 10**6),
+            figures("healthy", 10_000, 10, modified=10),
+        ],
+        settings,
+    )
     by_name = {item.table.table_name: item for item in plan}
     assert list(by_name) == ["old", "bloated", "stale"]  # freeze first, then most dead tuples
     assert by_name["old"].freeze and not by_name["bloated"].freeze
@@ -72,8 +75,14 @@ def test_only_bloated_tables_are_vacuumed_and_their_dead_tuples_drop(erp_db, tmp
 
 def test_a_locked_table_is_skipped_within_the_lock_timeout_and_the_rest_done(erp_db, tmp_path):
     prepare(erp_db)
-    churn(erp_db, ["DELETE FROM auth.login_attempts WHERE id % 2 = 0", "DELETE FROM public.orders WHERE id % 2 = 0 AND id NOT IN (SELECT order_id FROM order_lines)",
-                   "UPDATE public.orders SET notes = 'rewritten'"])
+    churn(
+        erp_db,
+        [
+            "DELETE FROM auth.login_attempts WHERE id % 2 = 0",
+            "DELETE FROM public.orders WHERE id % 2 = 0 AND id NOT IN (SELECT order_id FROM order_lines)",
+            "UPDATE public.orders SET notes = 'rewritten'",
+        ],
+    )
     db = make_config(tmp_path, {"erp": erp_db}, "timeouts: {lock: 1s}").databases[0]
     with connect(erp_db) as locker:
         locker.execute("LOCK TABLE public.orders IN ACCESS EXCLUSIVE MODE")
@@ -91,12 +100,16 @@ def test_vacuum_asset_reports_in_dagster_and_xid_check_thresholds(erp_db, tmp_pa
     instance = dg.DagsterInstance.ephemeral()
     result = capability_job(build_definitions(config), config, "erp", "vacuum").execute_in_process(instance=instance)
     assert result.success
-    metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "vacuum_analyze"])).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "vacuum_analyze"])
+    ).asset_materialization.metadata
     assert metadata["tables_vacuumed"].value >= 1 and metadata["dead_tuples_removed"].value > 1000
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert not checks["xid_age"].passed and checks["xid_age"].severity == dg.AssetCheckSeverity.WARN
     assert checks["dead_tuples_ok"].passed
-    error = xid_age_verdict(make_config(tmp_path, {"erp": erp_db}, "vacuum: {xid_age_warn: 1, xid_age_error: 2}").databases[0])
+    error = xid_age_verdict(
+        make_config(tmp_path, {"erp": erp_db}, "vacuum: {xid_age_warn: 1, xid_age_error: 2}").databases[0]
+    )
     assert not error.passed and not error.warning_only and "past 2" in error.description
     fine = xid_age_verdict(make_config(tmp_path, {"erp": erp_db}).databases[0])
     assert fine.passed
@@ -145,8 +158,10 @@ def test_an_invalid_index_is_dropped_and_the_check_passes(erp_db, tmp_path):
 def test_window_work_is_refused_outside_the_window_unless_overridden(erp_db, tmp_path):
     prepare(erp_db)
     churn(erp_db, [f"DELETE FROM {QUOTED} WHERE id % 2 = 0"])
-    config = make_config(tmp_path, {"erp": erp_db}, f"maintenance_window: {{vacuum_full_tables: ['{QUOTED}', public.lots]}}")
-    if window_state(config, dt.datetime.now(dt.timezone.utc)).inside:
+    config = make_config(
+        tmp_path, {"erp": erp_db}, f"maintenance_window: {{vacuum_full_tables: ['{QUOTED}', public.lots]}}"
+    )
+    if window_state(config, dt.datetime.now(dt.UTC)).inside:
         pytest.skip("running inside the real maintenance window: the refusal cannot be shown now")
     job = capability_job(build_definitions(config), config, "erp", "maintenance_window")
     refused = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
@@ -157,14 +172,19 @@ def test_window_work_is_refused_outside_the_window_unless_overridden(erp_db, tmp
 
     instance = dg.DagsterInstance.ephemeral()
     allowed = job.execute_in_process(
-        instance=instance, run_config={"ops": {"erp__maintenance_window": {"config": {"override_window": True}}}})
+        instance=instance, run_config={"ops": {"erp__maintenance_window": {"config": {"override_window": True}}}}
+    )
     assert allowed.success
-    metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "maintenance_window"])).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "maintenance_window"])
+    ).asset_materialization.metadata
     assert metadata["done"].value == 2 and metadata["bytes_reclaimed"].value > 0
 
 
 def test_every_heavy_action_of_a_database_shares_its_pool_of_one(tmp_path):
-    config = make_config(tmp_path, {"erp": "host=unused", "mes": "host=unused"}, "maintenance_window: {full_reindex: true}")
+    config = make_config(
+        tmp_path, {"erp": "host=unused", "mes": "host=unused"}, "maintenance_window: {full_reindex: true}"
+    )
     graph = build_definitions(config).resolve_asset_graph()
     for name in ("erp", "mes"):
         for asset in ("backup", "backup_retention", "restore_test", "vacuum_analyze", "reindex", "maintenance_window"):

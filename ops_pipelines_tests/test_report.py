@@ -78,29 +78,37 @@ databases:
   - name: erp
     dsn: "{erp}"
 {indented}  - name: gone
-    dsn: "{with_dbname(pg_server, 'ops_test_does_not_exist')}"
-""", {})
+    dsn: "{with_dbname(pg_server, "ops_test_does_not_exist")}"
+""",
+        {},
+    )
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
     plant_schema_problems(erp)
 
     def run(capability, run_config=None, db="erp"):
         result = capability_job(defs, config, db, capability).execute_in_process(
-            instance=instance, run_config=run_config or {}, raise_on_error=False)
+            instance=instance, run_config=run_config or {}, raise_on_error=False
+        )
         assert result.success, capability
         return result
 
     history = folder / "grafana.csv"
     start = dt.date.today() - dt.timedelta(days=120)
-    history.write_text("date,bytes\n" + "".join(f"{start + dt.timedelta(days=i)},{int(1e9 + i * 15e6)}\n" for i in range(120)))
+    history.write_text(
+        "date,bytes\n" + "".join(f"{start + dt.timedelta(days=i)},{int(1e9 + i * 15e6)}\n" for i in range(120))
+    )
     run("capacity", {"ops": {"erp__capacity_sample": {"config": {"import_csv": str(history)}}}})
     plant_traffic_history(metrics)
     run("backup")
     plant_older_backup(config, days=10)  # retention keeps one backup a day: history needs days
     run("restore_test")
     missing = {"ops": {"erp__restore_test": {"config": {"backup": "20990101T000000Z"}}}}
-    assert not capability_job(defs, config, "erp", "restore_test").execute_in_process(
-        instance=instance, run_config=missing, raise_on_error=False).success  # the failed run of the week
+    assert (
+        not capability_job(defs, config, "erp", "restore_test")
+        .execute_in_process(instance=instance, run_config=missing, raise_on_error=False)
+        .success
+    )  # the failed run of the week
     with connect(erp, autocommit=True) as conn:
         conn.execute("DELETE FROM auth.login_attempts WHERE id % 2 = 0 AND email NOT LIKE 'intruder%'")
         conn.execute("SELECT pg_stat_force_next_flush()")
@@ -124,7 +132,7 @@ def plant_traffic_history(metrics_dsn: str) -> None:
     """Daily samples 14..1 days ago, as the capacity schedule takes them: 1,000 commits and 10
     rollbacks a day the week before, 1,200 and 12 a day since, one deadlock 3 days ago. Their
     statistics-reset time differs from today's real sample's, so that interval is not counted."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     commits = rollbacks = deadlocks = 0
     with connect(metrics_dsn, autocommit=True) as conn:
         for days_ago in range(14, 0, -1):
@@ -135,7 +143,8 @@ def plant_traffic_history(metrics_dsn: str) -> None:
             conn.execute(
                 "INSERT INTO ops_metrics.capacity_samples (database, sampled_at, database_bytes, commits, rollbacks,"
                 " deadlocks, temp_bytes, stats_reset) VALUES ('erp', %s, 1, %s, %s, %s, %s, '2000-01-01')",
-                (now - dt.timedelta(days=days_ago), commits, rollbacks, deadlocks, (14 - days_ago) * 2**20))
+                (now - dt.timedelta(days=days_ago), commits, rollbacks, deadlocks, (14 - days_ago) * 2**20),
+            )
 
 
 def plant_older_backup(config: OpsConfig, days: int) -> None:
@@ -179,7 +188,8 @@ class LiveSessions:
             while time.monotonic() < deadline:
                 old_enough = conn.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s) AND"
-                    " ((state = 'active' AND query LIKE '%%pg_sleep%%' AND query_start < now() - make_interval(secs => %s))"
+                    " ((state = 'active' AND query LIKE '%%pg_sleep%%' AND query_start < now() - make_interval(secs "
+                    "=> %s))"
                     " OR (state LIKE 'idle in transaction%%' AND xact_start < now() - make_interval(secs => %s)))",
                     ([self.active_pid, self.idle_pid], seconds, seconds),
                 ).fetchone()[0]
@@ -220,14 +230,18 @@ def part(text: str, heading: str) -> str:
 def test_recovery_section_has_the_backup_restore_and_failed_check_figures(week):
     _, markdown = report_files(week)
     erp = section(markdown, "erp")
-    status = recovery_status(local_storage(week.config), "erp", dt.datetime.now(dt.timezone.utc))
+    status = recovery_status(local_storage(week.config), "erp", dt.datetime.now(dt.UTC))
     verified = status.verified
     recovery = part(erp, "Recovery")
     assert "ERP of the Hanoi warehouse" in erp
     stamp_local = status.newest_backup_at.astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%Y-%m-%d %H:%M")
     assert f"Newest backup: {stamp_local}" in recovery
-    assert "2 backups in the last 30 days" in recovery and "![erp: backup sizes over 30 days](backup_trend_erp.png)" in recovery
+    assert (
+        "2 backups in the last 30 days" in recovery
+        and "![erp: backup sizes over 30 days](backup_trend_erp.png)" in recovery
+    )
     from ops_pipelines.units import format_bytes
+
     assert format_bytes(status.newest_backup_bytes) in recovery
     assert f"Newest backup proven restorable: {verified.backup}" in recovery
     assert f"restored in {verified.restore_seconds:.1f} s" in recovery
@@ -235,8 +249,10 @@ def test_recovery_section_has_the_backup_restore_and_failed_check_figures(week):
     failed = re.findall(r"\| vacuum_analyze xid_age \| error \| (.+?) \|", recovery)
     assert len(failed) == 1 and "past 2" in failed[0]
     failed_run = re.findall(r"\| restore_test \| (.+?) \|", recovery.split("1 failed run this week:")[1])
-    assert failed_run == ["ops_pipelines.errors.OpsError: no backup 20990101T000000Z of erp in " + str(
-        week.config.backup_store.local_dir / "erp")]
+    assert failed_run == [
+        "ops_pipelines.errors.OpsError: no backup 20990101T000000Z of erp in "
+        + str(week.config.backup_store.local_dir / "erp")
+    ]
     # xid_age and the restore_recent of the backup run before the restore test; the headroom warning
     assert "| 3 (1 warning) | 3 |" in markdown.split("## Summary")[1].split("\n## ")[0]
 
@@ -244,8 +260,12 @@ def test_recovery_section_has_the_backup_restore_and_failed_check_figures(week):
 def test_maintenance_section_lists_the_weeks_actions_with_figures(week):
     _, markdown = report_files(week)
     maintenance = part(section(markdown, "erp"), "Maintenance this week")
-    vacuum = week.instance.get_latest_materialization_event(dg.AssetKey(["erp", "vacuum_analyze"])).asset_materialization.metadata
-    archive = week.instance.get_latest_materialization_event(dg.AssetKey(["erp", "archive_completed_orders"])).asset_materialization.metadata
+    vacuum = week.instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "vacuum_analyze"])
+    ).asset_materialization.metadata
+    archive = week.instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "archive_completed_orders"])
+    ).asset_materialization.metadata
     assert f"tables vacuumed: {vacuum['tables_vacuumed'].value:,}" in maintenance
     assert f"dead tuples removed: {vacuum['dead_tuples_removed'].value:,}" in maintenance
     assert vacuum["dead_tuples_removed"].value > 0
@@ -258,7 +278,9 @@ def test_maintenance_section_lists_the_weeks_actions_with_figures(week):
 def test_capacity_section_has_the_forecast_chart_and_headroom(week):
     html, markdown = report_files(week)
     capacity = part(section(markdown, "erp"), "Capacity")
-    forecast = week.instance.get_latest_materialization_event(dg.AssetKey(["erp", "capacity_forecast"])).asset_materialization.metadata
+    forecast = week.instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "capacity_forecast"])
+    ).asset_materialization.metadata
     assert "![erp: capacity forecast](capacity_erp.png)" in capacity
     assert f"model: {forecast['method'].value}" in capacity
     assert f"volume full in: {forecast['days_to_full'].value} days" in capacity
@@ -270,10 +292,14 @@ def test_traffic_section_has_daily_figures_and_the_week_against_the_one_before(w
     _, markdown = report_files(week)
     traffic = part(section(markdown, "erp"), "Traffic and errors")
     # this week: 6 daily intervals (today's runs into a statistics reset); the week before: 7
-    assert ("Last 7 days against the 7 before: 7,272 transactions (+2.9%), rollback rate 0.99% (was 0.99%), "
-            "1 deadlock (was 0), 6.0 MB of temporary files (was 7.0 MB).") in traffic
+    assert (
+        "Last 7 days against the 7 before: 7,272 transactions (+2.9%), rollback rate 0.99% (was 0.99%), "
+        "1 deadlock (was 0), 6.0 MB of temporary files (was 7.0 MB)."
+    ) in traffic
     days = [line for line in traffic.splitlines() if re.match(r"\| \d{4}-\d\d-\d\d \|", line)]
-    assert len(days) == 13 and days[-1].startswith(f"| {(dt.datetime.now(dt.timezone(dt.timedelta(hours=7))) - dt.timedelta(days=1)).date()} |")
+    assert len(days) == 13 and days[-1].startswith(
+        f"| {(dt.datetime.now(dt.timezone(dt.timedelta(hours=7))) - dt.timedelta(days=1)).date()} |"
+    )
     assert "| 1,212 | 12 (0.99%) | 0 | 1.0 MB |" in days[-1]
 
 
@@ -321,7 +347,9 @@ def test_an_unreachable_database_gets_a_sentence_not_a_failed_report(week):
     assert "No complete backup exists." in gone
     assert "Not read: cannot connect to" in gone and "ops_test_does_not_exist" in gone
     summary = markdown.split("## Summary")[1].split("\n## ")[0]
-    assert "| [gone](#db-gone) | no complete backup; no backup ever proven restorable; database unreachable |" in summary
+    assert (
+        "| [gone](#db-gone) | no complete backup; no backup ever proven restorable; database unreachable |" in summary
+    )
     metadata = week.instance.get_latest_materialization_event(REPORT).asset_materialization.metadata
     assert metadata["unreachable"].value == 1 and metadata["databases"].value == 2
     assert "## erp" in metadata["report"].value and "see the HTML report" in metadata["report"].value
@@ -329,41 +357,59 @@ def test_an_unreachable_database_gets_a_sentence_not_a_failed_report(week):
 
 def test_html_is_self_contained_and_the_files_are_also_in_s3(week):
     html, markdown = report_files(week)
-    assert re.findall(r'<img src="([^"]{0,22})', html) == ["data:image/png;base64,"] * 2  # erp: trend + forecast; gone: none
+    assert (
+        re.findall(r'<img src="([^"]{0,22})', html) == ["data:image/png;base64,"] * 2
+    )  # erp: trend + forecast; gone: none
     assert "<script" not in html and "http://" not in html.replace("http://dagster", "") and "https://" not in html
     s3 = boto3.client("s3", endpoint_url=week.s3_endpoint, region_name="us-east-1")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=week.bucket, Prefix="reports/")["Contents"]}
     day = dt.datetime.now(dt.timezone(dt.timedelta(hours=7))).strftime("%Y-%m-%d")
-    assert {f"reports/maintenance_report_{day}.html", f"reports/maintenance_report_{day}.md",
-            "reports/capacity_erp.png", "reports/backup_trend_erp.png"} <= keys
+    assert {
+        f"reports/maintenance_report_{day}.html",
+        f"reports/maintenance_report_{day}.md",
+        "reports/capacity_erp.png",
+        "reports/backup_trend_erp.png",
+    } <= keys
     stored = s3.get_object(Bucket=week.bucket, Key=f"reports/maintenance_report_{day}.md")["Body"].read().decode()
     assert stored == markdown
 
 
 def test_daily_traffic_leaves_out_an_interval_across_a_statistics_reset():
-    start = dt.datetime(2026, 11, 1, 18, 30, tzinfo=dt.timezone.utc)  # 01:30 the next day in Ho Chi Minh City
-    reset = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 11, 1, 18, 30, tzinfo=dt.UTC)  # 01:30 the next day in Ho Chi Minh City
+    reset = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)
 
     def sample(day, commits, stats_reset=None):
-        return {"sampled_at": start + dt.timedelta(days=day), "commits": commits, "rollbacks": commits // 100,
-                "deadlocks": 0, "temp_bytes": 0, "stats_reset": stats_reset}
+        return {
+            "sampled_at": start + dt.timedelta(days=day),
+            "commits": commits,
+            "rollbacks": commits // 100,
+            "deadlocks": 0,
+            "temp_bytes": 0,
+            "stats_reset": stats_reset,
+        }
 
     rows = [sample(0, 1000), sample(1, 3000), sample(2, 500, reset), sample(3, 2500, reset), sample(4, 2400, reset)]
     days = daily_traffic(rows, "Asia/Ho_Chi_Minh")
     # day 1: +2000 (+20 rollbacks); day 2: reset, left out; day 3: +2000; day 4: counters went down, left out
     assert [(d.day.isoformat(), d.transactions, d.rollbacks) for d in days] == [
-        ("2026-11-03", 2020, 20), ("2026-11-05", 2020, 20)]
+        ("2026-11-03", 2020, 20),
+        ("2026-11-05", 2020, 20),
+    ]
 
 
 def test_statement_texts_are_masked():
-    assert mask_passwords("ALTER ROLE erp PASSWORD 'it''s secret' VALID UNTIL 'infinity'") == \
-        "ALTER ROLE erp PASSWORD '***' VALID UNTIL 'infinity'"
+    assert (
+        mask_passwords("ALTER ROLE erp PASSWORD 'it''s secret' VALID UNTIL 'infinity'")
+        == "ALTER ROLE erp PASSWORD '***' VALID UNTIL 'infinity'"
+    )
     assert mask_passwords("create user x with encrypted password 'p'") == "create user x with encrypted password '***'"
 
 
 @pytest.mark.slow
 def test_top_statements_come_from_pg_stat_statements_when_installed(tmp_path):
-    cluster = LocalCluster.temporary(prefix="ops_test_pgss_", settings={"shared_preload_libraries": "pg_stat_statements"})
+    cluster = LocalCluster.temporary(
+        prefix="ops_test_pgss_", settings={"shared_preload_libraries": "pg_stat_statements"}
+    )
     try:
         cluster.init()
         cluster.start()
@@ -374,7 +420,7 @@ def test_top_statements_come_from_pg_stat_statements_when_installed(tmp_path):
             for _ in range(5):
                 conn.execute("SELECT pg_sleep(0.05), count(*) FROM t")
         config = make_config(tmp_path, {"x": cluster.dsn()})
-        health = read_health(config.databases[0], config.reports, dt.datetime.now(dt.timezone.utc))
+        health = read_health(config.databases[0], config.reports, dt.datetime.now(dt.UTC))
         performance = health.performance
         assert performance.statements_note is None
         slowest = performance.top_by_mean[0]
@@ -389,15 +435,25 @@ def test_top_statements_come_from_pg_stat_statements_when_installed(tmp_path):
 
 def test_an_unwritable_reports_folder_fails_the_run_in_one_line(tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    config = make_config(tmp_path, {"erp": "host=127.0.0.1 port=1 dbname=erp connect_timeout=1"},
-                         top=f"reports: {{dir: {tmp_path / 'file' / 'reports'}}}")
-    result = build_definitions(config).resolve_job_def("maintenance_report_job").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    config = make_config(
+        tmp_path,
+        {"erp": "host=127.0.0.1 port=1 dbname=erp connect_timeout=1"},
+        top=f"reports: {{dir: {tmp_path / 'file' / 'reports'}}}",
+    )
+    result = (
+        build_definitions(config)
+        .resolve_job_def("maintenance_report_job")
+        .execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    )
     assert not result.success
     error = result.get_step_failure_events()[0].step_failure_data.error
     while error.cause is not None:
         error = error.cause
-    assert error.message.strip() == f"ops_pipelines.errors.OpsError: cannot write the report into {tmp_path / 'file' / 'reports'}: Not a directory"
+    assert (
+        error.message.strip()
+        == f"ops_pipelines.errors.OpsError: cannot write the report into {tmp_path / 'file' / 'reports'}: Not a "
+        "directory"
+    )
 
 
 # ---------------------------------------------------------------------------- in a browser
@@ -427,19 +483,28 @@ def test_textfile_holds_the_gauges_and_parses(week):
         result = sensor.evaluate_tick(context)
     assert "wrote the gauges of 2 databases" in result.skip_message
     families = {f.name: f for f in text_string_to_metric_families(path.read_text())}
-    value = {(s.name, s.labels.get("database"), s.labels.get("severity")): s.value for f in families.values() for s in f.samples}
+    value = {
+        (s.name, s.labels.get("database"), s.labels.get("severity")): s.value
+        for f in families.values()
+        for s in f.samples
+    }
     value = {(k[0], k[1]) if k[2] is None else k: v for k, v in value.items()}
     assert all(f.type == "gauge" for f in families.values())
 
-    status = recovery_status(local_storage(week.config), "erp", dt.datetime.now(dt.timezone.utc))
+    status = recovery_status(local_storage(week.config), "erp", dt.datetime.now(dt.UTC))
     assert value["ops_pipelines_backup_last_timestamp_seconds", "erp"] == status.newest_backup_at.timestamp()
     assert value["ops_pipelines_backup_last_bytes", "erp"] == status.newest_backup_bytes
     assert value["ops_pipelines_restore_verified_last_timestamp_seconds", "erp"] == pytest.approx(
-        status.verified.finished_at.timestamp(), abs=0.01)
-    assert value["ops_pipelines_restore_last_duration_seconds", "erp"] == pytest.approx(status.verified.restore_seconds, abs=0.01)
+        status.verified.finished_at.timestamp(), abs=0.01
+    )
+    assert value["ops_pipelines_restore_last_duration_seconds", "erp"] == pytest.approx(
+        status.verified.restore_seconds, abs=0.01
+    )
     assert value["ops_pipelines_check_failures", "erp", "error"] == 1  # xid_age
     assert value["ops_pipelines_check_failures", "erp", "warning"] == 1  # capacity_headroom: warning ratio in 47 days
-    forecast = week.instance.get_latest_materialization_event(dg.AssetKey(["erp", "capacity_forecast"])).asset_materialization.metadata
+    forecast = week.instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "capacity_forecast"])
+    ).asset_materialization.metadata
     assert value["ops_pipelines_capacity_days_to_full", "erp"] <= forecast["days_to_full"].value  # the earlier model's
     # A database never backed up reads 0, so `time() - x > max_age` alerts for it as well.
     assert value["ops_pipelines_backup_last_timestamp_seconds", "gone"] == 0

@@ -44,11 +44,21 @@ def test_describe_dsn_hides_the_password():
 
 
 def test_tools_get_every_connection_parameter_but_the_password():
-    conn = commands.tool_connection("postgresql://ops:hunter2@db:6432/erp?sslmode=require&keepalives=1&channel_binding=require")
+    conn = commands.tool_connection(
+        "postgresql://ops:hunter2@db:6432/erp?sslmode=require&keepalives=1&channel_binding=require"
+    )
     assert conn.env == {"PGPASSWORD": "hunter2"}
     assert "hunter2" not in conn.dbname
-    for part in ("host=db", "port=6432", "user=ops", "dbname=erp", "sslmode=require", "keepalives=1",
-                 "channel_binding=require", "application_name=ops_pipelines"):
+    for part in (
+        "host=db",
+        "port=6432",
+        "user=ops",
+        "dbname=erp",
+        "sslmode=require",
+        "keepalives=1",
+        "channel_binding=require",
+        "application_name=ops_pipelines",
+    ):
         assert part in conn.dbname
     with pytest.raises(CommandFailed, match="sslpassword cannot be passed"):
         commands.tool_connection("host=db sslpassword=x")
@@ -186,7 +196,8 @@ def test_an_auth_failure_fails_the_run_in_seconds_without_retry(pg_server, tmp_p
     instance = dg.DagsterInstance.ephemeral()
     started = time.monotonic()
     result = capability_job(build_definitions(config), config, "erp", "backup").execute_in_process(
-        instance=instance, raise_on_error=False)
+        instance=instance, raise_on_error=False
+    )
     assert not result.success and time.monotonic() - started < 10
     events = [e.event_type_value for e in result.all_events]
     assert "STEP_UP_FOR_RETRY" not in events
@@ -211,8 +222,10 @@ def test_a_session_on_a_configured_database_says_which_action_it_belongs_to(empt
 
     db = make_config(tmp_path, {"erp": empty_db}, "timeouts: {lock: 7s, statement: 2h}").databases[0]
     with connect_db(db, "vacuum") as conn:
-        row = conn.execute("SELECT current_setting('application_name') AS app, current_setting('lock_timeout') AS lt,"
-                           " current_setting('statement_timeout') AS st").fetchone()
+        row = conn.execute(
+            "SELECT current_setting('application_name') AS app, current_setting('lock_timeout') AS lt,"
+            " current_setting('statement_timeout') AS st"
+        ).fetchone()
     assert row == {"app": "ops_pipelines/vacuum", "lt": "7s", "st": "2h"}
     with connect_db(db, "table_stats", statement_timeout="2 min") as conn:
         assert conn.execute("SELECT current_setting('statement_timeout') AS st").fetchone()["st"] == "2min"
@@ -227,10 +240,15 @@ def test_a_streamed_program_is_killed_with_its_children_when_the_reader_fails(tm
             raise RuntimeError("reader gave up")
     grandchild = int(pid_file.read_text())
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and os.path.exists(f"/proc/{grandchild}") and \
-            Path(f"/proc/{grandchild}/stat").read_text().split()[2] != "Z":
+    while (
+        time.monotonic() < deadline
+        and os.path.exists(f"/proc/{grandchild}")
+        and Path(f"/proc/{grandchild}/stat").read_text().split()[2] != "Z"
+    ):
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{grandchild}") or Path(f"/proc/{grandchild}/stat").read_text().split()[2] == "Z"
-    with commands.streaming(["sh", "-c", "echo 'prog: error: it broke' >&2; echo 'prog: detail: why' >&2; exit 2"]) as failing:
+    with commands.streaming(
+        ["sh", "-c", "echo 'prog: error: it broke' >&2; echo 'prog: detail: why' >&2; exit 2"]
+    ) as failing:
         code = failing.wait(timeout=10)
     assert failing.failure(code) == "sh exited with 2: it broke (detail: why)"

@@ -73,7 +73,9 @@ def test_a_deleted_row_is_a_mismatch_naming_the_table(backed_up):
         with connect(dsn, autocommit=True) as conn:
             conn.execute("DELETE FROM public.lots WHERE id = (SELECT min(id) FROM public.lots)")
 
-    report = run_restore_test(config.databases[0], storage, entry, sandbox_for(config.databases[0]), after_restore=lose_a_row)
+    report = run_restore_test(
+        config.databases[0], storage, entry, sandbox_for(config.databases[0]), after_restore=lose_a_row
+    )
     assert not report.passed
     assert [(m.table, m.expected_rows - m.restored_rows) for m in report.mismatches] == [("public.lots", 1)]
     assert newest_verified_stamp(storage, "erp") is None
@@ -88,7 +90,7 @@ def test_damaged_backups_fail_before_any_restore(backed_up, damage):
     if damage == "tamper":
         data[len(data) // 2] ^= 0x01
     else:
-        del data[len(data) // 2:]
+        del data[len(data) // 2 :]
     dump.write_bytes(bytes(data))
     with pytest.raises(RestoreRefused, match="not restored"):
         run_restore_test(config.databases[0], storage, list_backups(storage, "erp")[-1], UnopenableSandbox())
@@ -120,12 +122,16 @@ def test_the_sandbox_is_removed_on_failure_and_cancellation(backed_up, interrupt
 
 def test_scratch_database_sandbox(backed_up, pg_server):
     config, storage, entry = backed_up
-    db = make_config(storage.root, {"erp": "host=unused"},
-                     f"restore_test: {{sandbox: scratch_database, scratch_dsn: '{pg_server}'}}").databases[0]
+    db = make_config(
+        storage.root, {"erp": "host=unused"}, f"restore_test: {{sandbox: scratch_database, scratch_dsn: '{pg_server}'}}"
+    ).databases[0]
     report = run_restore_test(db, storage, entry, sandbox_for(db))
     assert report.passed and "scratch database erp_restore_check" in report.sandbox
     with connect(pg_server) as conn:
-        assert conn.execute("SELECT count(*) AS n FROM pg_database WHERE datname = 'erp_restore_check'").fetchone()["n"] == 0
+        assert (
+            conn.execute("SELECT count(*) AS n FROM pg_database WHERE datname = 'erp_restore_check'").fetchone()["n"]
+            == 0
+        )
 
 
 def test_docker_sandbox(backed_up):
@@ -146,7 +152,7 @@ def test_no_server_new_enough_is_said_clearly():
 
 
 def test_restore_recent():
-    now = dt.datetime(2026, 11, 22, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
     assert not recent_restore(None, dt.timedelta(days=8), now).passed
     assert recent_restore("20261120T020000Z", dt.timedelta(days=8), now).passed
     stale = recent_restore("20261101T020000Z", dt.timedelta(days=8), now)
@@ -169,11 +175,15 @@ def test_restore_job_sensor_and_checks_in_dagster(erp_db, tmp_path):
     with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor) as context:
         assert list(sensor(context)) == []  # one restore test per backup
 
-    result = capability_job(defs, config, "erp", "restore_test").execute_in_process(instance=instance, run_config=requests[0].run_config)
+    result = capability_job(defs, config, "erp", "restore_test").execute_in_process(
+        instance=instance, run_config=requests[0].run_config
+    )
     assert result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks["restore_verified"].passed
-    metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "restore_test"])).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "restore_test"])
+    ).asset_materialization.metadata
     assert metadata["backup"].value == stamp and metadata["tables_checked"].value == 10
     assert metadata["restore_seconds"].value > 0
 
@@ -235,7 +245,9 @@ def test_the_sandbox_refuses_other_os_users_and_runs_without_root_group():
         with connect(target.dsn) as conn:  # no TCP port is open at all
             assert conn.execute("SELECT current_setting('listen_addresses') AS l").fetchone()["l"] == ""
         # Another local user, even knowing where the socket is and the password, gets nowhere.
-        attempt = subprocess.run([sys.executable, "-c", OTHER_USER_CONNECTS, target.dsn], capture_output=True, text=True)
+        attempt = subprocess.run(
+            [sys.executable, "-c", OTHER_USER_CONNECTS, target.dsn], capture_output=True, text=True
+        )
         assert attempt.stdout.startswith("REFUSED") and "Permission denied" in attempt.stdout, attempt
         # Without the password, even root (who passes the directory's mode) is refused.
         with pytest.raises(DatabaseError, match="password"):

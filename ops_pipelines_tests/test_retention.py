@@ -13,7 +13,7 @@ from ops_pipelines.resources.storage import LocalStorage, StoredObject
 from ops_pipelines.resources.storage.s3 import S3Storage
 from ops_pipelines_tests.helpers import make_config
 
-START = dt.datetime(2026, 1, 1, 19, 0, tzinfo=dt.timezone.utc)  # 02:00 the next day in Ho Chi Minh City
+START = dt.datetime(2026, 1, 1, 19, 0, tzinfo=dt.UTC)  # 02:00 the next day in Ho Chi Minh City
 
 
 def entry(moment: dt.datetime, *, dump=True, manifest=True, verified=False) -> BackupEntry:
@@ -34,7 +34,11 @@ def kept(decisions) -> list[str]:
 def test_grandfather_father_son():
     entries = daily_backups(120)  # 2026-01-02 .. 2026-05-01 local time
     decisions = plan_retention(entries, Retention(daily=7, weekly=4, monthly=3), "Asia/Ho_Chi_Minh")
-    keep = {d.entry.started_at.astimezone(dt.timezone(dt.timedelta(hours=7))).date().isoformat() for d in decisions if d.action == "keep"}
+    keep = {
+        d.entry.started_at.astimezone(dt.timezone(dt.timedelta(hours=7))).date().isoformat()
+        for d in decisions
+        if d.action == "keep"
+    }
     expected_daily = {f"2026-04-{d}" for d in range(25, 31)} | {"2026-05-01"}
     expected_weekly = {"2026-04-26", "2026-04-19", "2026-04-12"}  # Sundays, newest of their ISO week
     expected_monthly = {"2026-03-31"}  # May and April: their newest are daily ones already
@@ -44,8 +48,8 @@ def test_grandfather_father_son():
 
 def test_days_are_counted_in_the_configured_time_zone():
     # 18:30 and 17:30 UTC on the same UTC day are two local days in UTC+7 (01:30 and 00:30 ... ).
-    a = entry(dt.datetime(2026, 3, 1, 16, 30, tzinfo=dt.timezone.utc))  # 23:30 local, 1 March
-    b = entry(dt.datetime(2026, 3, 1, 17, 30, tzinfo=dt.timezone.utc))  # 00:30 local, 2 March
+    a = entry(dt.datetime(2026, 3, 1, 16, 30, tzinfo=dt.UTC))  # 23:30 local, 1 March
+    b = entry(dt.datetime(2026, 3, 1, 17, 30, tzinfo=dt.UTC))  # 00:30 local, 2 March
     assert len(kept(plan_retention([a, b], Retention(daily=2, weekly=0, monthly=0), "Asia/Ho_Chi_Minh"))) == 2
     assert len(kept(plan_retention([a, b], Retention(daily=2, weekly=0, monthly=0), "UTC"))) == 1
 
@@ -77,7 +81,8 @@ def test_no_backups_no_decisions():
 def with_s3(store, s3_endpoint: str, s3_bucket: str, daily: int):
     """A config keeping `daily` daily backups, with an S3 store; and that store."""
     config = make_config(
-        store, {"erp": "host=127.0.0.1 dbname=unused"},
+        store,
+        {"erp": "host=127.0.0.1 dbname=unused"},
         extra=f"backup: {{retention: {{daily: {daily}, weekly: 0, monthly: 0}}}}",
         s3=f"{{bucket: {s3_bucket}, prefix: p/, endpoint_url: '{s3_endpoint}', region: us-east-1}}",
     )
@@ -110,7 +115,9 @@ def test_retention_asset_deletes_locally_and_off_site(tmp_path, s3_endpoint, s3_
         selection=[dg.AssetKey(["erp", "backup_retention"])],
     )
     assert result.success
-    metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "backup_retention"])).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "backup_retention"])
+    ).asset_materialization.metadata
     remaining_local = [e.stamp for e in list_backups(local, "erp")]
     remaining_s3 = [e.stamp for e in list_backups(s3, "erp")]
     if dry_run:
@@ -127,8 +134,9 @@ def test_retention_asset_deletes_locally_and_off_site(tmp_path, s3_endpoint, s3_
 def run_retention(config):
     instance = dg.DagsterInstance.ephemeral()
     key = dg.AssetKey(["erp", "backup_retention"])
-    result = dg.materialize([build_definitions(config).resolve_assets_def(key)], instance=instance,
-                            selection=[key], raise_on_error=False)
+    result = dg.materialize(
+        [build_definitions(config).resolve_assets_def(key)], instance=instance, selection=[key], raise_on_error=False
+    )
     return result, instance
 
 
@@ -147,7 +155,9 @@ def test_an_off_site_copy_whose_local_backup_is_gone_is_still_deleted(tmp_path, 
     assert result.success
     assert [e.stamp for e in list_backups(s3, "erp")] == stamps[2:]
     assert [e.stamp for e in list_backups(local, "erp")] == stamps[2:]
-    metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "backup_retention"])).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(
+        dg.AssetKey(["erp", "backup_retention"])
+    ).asset_materialization.metadata
     assert metadata["deleted"].value == 2 and metadata["delete_failures"].value == 0
 
 

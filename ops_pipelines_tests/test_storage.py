@@ -36,7 +36,7 @@ def test_s3_multipart_upload_streams_with_bounded_parts(s3_endpoint, s3_bucket):
     digest = hashlib.sha256(payload).hexdigest()
     with storage.open_write("erp/big.bin", sha256=digest) as out:
         for start in range(0, len(payload), MIB):
-            out.write(payload[start:start + MIB])
+            out.write(payload[start : start + MIB])
             assert out.buffer.tell() < 5 * MIB + MIB  # never more than one part in memory
         assert len(out.parts) == 2  # the third, short part is sent on completion
     stored = storage.stat("erp/big.bin")

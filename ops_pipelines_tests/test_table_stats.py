@@ -10,7 +10,7 @@ from ops_pipelines.resources.postgres import connect
 
 def config_for(dsn: str, name: str = "erp_test"):
     return parse_config(
-        f"backup_store: {{local_dir: /tmp/ops_test_backups}}\ndatabases:\n  - name: {name}\n    dsn: \"{dsn}\"\n", {}
+        f'backup_store: {{local_dir: /tmp/ops_test_backups}}\ndatabases:\n  - name: {name}\n    dsn: "{dsn}"\n', {}
     )
 
 

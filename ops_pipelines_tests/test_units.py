@@ -32,10 +32,10 @@ def test_malformed_durations_are_refused(text):
 
 
 def test_months_are_calendar_months_not_31_days():
-    end_of_march = dt.datetime(2024, 3, 31, 12, tzinfo=dt.timezone.utc)
-    assert parse_duration("1 month").before(end_of_march) == dt.datetime(2024, 2, 29, 12, tzinfo=dt.timezone.utc)
-    assert parse_duration("1 year").before(end_of_march) == dt.datetime(2023, 3, 31, 12, tzinfo=dt.timezone.utc)
-    assert parse_duration("365 days").before(end_of_march) == dt.datetime(2023, 4, 1, 12, tzinfo=dt.timezone.utc)
+    end_of_march = dt.datetime(2024, 3, 31, 12, tzinfo=dt.UTC)
+    assert parse_duration("1 month").before(end_of_march) == dt.datetime(2024, 2, 29, 12, tzinfo=dt.UTC)
+    assert parse_duration("1 year").before(end_of_march) == dt.datetime(2023, 3, 31, 12, tzinfo=dt.UTC)
+    assert parse_duration("365 days").before(end_of_march) == dt.datetime(2023, 4, 1, 12, tzinfo=dt.UTC)
 
 
 def test_fixed_length_needed_for_timeouts():
@@ -46,7 +46,14 @@ def test_fixed_length_needed_for_timeouts():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("500GB", 500 * 10**9), ("1.5 GiB", int(1.5 * 2**30)), ("800mb", 800 * 10**6), ("42", 42), (1024, 1024), ("10 kB", 10_000)],
+    [
+        ("500GB", 500 * 10**9),
+        ("1.5 GiB", int(1.5 * 2**30)),
+        ("800mb", 800 * 10**6),
+        ("42", 42),
+        (1024, 1024),
+        ("10 kB", 10_000),
+    ],
 )
 def test_sizes_parse(text, expected):
     assert parse_size(text) == expected

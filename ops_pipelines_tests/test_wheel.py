@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-
 REPO = Path(__file__).resolve().parents[1]
 
 BACKUP_FROM_THE_WHEEL = """
@@ -44,8 +43,12 @@ def test_a_wheel_installed_elsewhere_runs_a_real_backup(erp_db, tmp_path):
     for part in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / part, source / part)
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
-                   check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     wheel = next(wheels.glob("ops_pipelines-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "ops_pipelines/sql/backup_tables.sql" in names and "ops_pipelines/sql/demo/erp_schema.sql" in names
@@ -54,20 +57,33 @@ def test_a_wheel_installed_elsewhere_runs_a_real_backup(erp_db, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
     python = venv / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, capture_output=True
+    )
     # The dependencies (dagster, psycopg ...) are taken from this test's environment rather than downloaded
     # again: a path to its site-packages. Its .pth files are not read from there, so the checkout's
     # editable install stays invisible; only the wheel provides ops_pipelines.
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     Path(site, "ops_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
     config = tmp_path / "config.yaml"
-    config.write_text(f'backup_store: {{local_dir: {tmp_path / "store"}}}\ndatabases:\n  - name: erp\n    dsn: "{erp_db}"\n')
+    config.write_text(
+        f'backup_store: {{local_dir: {tmp_path / "store"}}}\ndatabases:\n  - name: erp\n    dsn: "{erp_db}"\n'
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    run = subprocess.run([python, "-I", "-c", BACKUP_FROM_THE_WHEEL, str(config)], cwd=elsewhere,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [python, "-I", "-c", BACKUP_FROM_THE_WHEEL, str(config)],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     found = json.loads(run.stdout.strip().splitlines()[-1])
     assert found["package"].startswith(site), found  # the wheel's copy, not the checkout

@@ -43,30 +43,42 @@ def _build_rule(capability: Capability, db: DatabaseConfig, rule: ArchiveRule):
     )
     def archive(context: dg.AssetExecutionContext, config: ArchiveConfig) -> dg.MaterializeResult:
         with retry_if_transient():
-            run = run_archive(db, rule, dry_run=config.dry_run, run_id=context.run.run_id,
-                              log=lambda message: context.log.info(f"{db.name}/{rule.name}: {message}"))
+            run = run_archive(
+                db,
+                rule,
+                dry_run=config.dry_run,
+                run_id=context.run.run_id,
+                log=lambda message: context.log.info(f"{db.name}/{rule.name}: {message}"),
+            )
         if config.dry_run:
             context.log.info(f"{db.name}/{rule.name}: dry run, would move {run.would_move}")
-            return dg.MaterializeResult(metadata={
-                "dry_run": dg.MetadataValue.bool(True),
-                "cutoff": dg.MetadataValue.text(run.cutoff.isoformat()),
-                **{f"would_move {t}": dg.MetadataValue.int(n) for t, n in run.would_move.items()},
-            })
+            return dg.MaterializeResult(
+                metadata={
+                    "dry_run": dg.MetadataValue.bool(True),
+                    "cutoff": dg.MetadataValue.text(run.cutoff.isoformat()),
+                    **{f"would_move {t}": dg.MetadataValue.int(n) for t, n in run.would_move.items()},
+                }
+            )
         if not run.consistent:
             raise OpsError(f"{rule.name}: rows removed from the source differ from rows in the archive: {run.tables}")
         total = sum(f.removed for f in run.tables.values())
-        return dg.MaterializeResult(metadata={
-            "dry_run": dg.MetadataValue.bool(False),
-            "cutoff": dg.MetadataValue.text(run.cutoff.isoformat()),
-            "batches": dg.MetadataValue.int(run.batches),
-            "rows_moved": dg.MetadataValue.int(total),
-            "rows_per_second": dg.MetadataValue.float(round(total / run.seconds, 1) if run.seconds else 0.0),
-            "longest_batch_ms": dg.MetadataValue.float(round(run.longest_batch_ms, 1)),
-            **{f"rows {t}": dg.MetadataValue.int(f.removed) for t, f in run.tables.items()},
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "dry_run": dg.MetadataValue.bool(False),
+                "cutoff": dg.MetadataValue.text(run.cutoff.isoformat()),
+                "batches": dg.MetadataValue.int(run.batches),
+                "rows_moved": dg.MetadataValue.int(total),
+                "rows_per_second": dg.MetadataValue.float(round(total / run.seconds, 1) if run.seconds else 0.0),
+                "longest_batch_ms": dg.MetadataValue.float(round(run.longest_batch_ms, 1)),
+                **{f"rows {t}": dg.MetadataValue.int(f.removed) for t, f in run.tables.items()},
+            }
+        )
 
-    @dg.asset_check(asset=key, name="archive_consistent",
-                    description="Every row the ledger says was archived is in the archive (count and key checksum).")
+    @dg.asset_check(
+        asset=key,
+        name="archive_consistent",
+        description="Every row the ledger says was archived is in the archive (count and key checksum).",
+    )
     def archive_consistent() -> dg.AssetCheckResult:
         try:
             return check_result(verify_archive(db, rule))

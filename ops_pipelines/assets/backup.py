@@ -17,8 +17,8 @@ from ops_pipelines.core.backup import run_backup
 from ops_pipelines.core.backup_catalog import list_backups, stamp_of
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.core.verdict import Verdict
-from ops_pipelines.resources.storage import local_storage
 from ops_pipelines.markdown import md_cell
+from ops_pipelines.resources.storage import local_storage
 from ops_pipelines.units import format_bytes
 
 COUNTS_SHOWN = 200  # the per-table counts table in the UI; the manifest has all of them
@@ -57,14 +57,25 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
         in_progress = bool(orphans) and storage.is_locked(db.name, "backup")
         return check_result(backup_checks.noting_orphans(verdict, orphans, in_progress))
 
-    @dg.asset_check(asset=key, name="backup_fresh", description=f"The newest complete backup is younger than {db.backup.max_age_hours:g} h; warns when a newer dump has no manifest.")
+    @dg.asset_check(
+        asset=key,
+        name="backup_fresh",
+        description=f"The newest complete backup is younger than {db.backup.max_age_hours:g} h; warns when a newer "
+        "dump has no manifest.",
+    )
     def backup_fresh() -> dg.AssetCheckResult:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         entries = list_backups(storage, db.name)
         newest = max((e.stamp for e in entries if e.complete), default=None)
         return noting_orphans(backup_checks.freshness(newest, db.backup.max_age_hours, now), entries)
 
-    @dg.asset_check(asset=key, name="backup_checksum", blocking=True, description="The newest complete backup's sha256 and size match its manifest; warns when a newer dump has no manifest.")
+    @dg.asset_check(
+        asset=key,
+        name="backup_checksum",
+        blocking=True,
+        description="The newest complete backup's sha256 and size match its manifest; warns when a newer dump has no "
+        "manifest.",
+    )
     def backup_checksum() -> dg.AssetCheckResult:
         entries = list_backups(storage, db.name)
         complete = [e for e in entries if e.complete]
@@ -72,16 +83,27 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
             return check_result(Verdict(False, False, "no complete backup (dump + manifest) exists"))
         return noting_orphans(backup_checks.checksum(storage, complete[-1]), entries)
 
-    @dg.asset_check(asset=key, name="backup_readable", blocking=True, description="pg_restore --list reads the newest backup's decompressed catalogue.")
+    @dg.asset_check(
+        asset=key,
+        name="backup_readable",
+        blocking=True,
+        description="pg_restore --list reads the newest backup's decompressed catalogue.",
+    )
     def backup_readable() -> dg.AssetCheckResult:
         entries = list_backups(storage, db.name)
         return _on_newest(entries, lambda entry: backup_checks.readable(storage, entry, db.restore_test.bin_dir))
 
-    @dg.asset_check(asset=key, name="backup_size_sane", description="The newest backup is at least half the median size of the previous seven (warning).")
+    @dg.asset_check(
+        asset=key,
+        name="backup_size_sane",
+        description="The newest backup is at least half the median size of the previous seven (warning).",
+    )
     def backup_size_sane() -> dg.AssetCheckResult:
         return check_result(backup_checks.size_sane(storage, list_backups(storage, db.name)))
 
-    return dg.Definitions(assets=[backup], asset_checks=[backup_fresh, backup_checksum, backup_readable, backup_size_sane])
+    return dg.Definitions(
+        assets=[backup], asset_checks=[backup_fresh, backup_checksum, backup_readable, backup_size_sane]
+    )
 
 
 def _on_newest(entries, judge) -> dg.AssetCheckResult:
@@ -96,7 +118,8 @@ def backup_metadata(manifest: BackupManifest, uri: str, partials_removed: list[s
     counts = sorted(manifest.table_counts.items(), key=lambda item: -item[1])
     summary = (
         f"**{format_bytes(manifest.bytes)}** (zstd level {manifest.compression_level}, "
-        f"{manifest.dump_bytes / max(manifest.bytes, 1):.1f}× smaller than pg_dump's {format_bytes(manifest.dump_bytes)}) "
+        f"{manifest.dump_bytes / max(manifest.bytes, 1):.1f}× smaller than pg_dump's "
+        f"{format_bytes(manifest.dump_bytes)}) "
         f"in {seconds:.1f} s; {len(counts)} tables, {manifest.total_rows:,} rows counted in the dump's snapshot.\n\n"
         f"Server {md_cell(manifest.server_version)}; {md_cell(manifest.pg_dump_version)}.\n\n"
         "| table | rows |\n|---|---:|\n" + "\n".join(f"| {md_cell(name)} | {rows:,} |" for name, rows in counts[:15])

@@ -42,9 +42,14 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
     sample_key, forecast_key = asset_key(db, "capacity_sample"), asset_key(db, "capacity_forecast")
     charts = config.reports_dir
 
-    @database_asset(capability, db, "capacity_sample", deps=("table_stats",),
-                    description=f"Size, largest tables, WAL, connections and cache hit ratio of {db.name}, and the volume; "
-                                "appended to ops_metrics.capacity_samples in the metrics database.")
+    @database_asset(
+        capability,
+        db,
+        "capacity_sample",
+        deps=("table_stats",),
+        description=f"Size, largest tables, WAL, connections and cache hit ratio of {db.name}, and the volume; "
+        "appended to ops_metrics.capacity_samples in the metrics database.",
+    )
     def capacity_sample(context: dg.AssetExecutionContext, config: SampleConfig) -> dg.MaterializeResult:
         from ops_pipelines.core.capacity import parse_history_csv, store_imported, store_sample, take_sample
 
@@ -58,9 +63,13 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
         if rows:
             context.log.info(f"{db.name}: imported {len(rows)} history rows from {config.import_csv}")
         figures = SampleFigures(
-            database_bytes=sample.database_bytes, connections=sample.connections, max_connections=sample.max_connections,
-            wal_bytes=sample.wal_bytes, volume_used_bytes=sample.volume_used_bytes,
-            volume_total_bytes=sample.volume_total_bytes, cache_hit_ratio=sample.cache_hit_ratio,
+            database_bytes=sample.database_bytes,
+            connections=sample.connections,
+            max_connections=sample.max_connections,
+            wal_bytes=sample.wal_bytes,
+            volume_used_bytes=sample.volume_used_bytes,
+            volume_total_bytes=sample.volume_total_bytes,
+            cache_hit_ratio=sample.cache_hit_ratio,
             # without a metrics database the imported rows are kept here, in the event log
             imported=[] if metrics_dsn else [(moment.isoformat(), size) for moment, size in rows],
         )
@@ -69,10 +78,16 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
             "imported_rows": dg.MetadataValue.int(len(rows)),
             "history_kept_in": dg.MetadataValue.text("metrics database" if metrics_dsn else "Dagster event log"),
             "largest_tables": dg.MetadataValue.table(
-                [dg.TableRecord({k: t[k] for k in ("table_name", "total_bytes", "table_bytes", "index_bytes", "toast_bytes")})
-                 for t in sample.tables],
-                schema=dg.TableSchema(columns=[dg.TableColumn("table_name", "string")] + [
-                    dg.TableColumn(c, "int") for c in ("total_bytes", "table_bytes", "index_bytes", "toast_bytes")]),
+                [
+                    dg.TableRecord(
+                        {k: t[k] for k in ("table_name", "total_bytes", "table_bytes", "index_bytes", "toast_bytes")}
+                    )
+                    for t in sample.tables
+                ],
+                schema=dg.TableSchema(
+                    columns=[dg.TableColumn("table_name", "string")]
+                    + [dg.TableColumn(c, "int") for c in ("total_bytes", "table_bytes", "index_bytes", "toast_bytes")]
+                ),
             ),
         }
         return dg.MaterializeResult(metadata=metadata)
@@ -91,45 +106,74 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
             cursor = page.cursor
         return history_from_points(history_points(records))
 
-    @dg.asset_check(asset=sample_key, name="connection_headroom",
-                    description=f"Connections in use stay under {settings.connection_warn_ratio:.0%} of max_connections (warning).")
+    @dg.asset_check(
+        asset=sample_key,
+        name="connection_headroom",
+        description=f"Connections in use stay under {settings.connection_warn_ratio:.0%} of max_connections (warning).",
+    )
     def connection_headroom(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         event = context.instance.get_latest_materialization_event(sample_key)
         figures = SampleFigures.from_metadata(event.asset_materialization.metadata) if event else None
         if figures is None:
             return check_result(Verdict(False, True, "no capacity sample yet"))
         ratio = round(figures.connection_ratio, 4)
-        verdict = Verdict(ratio <= settings.connection_warn_ratio, True,
-                          f"{ratio:.0%} of max_connections in use (warning over {settings.connection_warn_ratio:.0%})",
-                          {"connection_ratio": ratio})
+        verdict = Verdict(
+            ratio <= settings.connection_warn_ratio,
+            True,
+            f"{ratio:.0%} of max_connections in use (warning over {settings.connection_warn_ratio:.0%})",
+            {"connection_ratio": ratio},
+        )
         return check_result(verdict)
 
-    @database_asset(capability, db, "capacity_forecast", deps=("capacity_sample",), kinds=("pandas",),
-                    description=f"Growth of {db.name} projected 30/90/180 days ahead (robust linear or damped Holt, "
-                                f"chosen by backtest), with the dates the volume crosses {settings.warn_ratio:.0%} and 100%.")
+    @database_asset(
+        capability,
+        db,
+        "capacity_forecast",
+        deps=("capacity_sample",),
+        kinds=("pandas",),
+        description=f"Growth of {db.name} projected 30/90/180 days ahead (robust linear or damped Holt, "
+        f"chosen by backtest), with the dates the volume crosses {settings.warn_ratio:.0%} and 100%.",
+    )
     def capacity_forecast(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from ops_pipelines.core.capacity import draw_chart
         from ops_pipelines.core.forecast import forecast
 
         history = load_history(context.instance)
         result = forecast(history.used, history.capacity_bytes, settings.warn_ratio)
-        chart = draw_chart(history, result, settings.warn_ratio, f"{db.name}: capacity", charts / f"capacity_{db.name}.png",
-                           mode=ops_config.reports.file_mode)
+        chart = draw_chart(
+            history,
+            result,
+            settings.warn_ratio,
+            f"{db.name}: capacity",
+            charts / f"capacity_{db.name}.png",
+            mode=ops_config.reports.file_mode,
+        )
         context.log.info(f"{db.name}: {result.reason}")
         return dg.MaterializeResult(metadata=forecast_metadata(result, history.imported, chart, ops_config.timezone))
 
-    @dg.asset_check(asset=forecast_key, name="capacity_headroom", description=(
-        f"Warns when {settings.warn_ratio:.0%} of the volume is forecast within {settings.warn_within}, errors when "
-        f"100% is forecast within {settings.error_within} (the earlier of the two models counts)."))
+    @dg.asset_check(
+        asset=forecast_key,
+        name="capacity_headroom",
+        description=(
+            f"Warns when {settings.warn_ratio:.0%} of the volume is forecast within {settings.warn_within}, errors "
+            "when "
+            f"100% is forecast within {settings.error_within} (the earlier of the two models counts)."
+        ),
+    )
     def capacity_headroom(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from ops_pipelines.core.forecast import forecast
 
         past = load_history(context.instance)
         result = forecast(past.used, past.capacity_bytes, settings.warn_ratio)
-        return check_result(headroom_verdict(result, settings.warn_within.to_timedelta().days,
-                                             settings.error_within.to_timedelta().days))
+        return check_result(
+            headroom_verdict(
+                result, settings.warn_within.to_timedelta().days, settings.error_within.to_timedelta().days
+            )
+        )
 
-    return dg.Definitions(assets=[capacity_sample, capacity_forecast], asset_checks=[connection_headroom, capacity_headroom])
+    return dg.Definitions(
+        assets=[capacity_sample, capacity_forecast], asset_checks=[connection_headroom, capacity_headroom]
+    )
 
 
 def headroom_verdict(result: "Forecast", warn_days: int, error_days: int) -> Verdict:
@@ -141,12 +185,20 @@ def headroom_verdict(result: "Forecast", warn_days: int, error_days: int) -> Ver
         return Verdict(False, False, f"the volume is forecast full in {full} days (limit {error_days})", metadata)
     if warn is not None and warn <= warn_days:
         return Verdict(False, True, f"the warning ratio is forecast in {warn} days (limit {warn_days})", metadata)
-    return Verdict(True, False, "no crossing within the limits" + (f": warning in {warn} days" if warn is not None else ""), metadata)
+    return Verdict(
+        True,
+        False,
+        "no crossing within the limits" + (f": warning in {warn} days" if warn is not None else ""),
+        metadata,
+    )
 
 
 def forecast_metadata(result: "Forecast", imported: int, chart: Path, timezone: str) -> dict:
     figures = ForecastFigures(
-        enough_history=result.enough_history, method=result.reason, samples=result.samples, imported_samples=imported,
+        enough_history=result.enough_history,
+        method=result.reason,
+        samples=result.samples,
+        imported_samples=imported,
         horizons={h: int(point) for h, (point, _, _) in result.horizons.items()} if result.enough_history else {},
         days_to_warning=result.days_to_warn if result.enough_history else None,
         days_to_full=result.days_to_full if result.enough_history else None,
@@ -154,9 +206,14 @@ def forecast_metadata(result: "Forecast", imported: int, chart: Path, timezone: 
     metadata = {**figures.to_metadata(), "chart": dg.MetadataValue.path(str(chart))}
     image = base64.b64encode(chart.read_bytes()).decode()
     if not result.enough_history:
-        metadata["summary"] = dg.MetadataValue.md(f"**{result.reason}.** No forecast yet.\n\n![chart](data:image/png;base64,{image})")
+        metadata["summary"] = dg.MetadataValue.md(
+            f"**{result.reason}.** No forecast yet.\n\n![chart](data:image/png;base64,{image})"
+        )
         return metadata
-    lines = [f"| in {h} days | {format_bytes(p)} | {format_bytes(lo)} – {format_bytes(hi)} |" for h, (p, lo, hi) in result.horizons.items()]
+    lines = [
+        f"| in {h} days | {format_bytes(p)} | {format_bytes(lo)} – {format_bytes(hi)} |"
+        for h, (p, lo, hi) in result.horizons.items()
+    ]
     metadata["backtest_mape_percent"] = dg.MetadataValue.float(round(result.mape, 2))
     crossing = []
     for label, days in (("warning ratio", result.days_to_warn), ("full", result.days_to_full)):
@@ -165,7 +222,10 @@ def forecast_metadata(result: "Forecast", imported: int, chart: Path, timezone: 
     label = f" ({imported} imported samples)" if imported else ""
     metadata["summary"] = dg.MetadataValue.md(
         f"**{result.model}**, backtest MAPE {result.mape:.1f}% on {result.samples} days{label}.\n\n"
-        "| horizon | forecast | 95% interval |\n|---|---:|---:|\n" + "\n".join(lines) + "\n\n"
-        + ("; ".join(crossing) or "no crossing within ten years") + f"\n\n![chart](data:image/png;base64,{image})"
+        "| horizon | forecast | 95% interval |\n|---|---:|---:|\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + ("; ".join(crossing) or "no crossing within ten years")
+        + f"\n\n![chart](data:image/png;base64,{image})"
     )
     return metadata

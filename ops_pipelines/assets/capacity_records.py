@@ -117,8 +117,11 @@ class ForecastFigures:
             method=str(_value(metadata, "method", "")),
             samples=int(_value(metadata, "samples", 0)),
             imported_samples=int(_value(metadata, "imported_samples", 0)),
-            horizons={days: int(_value(metadata, f"forecast_{days}d_bytes"))
-                      for days in HORIZONS if _value(metadata, f"forecast_{days}d_bytes") is not None},
+            horizons={
+                days: int(_value(metadata, f"forecast_{days}d_bytes"))
+                for days in HORIZONS
+                if _value(metadata, f"forecast_{days}d_bytes") is not None
+            },
             days_to_warning=_value(metadata, "days_to_warning"),
             days_to_full=_value(metadata, "days_to_full"),
         )
@@ -159,9 +162,9 @@ def history_points(records) -> list[tuple[dt.datetime, float, int | None, bool]]
         figures = SampleFigures.from_metadata(record.asset_materialization.metadata)
         if figures is None:
             continue
-        at = dt.datetime.fromtimestamp(record.timestamp, dt.timezone.utc)
+        at = dt.datetime.fromtimestamp(record.timestamp, dt.UTC)
         points.append((at, float(figures.used_bytes), figures.volume_total_bytes, False))
         for day, size in figures.imported:
             moment = dt.datetime.fromisoformat(day)
-            points.append((moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc), float(size), None, True))
+            points.append((moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC), float(size), None, True))
     return points

@@ -23,8 +23,16 @@ def pool(db: DatabaseConfig) -> str:
     return f"db_{db.name}"
 
 
-def database_asset(capability: Capability, db: DatabaseConfig, name: str, *, description: str,
-                   deps: tuple[str, ...] = (), kinds: tuple[str, ...] = ("postgres",), **kwargs):
+def database_asset(
+    capability: Capability,
+    db: DatabaseConfig,
+    name: str,
+    *,
+    description: str,
+    deps: tuple[str, ...] = (),
+    kinds: tuple[str, ...] = ("postgres",),
+    **kwargs,
+):
     """`@dg.asset` for one asset of a capability on one database: keyed `<db>/<name>`, grouped by
     database, and — when the registry marks the capability exclusive — in the database's pool of
     one, so it never overlaps other heavy work on the same database."""

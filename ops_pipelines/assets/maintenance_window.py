@@ -7,10 +7,10 @@ import datetime as dt
 import dagster as dg
 
 from ops_pipelines.assets.common import database_asset
-from ops_pipelines.localtime import local_time
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.window import require_window, run_window_work
+from ops_pipelines.localtime import local_time
 
 
 class WindowConfig(dg.Config):
@@ -34,27 +34,45 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
         ),
     )
     def maintenance_window(context: dg.AssetExecutionContext, config: WindowConfig) -> dg.MaterializeResult:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         state = require_window(ops_config, now, config.override_window)
         if not state.inside:
             context.log.warning(f"{db.name}: running outside the maintenance window (override_window is set)")
         actions = run_window_work(db, log=lambda message: context.log.info(f"{db.name}: {message}"))
         done = [a for a in actions if not a.skipped]
-        return dg.MaterializeResult(metadata={
-            "inside_window": dg.MetadataValue.bool(state.inside),
-            "window_opened": dg.MetadataValue.text(local_time(state.opened_at, ops_config.timezone) or "-"),
-            "done": dg.MetadataValue.int(len(done)),
-            "skipped": dg.MetadataValue.int(len(actions) - len(done)),
-            "bytes_reclaimed": dg.MetadataValue.int(sum((a.bytes_before or 0) - (a.bytes_after or 0) for a in done)),
-            "actions": dg.MetadataValue.table(
-                [dg.TableRecord({"target": a.target, "bytes_before": a.bytes_before, "bytes_after": a.bytes_after,
-                                 "seconds": round(a.seconds, 3), "result": a.skipped or "done"}) for a in actions],
-                schema=dg.TableSchema(columns=[
-                    dg.TableColumn("target", "string"), dg.TableColumn("bytes_before", "int"),
-                    dg.TableColumn("bytes_after", "int"), dg.TableColumn("seconds", "float"),
-                    dg.TableColumn("result", "string"),
-                ]),
-            ),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "inside_window": dg.MetadataValue.bool(state.inside),
+                "window_opened": dg.MetadataValue.text(local_time(state.opened_at, ops_config.timezone) or "-"),
+                "done": dg.MetadataValue.int(len(done)),
+                "skipped": dg.MetadataValue.int(len(actions) - len(done)),
+                "bytes_reclaimed": dg.MetadataValue.int(
+                    sum((a.bytes_before or 0) - (a.bytes_after or 0) for a in done)
+                ),
+                "actions": dg.MetadataValue.table(
+                    [
+                        dg.TableRecord(
+                            {
+                                "target": a.target,
+                                "bytes_before": a.bytes_before,
+                                "bytes_after": a.bytes_after,
+                                "seconds": round(a.seconds, 3),
+                                "result": a.skipped or "done",
+                            }
+                        )
+                        for a in actions
+                    ],
+                    schema=dg.TableSchema(
+                        columns=[
+                            dg.TableColumn("target", "string"),
+                            dg.TableColumn("bytes_before", "int"),
+                            dg.TableColumn("bytes_after", "int"),
+                            dg.TableColumn("seconds", "float"),
+                            dg.TableColumn("result", "string"),
+                        ]
+                    ),
+                ),
+            }
+        )
 
     return dg.Definitions(assets=[maintenance_window])

@@ -9,8 +9,8 @@ from ops_pipelines.assets.common import asset_key, check_result, database_asset
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
-from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.core.offsite import copy_backup, verify_copy
+from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 
@@ -42,13 +42,19 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
                 "bytes": dg.MetadataValue.int(result.manifest.bytes),
                 "copied_bytes": dg.MetadataValue.int(result.copied_bytes),
                 "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
-                "mb_per_second": dg.MetadataValue.float(round(result.copied_bytes / 1e6 / max(result.seconds, 1e-6), 1)),
+                "mb_per_second": dg.MetadataValue.float(
+                    round(result.copied_bytes / 1e6 / max(result.seconds, 1e-6), 1)
+                ),
                 "already_there": dg.MetadataValue.bool(result.already_there),
             }
         )
 
-    @dg.asset_check(asset=key, name="offsite_matches", blocking=True,
-                    description="The off-site copy of the newest backup exists and re-reads with the manifest's size and sha256.")
+    @dg.asset_check(
+        asset=key,
+        name="offsite_matches",
+        blocking=True,
+        description="The off-site copy of the newest backup exists and re-reads with the manifest's size and sha256.",
+    )
     def offsite_matches() -> dg.AssetCheckResult:
         backups = complete_backups(local, db.name)
         if not backups:

@@ -27,29 +27,49 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
         with retry_if_transient():
             outcome = run_reindex(db, log=lambda message: context.log.info(f"{db.name}: {message}"))
         rows = [
-            dg.TableRecord({
-                "index": a.index, "table": a.table, "action": a.action, "bytes_before": a.bytes_before,
-                "bytes_after": a.bytes_after, "seconds": round(a.seconds, 3), "detail": a.detail,
-            })
+            dg.TableRecord(
+                {
+                    "index": a.index,
+                    "table": a.table,
+                    "action": a.action,
+                    "bytes_before": a.bytes_before,
+                    "bytes_after": a.bytes_after,
+                    "seconds": round(a.seconds, 3),
+                    "detail": a.detail,
+                }
+            )
             for a in outcome.actions
         ]
         for action in outcome.actions:
             if action.action == "skipped":
                 context.log.warning(f"{db.name}: {action.index}: skipped: {action.detail}")
-        return dg.MaterializeResult(metadata={
-            "bloat_measured_by": dg.MetadataValue.text(outcome.method),
-            "indexes_rebuilt": dg.MetadataValue.int(sum(a.action == "rebuilt" for a in outcome.actions)),
-            "invalid_dropped": dg.MetadataValue.int(sum(a.action == "dropped invalid" for a in outcome.actions)),
-            "skipped": dg.MetadataValue.int(sum(a.action == "skipped" for a in outcome.actions)),
-            "bytes_reclaimed": dg.MetadataValue.int(outcome.reclaimed_bytes),
-            "actions": dg.MetadataValue.table(rows, schema=dg.TableSchema(columns=[
-                dg.TableColumn("index", "string"), dg.TableColumn("table", "string"), dg.TableColumn("action", "string"),
-                dg.TableColumn("bytes_before", "int"), dg.TableColumn("bytes_after", "int"),
-                dg.TableColumn("seconds", "float"), dg.TableColumn("detail", "string"),
-            ])),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "bloat_measured_by": dg.MetadataValue.text(outcome.method),
+                "indexes_rebuilt": dg.MetadataValue.int(sum(a.action == "rebuilt" for a in outcome.actions)),
+                "invalid_dropped": dg.MetadataValue.int(sum(a.action == "dropped invalid" for a in outcome.actions)),
+                "skipped": dg.MetadataValue.int(sum(a.action == "skipped" for a in outcome.actions)),
+                "bytes_reclaimed": dg.MetadataValue.int(outcome.reclaimed_bytes),
+                "actions": dg.MetadataValue.table(
+                    rows,
+                    schema=dg.TableSchema(
+                        columns=[
+                            dg.TableColumn("index", "string"),
+                            dg.TableColumn("table", "string"),
+                            dg.TableColumn("action", "string"),
+                            dg.TableColumn("bytes_before", "int"),
+                            dg.TableColumn("bytes_after", "int"),
+                            dg.TableColumn("seconds", "float"),
+                            dg.TableColumn("detail", "string"),
+                        ]
+                    ),
+                ),
+            }
+        )
 
-    @dg.asset_check(asset=key, name="no_invalid_indexes", description="No index is left invalid by a failed concurrent build.")
+    @dg.asset_check(
+        asset=key, name="no_invalid_indexes", description="No index is left invalid by a failed concurrent build."
+    )
     def no_invalid_indexes() -> dg.AssetCheckResult:
         return check_result(invalid_index_verdict(db))
 

@@ -13,7 +13,6 @@ import dagster as dg
 
 from ops_pipelines.assets.capacity_records import ForecastFigures, SampleFigures
 from ops_pipelines.assets.common import asset_key
-from ops_pipelines.localtime import local_day, local_time
 from ops_pipelines.config import REPORTS_FOLDER, DatabaseConfig, OpsConfig
 from ops_pipelines.core.db_health import read_health
 from ops_pipelines.core.recovery_status import recovery_status
@@ -31,6 +30,7 @@ from ops_pipelines.core.traffic import read_traffic
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
 from ops_pipelines.history import check_evaluation, checks_by_database, run_failure
+from ops_pipelines.localtime import local_day, local_time
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 from ops_pipelines.units import format_bytes
 
@@ -43,8 +43,11 @@ def build(config: OpsConfig, asset_graph, maintenance: dict[str, list[str]]) -> 
     present = set(asset_graph.get_all_asset_keys())
     checks = checks_by_database(asset_graph)
     # Lineage: the report reads these assets' history (those a database has).
-    read_from = {asset_key(db, name) for db in config.databases
-                 for name in ("backup", "restore_test", "capacity_forecast", *maintenance[db.name])}
+    read_from = {
+        asset_key(db, name)
+        for db in config.databases
+        for name in ("backup", "restore_test", "capacity_forecast", *maintenance[db.name])
+    }
     deps = sorted(read_from & present, key=str)
 
     @dg.asset(
@@ -59,12 +62,13 @@ def build(config: OpsConfig, asset_graph, maintenance: dict[str, list[str]]) -> 
         ),
     )
     def maintenance_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         week_start = now - dt.timedelta(days=7)
         sections = []
         for db in config.databases:
-            section = database_report(context.instance, config, db, checks.get(db.name, []), maintenance[db.name],
-                                      present, now, week_start)
+            section = database_report(
+                context.instance, config, db, checks.get(db.name, []), maintenance[db.name], present, now, week_start
+            )
             if section.unreachable:
                 context.log.warning(f"{db.name}: {section.unreachable}")
             sections.append(section)
@@ -73,25 +77,34 @@ def build(config: OpsConfig, asset_graph, maintenance: dict[str, list[str]]) -> 
         files = write_report(config, report, blocks)
         context.log.info(f"report written: {', '.join(files)}")
         markdown = render_markdown(blocks, with_images=False)
-        return dg.MaterializeResult(metadata={
-            "html": dg.MetadataValue.path(files[0]),
-            "markdown": dg.MetadataValue.path(files[1]),
-            **({"s3": dg.MetadataValue.text(files[2])} if len(files) > 2 else {}),
-            "databases": dg.MetadataValue.int(len(sections)),
-            "needing_attention": dg.MetadataValue.int(sum(1 for s in sections if s.attention(now))),
-            "failed_checks": dg.MetadataValue.int(sum(len(s.failed_checks) for s in sections)),
-            "failed_runs": dg.MetadataValue.int(sum(len(s.failed_runs) for s in sections)),
-            "maintenance_actions": dg.MetadataValue.int(sum(len(s.maintenance) for s in sections)),
-            "unreachable": dg.MetadataValue.int(sum(1 for s in sections if s.unreachable)),
-            "report": dg.MetadataValue.md(markdown),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "html": dg.MetadataValue.path(files[0]),
+                "markdown": dg.MetadataValue.path(files[1]),
+                **({"s3": dg.MetadataValue.text(files[2])} if len(files) > 2 else {}),
+                "databases": dg.MetadataValue.int(len(sections)),
+                "needing_attention": dg.MetadataValue.int(sum(1 for s in sections if s.attention(now))),
+                "failed_checks": dg.MetadataValue.int(sum(len(s.failed_checks) for s in sections)),
+                "failed_runs": dg.MetadataValue.int(sum(len(s.failed_runs) for s in sections)),
+                "maintenance_actions": dg.MetadataValue.int(sum(len(s.maintenance) for s in sections)),
+                "unreachable": dg.MetadataValue.int(sum(1 for s in sections if s.unreachable)),
+                "report": dg.MetadataValue.md(markdown),
+            }
+        )
 
     return dg.Definitions(assets=[maintenance_report])
 
 
-def database_report(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseConfig, check_keys: list[dg.AssetCheckKey],
-                    maintenance: list[str],
-                    present: set[dg.AssetKey], now: dt.datetime, week_start: dt.datetime) -> DatabaseReport:
+def database_report(
+    instance: dg.DagsterInstance,
+    config: OpsConfig,
+    db: DatabaseConfig,
+    check_keys: list[dg.AssetCheckKey],
+    maintenance: list[str],
+    present: set[dg.AssetKey],
+    now: dt.datetime,
+    week_start: dt.datetime,
+) -> DatabaseReport:
     health, unreachable = None, None
     try:
         health = read_health(db, config.reports, now)
@@ -105,25 +118,42 @@ def database_report(instance: dg.DagsterInstance, config: OpsConfig, db: Databas
         max_restore_age=db.restore_test.max_age.to_timedelta(),
         recovery=recovery_status(local_storage(config), db.name, now, trend_days=30),
         restore_tests=[
-            RestoreTestRun(_at(r), _value(r, "backup", "?"), bool(_value(r, "passed", False)), _value(r, "restore_seconds"), r.run_id)
+            RestoreTestRun(
+                _at(r),
+                _value(r, "backup", "?"),
+                bool(_value(r, "passed", False)),
+                _value(r, "restore_seconds"),
+                r.run_id,
+            )
             for r in _week(instance, asset_key(db, "restore_test"), week_start)
         ],
         failed_checks=failed_checks(instance, check_keys, week_start),
         failed_runs=failed_runs(instance, db, week_start, present),
         maintenance=sorted(
-            (MaintenanceAction(_at(r), key.path[-1], _figures(r.asset_materialization.metadata, config.timezone), r.run_id)
-             for key in maintenance_keys if key in present for r in _week(instance, key, week_start)),
+            (
+                MaintenanceAction(
+                    _at(r), key.path[-1], _figures(r.asset_materialization.metadata, config.timezone), r.run_id
+                )
+                for key in maintenance_keys
+                if key in present
+                for r in _week(instance, key, week_start)
+            ),
             key=lambda action: action.at,
         ),
         capacity=capacity_view(instance, config, db),
-        traffic=read_traffic(config.metrics.dsn.get_secret_value(), db.name, now - dt.timedelta(days=15), config.timezone)
-        if config.metrics.dsn else None,
+        traffic=read_traffic(
+            config.metrics.dsn.get_secret_value(), db.name, now - dt.timedelta(days=15), config.timezone
+        )
+        if config.metrics.dsn
+        else None,
         health=health,
         unreachable=unreachable,
     )
 
 
-def failed_checks(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey], since: dt.datetime) -> list[FailedCheck]:
+def failed_checks(
+    instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey], since: dt.datetime
+) -> list[FailedCheck]:
     found = []
     for key in check_keys:
         for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=HISTORY_LIMIT):
@@ -132,22 +162,29 @@ def failed_checks(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKe
             evaluation = check_evaluation(record)
             if evaluation is None or evaluation.passed:
                 continue
-            found.append(FailedCheck(
-                at=dt.datetime.fromtimestamp(record.event.timestamp, dt.timezone.utc),
-                asset=key.asset_key.path[-1],
-                check=key.name,
-                severity="warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error",
-                description=evaluation.description or "",
-                run_id=record.run_id,
-            ))
+            found.append(
+                FailedCheck(
+                    at=dt.datetime.fromtimestamp(record.event.timestamp, dt.UTC),
+                    asset=key.asset_key.path[-1],
+                    check=key.name,
+                    severity="warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error",
+                    description=evaluation.description or "",
+                    run_id=record.run_id,
+                )
+            )
     return sorted(found, key=lambda c: c.at, reverse=True)
 
 
-def failed_runs(instance: dg.DagsterInstance, db: DatabaseConfig, since: dt.datetime, present: set[dg.AssetKey]) -> list[FailedRun]:
+def failed_runs(
+    instance: dg.DagsterInstance, db: DatabaseConfig, since: dt.datetime, present: set[dg.AssetKey]
+) -> list[FailedRun]:
     """Failed runs of the database's job (its runs carry the database tag), named by the asset that failed."""
     records = instance.get_run_records(
-        dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], tags={"ops_pipelines/database": db.name}, updated_after=since),
-        limit=HISTORY_LIMIT)
+        dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.FAILURE], tags={"ops_pipelines/database": db.name}, updated_after=since
+        ),
+        limit=HISTORY_LIMIT,
+    )
     step_assets = {key.to_python_identifier(): key.path[-1] for key in present}
     found = []
     for record in records:
@@ -166,7 +203,9 @@ def capacity_view(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseC
     if sample is not None:
         view.figures.append(("database size", format_bytes(sample.database_bytes)))
         if sample.volume_used_ratio is not None:
-            view.figures.append(("volume used", f"{sample.volume_used_ratio:.1%} of {format_bytes(sample.volume_total_bytes)}"))
+            view.figures.append(
+                ("volume used", f"{sample.volume_used_ratio:.1%} of {format_bytes(sample.volume_total_bytes)}")
+            )
     if forecast_event is None:
         view.note = "No forecast yet: capacity_forecast has not run."
         return view
@@ -179,9 +218,14 @@ def capacity_view(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseC
     view.figures.append(("model", forecast.method))
     for days, size in forecast.horizons.items():
         view.figures.append((f"in {days} days", format_bytes(size)))
-    for label, days in (("warning ratio reached in", forecast.days_to_warning), ("volume full in", forecast.days_to_full)):
+    for label, days in (
+        ("warning ratio reached in", forecast.days_to_warning),
+        ("volume full in", forecast.days_to_full),
+    ):
         view.figures.append((label, f"{days} days" if days is not None else "no crossing forecast"))
-    headroom = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(asset_key(db, "capacity_forecast"), "capacity_headroom"))
+    headroom = instance.get_latest_asset_check_evaluation_record(
+        dg.AssetCheckKey(asset_key(db, "capacity_forecast"), "capacity_headroom")
+    )
     evaluation = check_evaluation(headroom)
     if evaluation is not None:
         view.headroom = ("passed: " if evaluation.passed else "FAILED: ") + (evaluation.description or "")
@@ -222,12 +266,13 @@ def write_report(config: OpsConfig, report: Report, blocks: list) -> list[str]:
 
 def _week(instance: dg.DagsterInstance, key: dg.AssetKey, since: dt.datetime) -> list:
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()), limit=HISTORY_LIMIT).records
+        dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()), limit=HISTORY_LIMIT
+    ).records
     return sorted(records, key=lambda r: r.timestamp)
 
 
 def _at(record) -> dt.datetime:
-    return dt.datetime.fromtimestamp(record.timestamp, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(record.timestamp, dt.UTC)
 
 
 def _value(record, name: str, default=None):
@@ -250,7 +295,6 @@ def _figures(metadata: dict, timezone: str) -> list[tuple[str, str]]:
             continue  # tables and long texts stay in the Dagster UI
         figures.append((name.replace("_", " "), shown))
     return figures
-
 
 
 def _local_if_time(text: str, timezone: str) -> str:

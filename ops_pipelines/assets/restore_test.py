@@ -39,8 +39,11 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
         kinds=("postgres", "docker") if settings.sandbox == "docker" else ("postgres",),
         check_specs=[
             dg.AssetCheckSpec(
-                "restore_verified", asset=key, blocking=True,
-                description="Every table of the manifest restored with exactly its row count; pg_restore reported no error; sanity queries returned rows.",
+                "restore_verified",
+                asset=key,
+                blocking=True,
+                description="Every table of the manifest restored with exactly its row count; pg_restore reported no "
+                "error; sanity queries returned rows.",
             )
         ],
         description=(
@@ -65,9 +68,14 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
                 why += f"; newer dump {', '.join(orphans)} has no manifest (did not complete) and was not tested"
                 context.log.warning(f"{db.name}: testing backup {chosen[0].stamp}: {why}")
         with retry_if_transient():
-            report = run_restore_test(db, storage, chosen[0], sandbox_for(db),
-                                      log=lambda message: context.log.info(f"{db.name}: {message}"))
-        verdict = "verified" if report.passed else f"FAILED ({len(report.mismatches)} mismatches, {len(report.restore_errors)} restore errors)"
+            report = run_restore_test(
+                db, storage, chosen[0], sandbox_for(db), log=lambda message: context.log.info(f"{db.name}: {message}")
+            )
+        verdict = (
+            "verified"
+            if report.passed
+            else f"FAILED ({len(report.mismatches)} mismatches, {len(report.restore_errors)} restore errors)"
+        )
         context.log.info(f"{db.name}: backup {report.backup} {verdict}")
         return dg.MaterializeResult(
             metadata={**restore_metadata(report), "chosen_because": dg.MetadataValue.text(why)},
@@ -77,16 +85,22 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
                     passed=report.passed,
                     severity=dg.AssetCheckSeverity.ERROR,
                     description=_describe(report),
-                    metadata={"backup": report.backup, "mismatches": len(report.mismatches),
-                              "restore_errors": len(report.restore_errors)},
+                    metadata={
+                        "backup": report.backup,
+                        "mismatches": len(report.mismatches),
+                        "restore_errors": len(report.restore_errors),
+                    },
                 )
             ],
         )
 
-    @dg.asset_check(asset=key, name="restore_recent",
-                    description=f"A backup of {db.name} passed a restore test within the last {settings.max_age}.")
+    @dg.asset_check(
+        asset=key,
+        name="restore_recent",
+        description=f"A backup of {db.name} passed a restore test within the last {settings.max_age}.",
+    )
     def restore_recent() -> dg.AssetCheckResult:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         return check_result(recent_restore(newest_verified_stamp(storage, db.name), max_age, now))
 
     return dg.Definitions(assets=[restore_test], asset_checks=[restore_recent])
@@ -101,7 +115,9 @@ def _describe(report: RestoreReport) -> str:
 
 def restore_metadata(report: RestoreReport) -> dict:
     mismatch_rows = [
-        dg.TableRecord({"table": m.table, "expected_rows": m.expected_rows, "restored_rows": m.restored_rows, "problem": m.problem})
+        dg.TableRecord(
+            {"table": m.table, "expected_rows": m.expected_rows, "restored_rows": m.restored_rows, "problem": m.problem}
+        )
         for m in report.mismatches
     ]
     return {
@@ -116,9 +132,13 @@ def restore_metadata(report: RestoreReport) -> dict:
         "restore_errors": dg.MetadataValue.md("\n".join(f"- {md_cell(e)}" for e in report.restore_errors) or "none"),
         "mismatches": dg.MetadataValue.table(
             mismatch_rows,
-            schema=dg.TableSchema(columns=[
-                dg.TableColumn("table", "string"), dg.TableColumn("expected_rows", "int"),
-                dg.TableColumn("restored_rows", "int"), dg.TableColumn("problem", "string"),
-            ]),
+            schema=dg.TableSchema(
+                columns=[
+                    dg.TableColumn("table", "string"),
+                    dg.TableColumn("expected_rows", "int"),
+                    dg.TableColumn("restored_rows", "int"),
+                    dg.TableColumn("problem", "string"),
+                ]
+            ),
         ),
     }

@@ -6,13 +6,13 @@ manifest (reported instead). `dry_run: true` in the launchpad shows the plan and
 import dagster as dg
 
 from ops_pipelines.assets.common import database_asset
-from ops_pipelines.localtime import local_time
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.retention import apply_retention, merge_listings, plan_retention
-from ops_pipelines.resources.storage import local_storage, offsite_storage
+from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
+from ops_pipelines.resources.storage import local_storage, offsite_storage
 from ops_pipelines.units import format_bytes
 
 
@@ -45,18 +45,25 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
             if decision.action == "report":
                 context.log.warning(f"{db.name}: {decision.entry.stamp}: {decision.reasons[0]}; left in place")
         verb = "would delete" if run_config.dry_run else "deleted"
-        context.log.info(f"{db.name}: kept {counts['keep']}, {verb} {counts['delete']} ({format_bytes(outcome.freed_bytes)}), reported {counts['report']}")
-        held_in = {stamp: [store.description for store, entries in listings if any(e.stamp == stamp for e in entries)]
-                   for stamp in (d.entry.stamp for d in decisions)}
+        context.log.info(
+            f"{db.name}: kept {counts['keep']}, {verb} {counts['delete']} ({format_bytes(outcome.freed_bytes)}), "
+            f"reported {counts['report']}"
+        )
+        held_in = {
+            stamp: [store.description for store, entries in listings if any(e.stamp == stamp for e in entries)]
+            for stamp in (d.entry.stamp for d in decisions)
+        }
         rows = [
-            dg.TableRecord({
-                "backup": d.entry.stamp,
-                "stores": ", ".join(held_in[d.entry.stamp]),
-                "started": local_time(d.entry.started_at, ops_config.timezone),
-                "action": d.action if not (run_config.dry_run and d.action == "delete") else "would delete",
-                "bytes": d.entry.dump.bytes if d.entry.dump else 0,
-                "reasons": "; ".join(d.reasons),
-            })
+            dg.TableRecord(
+                {
+                    "backup": d.entry.stamp,
+                    "stores": ", ".join(held_in[d.entry.stamp]),
+                    "started": local_time(d.entry.started_at, ops_config.timezone),
+                    "action": d.action if not (run_config.dry_run and d.action == "delete") else "would delete",
+                    "bytes": d.entry.dump.bytes if d.entry.dump else 0,
+                    "reasons": "; ".join(d.reasons),
+                }
+            )
             for d in reversed(decisions)
         ]
         metadata = {
@@ -68,12 +75,16 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
             "freed_bytes": dg.MetadataValue.int(0 if run_config.dry_run else outcome.freed_bytes),
             "decisions": dg.MetadataValue.table(
                 rows,
-                schema=dg.TableSchema(columns=[
-                    dg.TableColumn("backup", "string"), dg.TableColumn("stores", "string"),
-                    dg.TableColumn("started", "string"),
-                    dg.TableColumn("action", "string"), dg.TableColumn("bytes", "int"),
-                    dg.TableColumn("reasons", "string"),
-                ]),
+                schema=dg.TableSchema(
+                    columns=[
+                        dg.TableColumn("backup", "string"),
+                        dg.TableColumn("stores", "string"),
+                        dg.TableColumn("started", "string"),
+                        dg.TableColumn("action", "string"),
+                        dg.TableColumn("bytes", "int"),
+                        dg.TableColumn("reasons", "string"),
+                    ]
+                ),
             ),
             "delete_failures": dg.MetadataValue.int(len(outcome.failed)),
         }
@@ -83,7 +94,10 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
             # The rest was done; what failed stays planned and is tried again on the next run.
             raise dg.Failure(
                 description=f"{db.name}: could not delete {len(outcome.failed)} object(s), first {outcome.failed[0]}",
-                metadata={**metadata, "failed": dg.MetadataValue.md("\n".join(f"- {md_cell(f)}" for f in outcome.failed))},
+                metadata={
+                    **metadata,
+                    "failed": dg.MetadataValue.md("\n".join(f"- {md_cell(f)}" for f in outcome.failed)),
+                },
             )
         return dg.MaterializeResult(metadata=metadata)
 

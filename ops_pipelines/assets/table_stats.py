@@ -6,12 +6,12 @@ It feeds vacuum, reindex and capacity, and gives the UI a per-table view with hi
 import dagster as dg
 
 from ops_pipelines.assets.common import database_asset, retry_if_transient
-from ops_pipelines.localtime import local_time
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.table_stats import TableStat, collect_table_stats
-from ops_pipelines.resources.postgres import describe_dsn
+from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
+from ops_pipelines.resources.postgres import describe_dsn
 from ops_pipelines.units import format_bytes
 
 TABLE_ROWS_SHOWN = 100  # the UI table lists the largest tables; totals cover all of them
@@ -42,7 +42,9 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
     def table_stats(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         with retry_if_transient():
             stats = collect_table_stats(db)
-        context.log.info(f"{db.name}: read statistics of {len(stats)} tables from {describe_dsn(db.dsn.get_secret_value())}")
+        context.log.info(
+            f"{db.name}: read statistics of {len(stats)} tables from {describe_dsn(db.dsn.get_secret_value())}"
+        )
         return dg.MaterializeResult(metadata=table_stats_metadata(stats, config.timezone))
 
     return dg.Definitions(assets=[table_stats])

@@ -32,32 +32,54 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
         for action in skipped:
             context.log.warning(f"{db.name}: {action.table}: {action.skipped}")
         rows = [
-            dg.TableRecord({
-                "table": a.table, "why": a.reasons, "dead_before": a.dead_before,
-                "dead_after": a.dead_after, "seconds": round(a.seconds, 3), "result": a.skipped or "done",
-            })
+            dg.TableRecord(
+                {
+                    "table": a.table,
+                    "why": a.reasons,
+                    "dead_before": a.dead_before,
+                    "dead_after": a.dead_after,
+                    "seconds": round(a.seconds, 3),
+                    "result": a.skipped or "done",
+                }
+            )
             for a in actions
         ]
-        return dg.MaterializeResult(metadata={
-            "tables_vacuumed": dg.MetadataValue.int(len(done)),
-            "tables_skipped": dg.MetadataValue.int(len(skipped)),
-            "dead_tuples_removed": dg.MetadataValue.int(sum(a.dead_before - (a.dead_after or 0) for a in done)),
-            "seconds": dg.MetadataValue.float(round(float(sum(a.seconds for a in actions)), 3)),
-            "actions": dg.MetadataValue.table(rows, schema=dg.TableSchema(columns=[
-                dg.TableColumn("table", "string"), dg.TableColumn("why", "string"),
-                dg.TableColumn("dead_before", "int"), dg.TableColumn("dead_after", "int"),
-                dg.TableColumn("seconds", "float"), dg.TableColumn("result", "string"),
-            ])),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "tables_vacuumed": dg.MetadataValue.int(len(done)),
+                "tables_skipped": dg.MetadataValue.int(len(skipped)),
+                "dead_tuples_removed": dg.MetadataValue.int(sum(a.dead_before - (a.dead_after or 0) for a in done)),
+                "seconds": dg.MetadataValue.float(round(float(sum(a.seconds for a in actions)), 3)),
+                "actions": dg.MetadataValue.table(
+                    rows,
+                    schema=dg.TableSchema(
+                        columns=[
+                            dg.TableColumn("table", "string"),
+                            dg.TableColumn("why", "string"),
+                            dg.TableColumn("dead_before", "int"),
+                            dg.TableColumn("dead_after", "int"),
+                            dg.TableColumn("seconds", "float"),
+                            dg.TableColumn("result", "string"),
+                        ]
+                    ),
+                ),
+            }
+        )
 
-    @dg.asset_check(asset=key, name="xid_age", description=(
-        f"Transaction-ID age of the database and its oldest table: warning past {settings.xid_age_warn:,}, "
-        f"error past {settings.xid_age_error:,} (writes stop near 2.1 billion)."))
+    @dg.asset_check(
+        asset=key,
+        name="xid_age",
+        description=(
+            f"Transaction-ID age of the database and its oldest table: warning past {settings.xid_age_warn:,}, "
+            f"error past {settings.xid_age_error:,} (writes stop near 2.1 billion)."
+        ),
+    )
     def xid_age() -> dg.AssetCheckResult:
         return check_result(xid_age_verdict(db))
 
-    @dg.asset_check(asset=key, name="dead_tuples_ok",
-                    description="No table is left over the dead-tuple thresholds (warning).")
+    @dg.asset_check(
+        asset=key, name="dead_tuples_ok", description="No table is left over the dead-tuple thresholds (warning)."
+    )
     def dead_tuples_ok() -> dg.AssetCheckResult:
         return check_result(dead_tuple_verdict(db))
 

@@ -13,9 +13,9 @@ import time
 import dagster as dg
 
 from ops_pipelines.assets.report import REPORT_KEY
-from ops_pipelines.localtime import local_iso
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.history import check_evaluation, one_line, run_failure
+from ops_pipelines.localtime import local_iso
 from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, post
 
 INTERVAL_SECONDS = 30
@@ -38,7 +38,8 @@ def run_failure_alert_sensor(config: OpsConfig, step_assets: dict[str, dg.AssetK
         name="run_failure_alert_sensor",
         minimum_interval_seconds=INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Posts one alert to the webhook for each failed run of this code location: database, asset, cause, run link.",
+        description="Posts one alert to the webhook for each failed run of this code location: database, asset, "
+        "cause, run link.",
     )
     def run_failure_alerts(context: dg.SensorEvaluationContext):
         state = json.loads(context.cursor) if context.cursor else {}
@@ -49,12 +50,21 @@ def run_failure_alert_sensor(config: OpsConfig, step_assets: dict[str, dg.AssetK
             context.update_cursor(json.dumps(state))
             return dg.SkipReason("started: runs failing from now on will be alerted")
         records = context.instance.fetch_run_status_changes(
-            dg.RunStatusChangeRecordsFilter(event_type=dg.DagsterEventType.RUN_FAILURE, after_storage_id=state["after"]),
+            dg.RunStatusChangeRecordsFilter(
+                event_type=dg.DagsterEventType.RUN_FAILURE, after_storage_id=state["after"]
+            ),
             limit=RUNS_PER_TICK,
             ascending=True,
         ).records
         run_ids = list({record.event_log_entry.run_id for record in records})
-        runs = {r.dagster_run.run_id: r.dagster_run for r in context.instance.get_run_records(dg.RunsFilter(run_ids=run_ids))} if run_ids else {}
+        runs = (
+            {
+                r.dagster_run.run_id: r.dagster_run
+                for r in context.instance.get_run_records(dg.RunsFilter(run_ids=run_ids))
+            }
+            if run_ids
+            else {}
+        )
         for record in records:
             state["after"] = record.storage_id
             run = runs.get(record.event_log_entry.run_id)
@@ -90,8 +100,15 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
                 continue  # nothing new for this check
             # Everything since the last read, not only the newest: a check may fail and be planned
             # again between two ticks.
-            records = [newest] if first_tick else [
-                r for r in storage.get_asset_check_execution_history(key, limit=HISTORY_PER_TICK) if r.id > seen.get(name, 0)]
+            records = (
+                [newest]
+                if first_tick
+                else [
+                    r
+                    for r in storage.get_asset_check_execution_history(key, limit=HISTORY_PER_TICK)
+                    if r.id > seen.get(name, 0)
+                ]
+            )
             for record in sorted(records, key=lambda r: r.id):
                 evaluation = check_evaluation(record)
                 if evaluation is None:
@@ -102,17 +119,19 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
                 severity = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
                 if severity == "warning" and least == "error":
                     continue
-                pending.append(Alert(
-                    kind="check_failure",
-                    cause=one_line(evaluation.description or "the check failed without a description"),
-                    run_id=record.run_id,
-                    occurred_at=local_iso(record.event.timestamp, config.timezone),
-                    database=key.asset_key.path[0] if len(key.asset_key.path) > 1 else None,
-                    asset=key.asset_key.to_user_string(),
-                    check=key.name,
-                    severity=severity,
-                    run_url=_run_url(config, record.run_id),
-                ))
+                pending.append(
+                    Alert(
+                        kind="check_failure",
+                        cause=one_line(evaluation.description or "the check failed without a description"),
+                        run_id=record.run_id,
+                        occurred_at=local_iso(record.event.timestamp, config.timezone),
+                        database=key.asset_key.path[0] if len(key.asset_key.path) > 1 else None,
+                        asset=key.asset_key.to_user_string(),
+                        check=key.name,
+                        severity=severity,
+                        run_url=_run_url(config, record.run_id),
+                    )
+                )
         state["seen"] = seen
         if first_tick:
             context.update_cursor(json.dumps(state))
@@ -122,7 +141,9 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
     return check_failure_alerts
 
 
-def _deliver(context: dg.SensorEvaluationContext, state: dict, pending: list[Alert], config: OpsConfig) -> dg.SkipReason:
+def _deliver(
+    context: dg.SensorEvaluationContext, state: dict, pending: list[Alert], config: OpsConfig
+) -> dg.SkipReason:
     """Post the waiting alerts oldest first; stop at the first that cannot be delivered (the receiver
     is down: the rest would wait for timeouts too) and keep it and the rest for the next tick."""
     url = config.alerts.webhook_url.get_secret_value()
@@ -134,8 +155,12 @@ def _deliver(context: dg.SensorEvaluationContext, state: dict, pending: list[Ale
             break
         alert = pending[0]
         try:
-            post(url, payload(alert, config.alerts.format), attempts=config.alerts.attempts,
-                 timeout=config.alerts.timeout.to_timedelta().total_seconds())
+            post(
+                url,
+                payload(alert, config.alerts.format),
+                attempts=config.alerts.attempts,
+                timeout=config.alerts.timeout.to_timedelta().total_seconds(),
+            )
             sent += 1
         except AlertUndelivered as exc:
             if not exc.permanent:
@@ -146,17 +171,26 @@ def _deliver(context: dg.SensorEvaluationContext, state: dict, pending: list[Ale
         pending.pop(0)
     if len(pending) > MAX_PENDING:
         lost = pending[: len(pending) - MAX_PENDING]
-        pending = pending[len(lost):]
-        context.log.error(f"{len(lost)} undelivered alerts dropped (more than {MAX_PENDING} waiting), oldest: {lost[0].title}")
+        pending = pending[len(lost) :]
+        context.log.error(
+            f"{len(lost)} undelivered alerts dropped (more than {MAX_PENDING} waiting), oldest: {lost[0].title}"
+        )
     if problem:
         context.log.warning(f"{len(pending)} alerts wait for the next tick: {problem}")
     state["pending"] = [alert.to_dict() for alert in pending]
     context.update_cursor(json.dumps(state))
-    return dg.SkipReason(f"{sent} alerts posted, {dropped} refused, {len(pending)} waiting" + (f": {problem}" if problem else ""))
+    return dg.SkipReason(
+        f"{sent} alerts posted, {dropped} refused, {len(pending)} waiting" + (f": {problem}" if problem else "")
+    )
 
 
-def _run_alert(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: dg.EventLogEntry,
-               step_assets: dict[str, dg.AssetKey], config: OpsConfig) -> Alert:
+def _run_alert(
+    instance: dg.DagsterInstance,
+    run: dg.DagsterRun,
+    failure: dg.EventLogEntry,
+    step_assets: dict[str, dg.AssetKey],
+    config: OpsConfig,
+) -> Alert:
     why = run_failure(instance, run.run_id)
     asset = step_assets.get(why.step_key) if why.step_key else None
     database = asset.path[0] if asset is not None and len(asset.path) > 1 else _database_of_job(run.job_name, config)
@@ -188,6 +222,3 @@ def _database_of_job(job_name: str, config: OpsConfig) -> str | None:
 def _run_url(config: OpsConfig, run_id: str) -> str | None:
     base = config.alerts.ui_base_url
     return f"{base.rstrip('/')}/runs/{run_id}" if base else None
-
-
-

@@ -16,7 +16,7 @@ class CleanupConfig(dg.Config):
 
 @dg.op(description="Deletes finished runs older than keep_days, with their event logs.")
 def delete_old_runs(context: dg.OpExecutionContext, config: CleanupConfig) -> None:
-    cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=config.keep_days)
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=config.keep_days)
     deleted = 0
     while True:
         records = context.instance.get_run_records(

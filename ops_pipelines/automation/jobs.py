@@ -38,7 +38,9 @@ class CapabilityRun:
     def job_name(self) -> str:
         return database_job_name(self.db)
 
-    def run_request(self, run_key: str, tags: dict[str, str] | None = None, run_config: dict | None = None) -> dg.RunRequest:
+    def run_request(
+        self, run_key: str, tags: dict[str, str] | None = None, run_config: dict | None = None
+    ) -> dg.RunRequest:
         return dg.RunRequest(
             run_key=run_key,
             job_name=self.job_name,
@@ -51,7 +53,8 @@ class CapabilityRun:
     def job(self, definitions: dg.Definitions) -> dg.JobDefinition:
         """This capability's run as an executable job (tests, scripts)."""
         return definitions.resolve_job_def(self.job_name).get_subset(
-            asset_selection=set(self.assets), asset_check_selection=set(self.checks))
+            asset_selection=set(self.assets), asset_check_selection=set(self.checks)
+        )
 
 
 def capabilities(config: OpsConfig, graph) -> dict[str, dict[str, CapabilityRun]]:
@@ -76,7 +79,7 @@ def build(config: OpsConfig) -> list:
             database_job_name(db),
             selection=dg.AssetSelection.groups(db.name),
             description=f"Every asset and check of {db.name}. Schedules and sensors run one capability at a time "
-                        "(tag ops_pipelines/capability); in the UI, select the assets to run.",
+            "(tag ops_pipelines/capability); in the UI, select the assets to run.",
             tags={"ops_pipelines/database": db.name},
         )
         for db in config.databases

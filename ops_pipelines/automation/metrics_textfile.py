@@ -38,7 +38,9 @@ def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
     )
     def metrics_textfile(context: dg.SensorEvaluationContext):
         state = json.loads(context.cursor) if context.cursor else {}
-        newest = context.instance.get_run_records(dg.RunsFilter(statuses=FINISHED_RUN_STATUSES), limit=1, order_by="update_timestamp")
+        newest = context.instance.get_run_records(
+            dg.RunsFilter(statuses=FINISHED_RUN_STATUSES), limit=1, order_by="update_timestamp"
+        )
         newest_run = newest[0].update_timestamp.isoformat() if newest else ""
         due = time.time() - state.get("written_at", 0) > REFRESH_SECONDS
         if newest_run == state.get("newest_run") and path.exists() and not due:
@@ -51,10 +53,11 @@ def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
     return [metrics_textfile]
 
 
-def gather_figures(config: OpsConfig, instance: dg.DagsterInstance,
-                   checks_by_database: dict[str, list[dg.AssetCheckKey]]) -> list[DatabaseFigures]:
+def gather_figures(
+    config: OpsConfig, instance: dg.DagsterInstance, checks_by_database: dict[str, list[dg.AssetCheckKey]]
+) -> list[DatabaseFigures]:
     storage = local_storage(config)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     all_checks = [key for keys in checks_by_database.values() for key in keys]
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(all_checks) if all_checks else {}
     figures = []
@@ -63,16 +66,20 @@ def gather_figures(config: OpsConfig, instance: dg.DagsterInstance,
         evaluations = {key.name: check_evaluation(latest.get(key)) for key in checks_by_database.get(db.name, [])}
         verified = status.verified
         failed = [e for e in evaluations.values() if e is not None and not e.passed]
-        figures.append(DatabaseFigures(
-            database=db.name,
-            backup_last_timestamp=status.newest_backup_at.timestamp() if status.newest_backup_at else None,
-            backup_last_bytes=status.newest_backup_bytes,
-            restore_verified_timestamp=verified.finished_at.timestamp() if verified and verified.finished_at else None,
-            restore_seconds=verified.restore_seconds if verified else None,
-            check_errors=sum(1 for e in failed if e.severity != dg.AssetCheckSeverity.WARN),
-            check_warnings=sum(1 for e in failed if e.severity == dg.AssetCheckSeverity.WARN),
-            capacity_days_to_full=_days_to_full(evaluations.get("capacity_headroom")),
-        ))
+        figures.append(
+            DatabaseFigures(
+                database=db.name,
+                backup_last_timestamp=status.newest_backup_at.timestamp() if status.newest_backup_at else None,
+                backup_last_bytes=status.newest_backup_bytes,
+                restore_verified_timestamp=verified.finished_at.timestamp()
+                if verified and verified.finished_at
+                else None,
+                restore_seconds=verified.restore_seconds if verified else None,
+                check_errors=sum(1 for e in failed if e.severity != dg.AssetCheckSeverity.WARN),
+                check_warnings=sum(1 for e in failed if e.severity == dg.AssetCheckSeverity.WARN),
+                capacity_days_to_full=_days_to_full(evaluations.get("capacity_headroom")),
+            )
+        )
     return figures
 
 
@@ -88,4 +95,3 @@ def _days_to_full(evaluation) -> float | None:
     """From capacity_headroom, which takes the earlier of the two models' crossings; None: no forecast yet."""
     headroom = Headroom.from_metadata(evaluation.metadata) if evaluation is not None else None
     return headroom.days_to_full_or_inf if headroom else None
-

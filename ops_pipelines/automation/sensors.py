@@ -9,16 +9,20 @@ from ops_pipelines.assets.backup import backup_stamp
 from ops_pipelines.assets.common import asset_key
 from ops_pipelines.automation.jobs import CapabilityRun
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.backup_checks import freshness
 from ops_pipelines.core.backup_catalog import newest_complete_stamp
+from ops_pipelines.core.backup_checks import freshness
 from ops_pipelines.resources.storage import local_storage
 
 
-def build(config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, CapabilityRun]]) -> list[dg.SensorDefinition]:
+def build(
+    config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, CapabilityRun]]
+) -> list[dg.SensorDefinition]:
     return [missing_backup_sensor(config, jobs, capabilities), restore_after_backup_sensor(config, jobs, capabilities)]
 
 
-def missing_backup_sensor(config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, CapabilityRun]]) -> dg.SensorDefinition:
+def missing_backup_sensor(
+    config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, CapabilityRun]]
+) -> dg.SensorDefinition:
     storage = local_storage(config)
 
     @dg.sensor(
@@ -32,7 +36,7 @@ def missing_backup_sensor(config: OpsConfig, jobs: list, capabilities: dict[str,
         ),
     )
     def missing_backup(context: dg.SensorEvaluationContext):
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         stale = []
         for db in config.databases:
             newest = newest_complete_stamp(storage, db.name)
@@ -50,7 +54,9 @@ def missing_backup_sensor(config: OpsConfig, jobs: list, capabilities: dict[str,
     return missing_backup
 
 
-def restore_after_backup_sensor(config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, CapabilityRun]]) -> dg.SensorDefinition:
+def restore_after_backup_sensor(
+    config: OpsConfig, jobs: list, capabilities: dict[str, dict[str, CapabilityRun]]
+) -> dg.SensorDefinition:
     @dg.sensor(
         name="restore_after_backup_sensor",
         jobs=jobs,
@@ -70,14 +76,17 @@ def restore_after_backup_sensor(config: OpsConfig, jobs: list, capabilities: dic
             stamp = backup_stamp(record.asset_materialization.metadata)
             cursor[db.name] = record.storage_id
             if stamp is None:
-                context.log.warning(f"{db.name}: backup materialization {record.storage_id} names no backup (made by an older version)")
+                context.log.warning(
+                    f"{db.name}: backup materialization {record.storage_id} names no backup (made by an older version)"
+                )
                 continue
             yield capabilities[db.name]["restore_test"].run_request(
                 run_key=f"restore-test:{db.name}:{stamp}",
-                run_config={"ops": {asset_key(db, "restore_test").to_python_identifier(): {"config": {"backup": stamp}}}},
+                run_config={
+                    "ops": {asset_key(db, "restore_test").to_python_identifier(): {"config": {"backup": stamp}}}
+                },
                 tags={"ops_pipelines/backup": stamp},
             )
         context.update_cursor(json.dumps(cursor, sort_keys=True))
 
     return restore_after_backup
-

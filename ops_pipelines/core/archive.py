@@ -90,15 +90,24 @@ class ArchiveRun:
         return next(iter(self.tables.values())).removed if self.tables else 0
 
 
-def run_archive(db: DatabaseConfig, rule: ArchiveRule, *, dry_run: bool = False, run_id: str = "",
-                log: Log = lambda message: None, after_copy: Callable[[], None] | None = None) -> ArchiveRun:
+def run_archive(
+    db: DatabaseConfig,
+    rule: ArchiveRule,
+    *,
+    dry_run: bool = False,
+    run_id: str = "",
+    log: Log = lambda message: None,
+    after_copy: Callable[[], None] | None = None,
+) -> ArchiveRun:
     """Run `rule` once. `after_copy` (tests): called between the archive's and the source's commit."""
     source_dsn = db.dsn.get_secret_value()
     archive_dsn = rule.destination.dsn.get_secret_value() if rule.destination.dsn else None
     source_errors = errors_named(describe_dsn(source_dsn))
     with connect_db(db, "archive") as source:
         parent, children = inspect_rule(source, rule)
-        cutoff = source.execute("SELECT now() - %s::interval AS cutoff", (rule.older_than.to_pg_interval(),)).fetchone()["cutoff"]
+        cutoff = source.execute(
+            "SELECT now() - %s::interval AS cutoff", (rule.older_than.to_pg_interval(),)
+        ).fetchone()["cutoff"]
         source.commit()
         run = ArchiveRun(rule.name, cutoff, dry_run)
         predicate = _predicate(rule, cutoff)
@@ -110,13 +119,19 @@ def run_archive(db: DatabaseConfig, rule: ArchiveRule, *, dry_run: bool = False,
             source.commit()
             _move_batches(run, rule, parent, children, predicate, source, None, run_id, log, after_copy, source_errors)
         else:
-            with connect(archive_dsn, statement_timeout=db.timeouts.statement, lock_timeout=db.timeouts.lock,
-                         connect_timeout=db.timeouts.connect, purpose="archive") as archive:
+            with connect(
+                archive_dsn,
+                statement_timeout=db.timeouts.statement,
+                lock_timeout=db.timeouts.lock,
+                connect_timeout=db.timeouts.connect,
+                purpose="archive",
+            ) as archive:
                 _prepare_archive(archive, rule, parent, children)
                 archive.commit()
                 # Statements on the source run inside the archive's block: they name the source in their errors.
-                _move_batches(run, rule, parent, children, predicate, source, archive, run_id, log, after_copy,
-                              source_errors)
+                _move_batches(
+                    run, rule, parent, children, predicate, source, archive, run_id, log, after_copy, source_errors
+                )
     return run
 
 
@@ -131,18 +146,23 @@ def inspect_rule(conn: psycopg.Connection, rule: ArchiveRule) -> tuple[Table, li
     children = []
     for i, child in enumerate(rule.children):
         table = read_table(conn, *child.table, f"archive rule {rule.name}: children[{i}]")
-        found = conn.execute(read_sql("archive_foreign_key.sql"),
-                             {"child_oid": table.oid, "parent_oid": parent.oid, "fk_column": child.fk}).fetchone()
+        found = conn.execute(
+            read_sql("archive_foreign_key.sql"),
+            {"child_oid": table.oid, "parent_oid": parent.oid, "fk_column": child.fk},
+        ).fetchone()
         if found is None:
             raise ArchiveError(
-                f"archive rule {rule.name}: children[{i}]: {table.label}.{child.fk} has no foreign key to {parent.label}"
+                f"archive rule {rule.name}: children[{i}]: {table.label}.{child.fk} has no foreign key to "
+                f"{parent.label}"
             )
         children.append(Child(table, child.fk))
     _refuse_unlisted_references(conn, rule, parent, children)
     return parent, children
 
 
-def _refuse_unlisted_references(conn: psycopg.Connection, rule: ArchiveRule, parent: Table, children: list[Child]) -> None:
+def _refuse_unlisted_references(
+    conn: psycopg.Connection, rule: ArchiveRule, parent: Table, children: list[Child]
+) -> None:
     """Before any row moves: every foreign key into the rule's tables must be a listed child's, or come
     from a table the rule accepts (`allow_references_from`). Otherwise the source delete fails at the
     first referenced row (after a cross-database copy has committed), or CASCADE / SET NULL silently
@@ -171,8 +191,9 @@ def read_table(conn: psycopg.Connection, schema: str, name: str, where: str) -> 
     pk = [r["column_name"] for r in rows if r["in_primary_key"]]
     if len(pk) != 1:
         raise ArchiveError(f"{where} {schema}.{name} needs a single-column primary key (it has {len(pk) or 'none'})")
-    return Table(schema, name, rows[0]["table_oid"],
-                 [(r["column_name"], r["column_type"], r["not_null"]) for r in rows], pk[0])
+    return Table(
+        schema, name, rows[0]["table_oid"], [(r["column_name"], r["column_type"], r["not_null"]) for r in rows], pk[0]
+    )
 
 
 def _archive_table(rule: ArchiveRule, table: Table) -> sql.Identifier:
@@ -190,7 +211,9 @@ def _prepare_archive(conn: psycopg.Connection, rule: ArchiveRule, parent: Table,
         if existing:
             have = [(r["column_name"], r["column_type"]) for r in existing]
             if have != wanted:
-                differences = [f"{w[0]} {w[1]}" for w in wanted if w not in have] + [f"extra {h[0]} {h[1]}" for h in have if h not in wanted]
+                differences = [f"{w[0]} {w[1]}" for w in wanted if w not in have] + [
+                    f"extra {h[0]} {h[1]}" for h in have if h not in wanted
+                ]
                 raise ArchiveError(
                     f"archive rule {rule.name}: archive table {schema}.{table.name} does not match {table.label}: "
                     + ", ".join(differences[:4])
@@ -201,10 +224,15 @@ def _prepare_archive(conn: psycopg.Connection, rule: ArchiveRule, parent: Table,
             for name, type_, not_null in table.columns
         ]
         try:
-            conn.execute(sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(
-                _archive_table(rule, table), sql.SQL(", ").join(columns), sql.Identifier(table.pk)))
+            conn.execute(
+                sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(
+                    _archive_table(rule, table), sql.SQL(", ").join(columns), sql.Identifier(table.pk)
+                )
+            )
         except psycopg.Error as exc:  # e.g. a type the archive server does not have
-            raise ArchiveError(f"archive rule {rule.name}: cannot create {schema}.{table.name}: {str(exc).splitlines()[0]}") from None
+            raise ArchiveError(
+                f"archive rule {rule.name}: cannot create {schema}.{table.name}: {str(exc).splitlines()[0]}"
+            ) from None
     conn.execute(sql.SQL(read_sql("archive_ledger.sql")).format(schema=sql.Identifier(schema)))
 
 
@@ -221,19 +249,34 @@ def _predicate(rule: ArchiveRule, cutoff: dt.datetime) -> sql.Composed:
 
 
 def _count_candidates(conn, parent: Table, children: list[Child], predicate: sql.Composed) -> dict[str, int]:
-    selected = sql.SQL("SELECT {pk} FROM {t} WHERE {p}").format(pk=sql.Identifier(parent.pk), t=parent.ident, p=predicate)
-    counts = {parent.label: conn.execute(sql.SQL("SELECT count(*) AS n FROM ({}) AS s").format(selected)).fetchone()["n"]}
+    selected = sql.SQL("SELECT {pk} FROM {t} WHERE {p}").format(
+        pk=sql.Identifier(parent.pk), t=parent.ident, p=predicate
+    )
+    counts = {
+        parent.label: conn.execute(sql.SQL("SELECT count(*) AS n FROM ({}) AS s").format(selected)).fetchone()["n"]
+    }
     for child in children:
         query = sql.SQL("SELECT count(*) AS n FROM {c} WHERE {fk} IN ({s})").format(
-            c=child.table.ident, fk=sql.Identifier(child.fk), s=selected)
+            c=child.table.ident, fk=sql.Identifier(child.fk), s=selected
+        )
         counts[child.table.label] = conn.execute(query).fetchone()["n"]
     conn.rollback()
     return counts
 
 
-def _move_batches(run: ArchiveRun, rule: ArchiveRule, parent: Table, children: list[Child], predicate,
-                  source: psycopg.Connection, archive: psycopg.Connection | None, run_id: str, log: Log,
-                  after_copy: Callable[[], None] | None, source_errors: errors_named) -> None:
+def _move_batches(
+    run: ArchiveRun,
+    rule: ArchiveRule,
+    parent: Table,
+    children: list[Child],
+    predicate,
+    source: psycopg.Connection,
+    archive: psycopg.Connection | None,
+    run_id: str,
+    log: Log,
+    after_copy: Callable[[], None] | None,
+    source_errors: errors_named,
+) -> None:
     for table in [parent] + [c.table for c in children]:
         run.tables[table.label] = TableFigures()
     last_key = None
@@ -258,23 +301,31 @@ def _move_batches(run: ArchiveRun, rule: ArchiveRule, parent: Table, children: l
 
 
 def _lock_batch(source, parent: Table, predicate, last_key, limit: int) -> list:
-    after = sql.SQL("{} > {} AND ").format(sql.Identifier(parent.pk), sql.Literal(last_key)) if last_key is not None else sql.SQL("")
+    after = (
+        sql.SQL("{} > {} AND ").format(sql.Identifier(parent.pk), sql.Literal(last_key))
+        if last_key is not None
+        else sql.SQL("")
+    )
     query = sql.SQL("SELECT {pk} AS k FROM {t} WHERE {after}{p} ORDER BY {pk} LIMIT {n} FOR UPDATE").format(
-        pk=sql.Identifier(parent.pk), t=parent.ident, after=after, p=predicate, n=sql.Literal(limit))
+        pk=sql.Identifier(parent.pk), t=parent.ident, after=after, p=predicate, n=sql.Literal(limit)
+    )
     return [row["k"] for row in source.execute(query).fetchall()]
 
 
 def _hash_sums(conn, table_ident, pk: str, keys: list) -> tuple[int, int]:
     query = sql.SQL("SELECT count(*) AS n, " + KEY_HASH + " AS h FROM {} WHERE {} = ANY(%s)").format(
-        sql.Identifier(pk), table_ident, sql.Identifier(pk))
+        sql.Identifier(pk), table_ident, sql.Identifier(pk)
+    )
     row = conn.execute(query, (keys,)).fetchone()
     return row["n"], int(row["h"])
 
 
 def _ledger(conn, rule: ArchiveRule, table: Table, added: int, checksum: int, run_id: str) -> None:
     conn.execute(
-        sql.SQL("INSERT INTO {} (rule, source_table, archive_table, rows_added, key_checksum, run_id)"
-                " VALUES (%s, %s, %s, %s, %s, %s)").format(sql.Identifier(rule.destination.schema_, "ops_archive_ledger")),
+        sql.SQL(
+            "INSERT INTO {} (rule, source_table, archive_table, rows_added, key_checksum, run_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
+        ).format(sql.Identifier(rule.destination.schema_, "ops_archive_ledger")),
         (rule.name, table.label, f"{rule.destination.schema_}.{table.name}", added, checksum, run_id),
     )
 
@@ -300,7 +351,8 @@ def _move_across(run, rule, parent, children, source, archive, keys, run_id, aft
     moving = [(parent, keys)]
     for child in children:
         query = sql.SQL("SELECT {pk} AS k FROM {t} WHERE {fk} = ANY(%s) ORDER BY {pk} FOR UPDATE").format(
-            pk=sql.Identifier(child.table.pk), t=child.table.ident, fk=sql.Identifier(child.fk))
+            pk=sql.Identifier(child.table.pk), t=child.table.ident, fk=sql.Identifier(child.fk)
+        )
         with source_errors:
             moving.append((child.table, [r["k"] for r in source.execute(query, (keys,)).fetchall()]))
     present = {}
@@ -312,9 +364,10 @@ def _move_across(run, rule, parent, children, source, archive, keys, run_id, aft
     if after_copy:
         after_copy()
     for table, table_keys in reversed(moving):  # children before parents
-        query = sql.SQL("WITH moved AS (DELETE FROM {t} WHERE {pk} = ANY(%s) RETURNING {pk})"
-                        " SELECT count(*) AS n, " + KEY_HASH + " AS h FROM moved").format(
-            sql.Identifier(table.pk), t=table.ident, pk=sql.Identifier(table.pk))
+        query = sql.SQL(
+            "WITH moved AS (DELETE FROM {t} WHERE {pk} = ANY(%s) RETURNING {pk})"
+            " SELECT count(*) AS n, " + KEY_HASH + " AS h FROM moved"
+        ).format(sql.Identifier(table.pk), t=table.ident, pk=sql.Identifier(table.pk))
         with source_errors:
             row = source.execute(query, (table_keys,)).fetchone()
         _tally(run, table, row["n"], int(row["h"]), *present[table.label])
@@ -330,18 +383,24 @@ def _copy_rows(source, archive, rule: ArchiveRule, table: Table, keys: list) -> 
     target = _archive_table(rule, table)
     archive.execute(sql.SQL("CREATE TEMP TABLE ops_archive_incoming (LIKE {}) ON COMMIT DROP").format(target))
     select = sql.SQL("COPY (SELECT * FROM {} WHERE {} = ANY({})) TO STDOUT").format(
-        table.ident, sql.Identifier(table.pk), sql.Literal(keys))
+        table.ident, sql.Identifier(table.pk), sql.Literal(keys)
+    )
     with source.cursor().copy(select) as out, archive.cursor().copy("COPY ops_archive_incoming FROM STDIN") as into:
         for data in out:
             into.write(data)
     names = [sql.Identifier(name) for name, _, _ in table.columns if name != table.pk]
-    update = (sql.SQL("DO UPDATE SET ({}) = ROW({})").format(
-        sql.SQL(", ").join(names), sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(n) for n in names))
-        if names else sql.SQL("DO NOTHING"))
+    update = (
+        sql.SQL("DO UPDATE SET ({}) = ROW({})").format(
+            sql.SQL(", ").join(names), sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(n) for n in names)
+        )
+        if names
+        else sql.SQL("DO NOTHING")
+    )
     query = sql.SQL(
         "WITH up AS (INSERT INTO {t} SELECT * FROM ops_archive_incoming ON CONFLICT ({pk}) {update}"
         " RETURNING {pk} AS k, (xmax = 0) AS inserted)"
-        " SELECT count(*) FILTER (WHERE inserted) AS n, coalesce(sum(hashtextextended(k::text, 0)) FILTER (WHERE inserted), 0) AS h FROM up"
+        " SELECT count(*) FILTER (WHERE inserted) AS n, coalesce(sum(hashtextextended(k::text, 0)) FILTER (WHERE "
+        "inserted), 0) AS h FROM up"
     ).format(t=target, pk=sql.Identifier(table.pk), update=update)
     row = archive.execute(query).fetchone()
     archive.execute("DROP TABLE ops_archive_incoming")
@@ -364,25 +423,45 @@ def verify_archive(db: DatabaseConfig, rule: ArchiveRule) -> Verdict:
     dsn = (rule.destination.dsn or db.dsn).get_secret_value()
     schema = rule.destination.schema_
     problems, metadata = [], {}
-    with connect(dsn, statement_timeout="30 min", lock_timeout=db.timeouts.lock, connect_timeout=db.timeouts.connect,
-                 purpose="archive") as conn:
-        if conn.execute("SELECT to_regclass(%s) AS t", (sql.Identifier(schema, "ops_archive_ledger").as_string(conn),)).fetchone()["t"] is None:
+    with connect(
+        dsn,
+        statement_timeout="30 min",
+        lock_timeout=db.timeouts.lock,
+        connect_timeout=db.timeouts.connect,
+        purpose="archive",
+    ) as conn:
+        if (
+            conn.execute(
+                "SELECT to_regclass(%s) AS t", (sql.Identifier(schema, "ops_archive_ledger").as_string(conn),)
+            ).fetchone()["t"]
+            is None
+        ):
             return Verdict(True, False, f"nothing archived yet by {rule.name}", {})
         ledger = conn.execute(
-            sql.SQL("SELECT archive_table, sum(rows_added) AS n, sum(key_checksum) AS h FROM {}"
-                    " GROUP BY archive_table").format(sql.Identifier(schema, "ops_archive_ledger"))).fetchall()
+            sql.SQL(
+                "SELECT archive_table, sum(rows_added) AS n, sum(key_checksum) AS h FROM {} GROUP BY archive_table"
+            ).format(sql.Identifier(schema, "ops_archive_ledger"))
+        ).fetchall()
         for row in ledger:
             table_schema, table_name = row["archive_table"].split(".", 1)
-            info = conn.execute(read_sql("archive_table_info.sql"), {"schema": table_schema, "table": table_name}).fetchall()
+            info = conn.execute(
+                read_sql("archive_table_info.sql"), {"schema": table_schema, "table": table_name}
+            ).fetchall()
             pk = next((r["column_name"] for r in info if r["in_primary_key"]), None)
             if pk is None:
                 problems.append(f"{row['archive_table']} is missing")
                 continue
-            actual = conn.execute(sql.SQL("SELECT count(*) AS n, " + KEY_HASH + " AS h FROM {}").format(
-                sql.Identifier(pk), sql.Identifier(table_schema, table_name))).fetchone()
+            actual = conn.execute(
+                sql.SQL("SELECT count(*) AS n, " + KEY_HASH + " AS h FROM {}").format(
+                    sql.Identifier(pk), sql.Identifier(table_schema, table_name)
+                )
+            ).fetchone()
             metadata[f"{row['archive_table']} rows"] = int(actual["n"])
             if int(actual["n"]) != int(row["n"]) or int(actual["h"]) != int(row["h"]):
-                problems.append(f"{row['archive_table']} holds {actual['n']:,} rows, the ledger says {int(row['n']):,} were archived")
+                problems.append(
+                    f"{row['archive_table']} holds {actual['n']:,} rows, the ledger says {int(row['n']):,} were "
+                    "archived"
+                )
     if problems:
         return Verdict(False, False, "; ".join(problems), metadata)
     return Verdict(True, False, f"every archived row is in the archive ({len(ledger)} tables)", metadata)

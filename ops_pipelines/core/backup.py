@@ -104,16 +104,20 @@ def _locked_backup(
         try:
             with storage.open_write(key) as out:
                 stream = _stream_dump(
-                    [pg_dump, "--format=custom", "--compress=0", f"--snapshot={info['snapshot']}", "--no-password",
-                     # never queue behind an exclusive lock (and make the ERP queue behind us)
-                     f"--lock-wait-timeout={int(db.timeouts.lock.to_timedelta().total_seconds() * 1000)}",
-                     f"--dbname={target.dbname}"],
+                    [
+                        pg_dump,
+                        "--format=custom",
+                        "--compress=0",
+                        f"--snapshot={info['snapshot']}",
+                        "--no-password",
+                        # never queue behind an exclusive lock (and make the ERP queue behind us)
+                        f"--lock-wait-timeout={int(db.timeouts.lock.to_timedelta().total_seconds() * 1000)}",
+                        f"--dbname={target.dbname}",
+                    ],
                     target.env,
                     out,
                     db.backup.compression_level,
-                    progress=lambda done, written: log(
-                        f"{done / 1e6:,.1f} MB dumped, {written / 1e6:,.1f} MB written"
-                    ),
+                    progress=lambda done, written: log(f"{done / 1e6:,.1f} MB dumped, {written / 1e6:,.1f} MB written"),
                     progress_seconds=progress_seconds,
                     abort_if=lambda: counts_future.done() and counts_future.exception() is not None,
                 )
@@ -143,7 +147,7 @@ def _locked_backup(
             server_version=info["version"],
             server_version_num=info["version_num"],
             started_at=started_at,
-            finished_at=dt.datetime.now(dt.timezone.utc),
+            finished_at=dt.datetime.now(dt.UTC),
             snapshot=info["snapshot"],
             source=source,
             table_counts=counts,
@@ -162,7 +166,7 @@ def _unused_stamp(storage: LocalStorage, database: str) -> tuple[str, dt.datetim
     same second as an earlier one waits for the next second rather than overwrite its files; the
     store's lock is held, so no other backup can take the stamp meanwhile."""
     while True:
-        started_at = dt.datetime.now(dt.timezone.utc)
+        started_at = dt.datetime.now(dt.UTC)
         stamp = stamp_for(started_at)
         if not storage.list_names(f"{database}/{stamp}"):
             return stamp, started_at
@@ -177,9 +181,17 @@ def _take_source_lock(conn: psycopg.Connection, database: str) -> None:
         return
     holder = conn.execute(read_sql("advisory_lock_holder.sql"), {"lock_id": BACKUP_LOCK_ID}).fetchone()
     conn.rollback()
-    who = (f"session {holder['pid']} ({holder['application_name'] or 'no application_name'}, from {holder['client']}, "
-           f"since {holder['backend_start']:%Y-%m-%d %H:%M:%S %Z})") if holder else "a session that just ended"
-    raise BackupInProgress(f"refused: another backup of {database} is running: {who} holds the backup lock on the source database")
+    who = (
+        (
+            f"session {holder['pid']} ({holder['application_name'] or 'no application_name'}, from {holder['client']}, "
+            f"since {holder['backend_start']:%Y-%m-%d %H:%M:%S %Z})"
+        )
+        if holder
+        else "a session that just ended"
+    )
+    raise BackupInProgress(
+        f"refused: another backup of {database} is running: {who} holds the backup lock on the source database"
+    )
 
 
 def pg_dump_for(server_version_num: int, bin_dir: Path | None = None) -> Path:
@@ -189,12 +201,12 @@ def pg_dump_for(server_version_num: int, bin_dir: Path | None = None) -> Path:
     try:
         pg_dump = commands.find_program("pg_dump", directory)
     except CommandFailed:
-        raise BackupFailed(
-            f"no pg_dump of version {major} or newer found: install postgresql-client-{major}"
-        ) from None
+        raise BackupFailed(f"no pg_dump of version {major} or newer found: install postgresql-client-{major}") from None
     version = commands.run([pg_dump, "--version"], timeout=30).stdout.split()[-1]
     if int(version.split(".")[0]) < major:
-        raise BackupFailed(f"{pg_dump} is version {version}, older than the server ({major}): install postgresql-client-{major}")
+        raise BackupFailed(
+            f"{pg_dump} is version {version}, older than the server ({major}): install postgresql-client-{major}"
+        )
     return pg_dump
 
 
@@ -241,8 +253,14 @@ class _HashingWriter:
 
 
 def _stream_dump(
-    args: list, env: dict[str, str], out, level: int, *, progress: Callable[[int, int], None],
-    progress_seconds: float, abort_if: Callable[[], bool],
+    args: list,
+    env: dict[str, str],
+    out,
+    level: int,
+    *,
+    progress: Callable[[int, int], None],
+    progress_seconds: float,
+    abort_if: Callable[[], bool],
 ) -> _StreamResult:
     sink = _HashingWriter(out)
     dumped = 0
@@ -265,4 +283,3 @@ def _stream_dump(
     if dumped == 0:
         raise BackupFailed("pg_dump wrote nothing")
     return _StreamResult(dumped, sink.bytes, sink.sha256.hexdigest())
-

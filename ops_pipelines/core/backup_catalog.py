@@ -21,7 +21,7 @@ _STAMP = re.compile(r"^(\d{8}T\d{6}Z)\.")
 
 
 def stamp_for(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def stamp_of(key: str) -> str:
@@ -33,7 +33,7 @@ def stamp_of(key: str) -> str:
 
 
 def stamp_time(stamp: str) -> dt.datetime:
-    return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
 
 
 def dump_key(database: str, stamp: str) -> str:
@@ -82,7 +82,7 @@ def list_backups(storage: BackupStorage, database: str) -> list[BackupEntry]:
         match = _STAMP.match(name)
         if not match:
             continue
-        suffix = name[len(match.group(1)):]
+        suffix = name[len(match.group(1)) :]
         by_stamp.setdefault(match.group(1), {})[suffix] = obj
     return [
         BackupEntry(

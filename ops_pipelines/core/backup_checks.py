@@ -8,7 +8,6 @@ import datetime as dt
 import statistics
 from pathlib import Path
 
-
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time
 from ops_pipelines.core.manifest import BackupManifest, ManifestError
 from ops_pipelines.core.stored_dump import StoredDump
@@ -29,7 +28,12 @@ def freshness(newest_stamp: str | None, max_age_hours: float, now: dt.datetime) 
     age_hours = (now - stamp_time(newest_stamp)).total_seconds() / 3600
     metadata = {"newest_backup": newest_stamp, "age_hours": round(age_hours, 2), "max_age_hours": max_age_hours}
     if age_hours > max_age_hours:
-        return Verdict(False, False, f"newest complete backup {newest_stamp} is {age_hours:.1f} h old (limit {max_age_hours:g} h)", metadata)
+        return Verdict(
+            False,
+            False,
+            f"newest complete backup {newest_stamp} is {age_hours:.1f} h old (limit {max_age_hours:g} h)",
+            metadata,
+        )
     return Verdict(True, False, f"newest complete backup {newest_stamp} is {age_hours:.1f} h old", metadata)
 
 
@@ -48,8 +52,10 @@ def noting_orphans(verdict: Verdict, orphans: list[str], in_progress: bool) -> V
     if not orphans or in_progress:
         return verdict
     judged = verdict.metadata.get("backup") or verdict.metadata.get("newest_backup") or "the newest complete backup"
-    note = (f"newer dump {orphans[-1]} has no manifest (a backup that did not complete; remove it or look at "
-            f"that run), so this check judged {judged}")
+    note = (
+        f"newer dump {orphans[-1]} has no manifest (a backup that did not complete; remove it or look at "
+        f"that run), so this check judged {judged}"
+    )
     metadata = {**verdict.metadata, "orphan_dumps": ", ".join(orphans)}
     if not verdict.passed:
         return Verdict(False, verdict.warning_only, f"{verdict.description}; {note}", metadata)
@@ -83,7 +89,8 @@ def readable(storage: BackupStorage, entry: BackupEntry, bin_dir: Path | None = 
         return Verdict(False, False, f"decompressed to {dumped} bytes, pg_dump wrote {manifest.dump_bytes}", metadata)
     if manifest.counted == "all" and len(table_data) < len(manifest.table_counts):
         return Verdict(
-            False, False,
+            False,
+            False,
             f"pg_restore lists data for {len(table_data)} tables, the manifest counted {len(manifest.table_counts)}",
             metadata,
         )
@@ -117,15 +124,28 @@ def size_sane(storage: BackupStorage, entries: list[BackupEntry]) -> Verdict:
     complete = [e for e in entries if e.complete]
     if not complete:
         return Verdict(False, False, "no complete backup to judge")
-    newest, previous = complete[-1], complete[-SIZE_HISTORY - 1:-1]
+    newest, previous = complete[-1], complete[-SIZE_HISTORY - 1 : -1]
     size = newest.dump.bytes
     if len(previous) < 2:
-        return Verdict(True, True, f"{format_bytes(size)}; too little history to compare ({len(previous)} earlier backups)",
-                       {"bytes": size})
+        return Verdict(
+            True,
+            True,
+            f"{format_bytes(size)}; too little history to compare ({len(previous)} earlier backups)",
+            {"bytes": size},
+        )
     median = statistics.median(e.dump.bytes for e in previous)
     ratio = size / median if median else 1.0
-    metadata = {"bytes": size, "median_of_previous": int(median), "ratio": round(ratio, 3), "compared_with": len(previous)}
+    metadata = {
+        "bytes": size,
+        "median_of_previous": int(median),
+        "ratio": round(ratio, 3),
+        "compared_with": len(previous),
+    }
     if ratio < SIZE_MIN_RATIO:
-        return Verdict(False, True, f"{format_bytes(size)} is {ratio:.0%} of the median of the last {len(previous)} ({format_bytes(median)})", metadata)
+        return Verdict(
+            False,
+            True,
+            f"{format_bytes(size)} is {ratio:.0%} of the median of the last {len(previous)} ({format_bytes(median)})",
+            metadata,
+        )
     return Verdict(True, True, f"{format_bytes(size)}, {ratio:.0%} of the median of the last {len(previous)}", metadata)
-

@@ -24,7 +24,6 @@ from ops_pipelines.files import atomic_write_bytes
 from ops_pipelines.resources.postgres import connect, connect_db, read_sql
 from ops_pipelines.units import parse_size
 
-
 TRAFFIC_COUNTERS = ("commits", "rollbacks", "deadlocks", "temp_bytes", "stats_reset")
 
 
@@ -61,9 +60,19 @@ def take_sample(db: DatabaseConfig) -> CapacitySample:
             conn.rollback()
             wal = None
     used, total = _volume(db, row["server_database_bytes"])
-    return CapacitySample(db.name, dt.datetime.now(dt.timezone.utc), row["database_bytes"], wal, row["connections"],
-                          row["max_connections"], row["cache_hit_ratio"], used, total, tables,
-                          {name: row[name] for name in TRAFFIC_COUNTERS})
+    return CapacitySample(
+        db.name,
+        dt.datetime.now(dt.UTC),
+        row["database_bytes"],
+        wal,
+        row["connections"],
+        row["max_connections"],
+        row["cache_hit_ratio"],
+        used,
+        total,
+        tables,
+        {name: row[name] for name in TRAFFIC_COUNTERS},
+    )
 
 
 def _volume(db: DatabaseConfig, server_bytes: int) -> tuple[int | None, int | None]:
@@ -91,16 +100,35 @@ def store_sample(metrics_dsn: str, sample: CapacitySample) -> None:
             " max_connections, cache_hit_ratio, volume_used_bytes, volume_total_bytes,"
             " commits, rollbacks, deadlocks, temp_bytes, stats_reset)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (sample.database, sample.sampled_at, sample.database_bytes, sample.wal_bytes, sample.connections,
-             sample.max_connections, sample.cache_hit_ratio, sample.volume_used_bytes, sample.volume_total_bytes,
-             *(sample.counters.get(name) for name in TRAFFIC_COUNTERS)),
+            (
+                sample.database,
+                sample.sampled_at,
+                sample.database_bytes,
+                sample.wal_bytes,
+                sample.connections,
+                sample.max_connections,
+                sample.cache_hit_ratio,
+                sample.volume_used_bytes,
+                sample.volume_total_bytes,
+                *(sample.counters.get(name) for name in TRAFFIC_COUNTERS),
+            ),
         )
         with conn.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO ops_metrics.table_sizes (database, sampled_at, table_name, total_bytes, table_bytes,"
                 " index_bytes, toast_bytes) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [(sample.database, sample.sampled_at, t["table_name"], t["total_bytes"], t["table_bytes"],
-                  t["index_bytes"], t["toast_bytes"]) for t in sample.tables],
+                [
+                    (
+                        sample.database,
+                        sample.sampled_at,
+                        t["table_name"],
+                        t["total_bytes"],
+                        t["table_bytes"],
+                        t["index_bytes"],
+                        t["toast_bytes"],
+                    )
+                    for t in sample.tables
+                ],
             )
         conn.commit()
 
@@ -117,11 +145,13 @@ def read_history(metrics_dsn: str, database: str) -> History:
         ensure_schema(conn)
         rows = conn.execute(
             "SELECT sampled_at, COALESCE(volume_used_bytes, database_bytes) AS used, volume_total_bytes, source"
-            " FROM ops_metrics.capacity_samples WHERE database = %s ORDER BY sampled_at", (database,),
+            " FROM ops_metrics.capacity_samples WHERE database = %s ORDER BY sampled_at",
+            (database,),
         ).fetchall()
         conn.commit()
-    return history_from_points([(r["sampled_at"], float(r["used"]), r["volume_total_bytes"], r["source"] == "imported")
-                                for r in rows])
+    return history_from_points(
+        [(r["sampled_at"], float(r["used"]), r["volume_total_bytes"], r["source"] == "imported") for r in rows]
+    )
 
 
 def history_from_points(points: list[tuple[dt.datetime, float, int | None, bool]]) -> History:
@@ -146,7 +176,8 @@ def store_imported(metrics_dsn: str, database: str, parsed: list[tuple[dt.dateti
         ensure_schema(conn)
         with conn.cursor() as cursor:
             cursor.executemany(
-                "INSERT INTO ops_metrics.capacity_samples (database, sampled_at, source, database_bytes, volume_used_bytes)"
+                "INSERT INTO ops_metrics.capacity_samples (database, sampled_at, source, database_bytes, "
+                "volume_used_bytes)"
                 " VALUES (%s, %s, 'imported', %s, %s) ON CONFLICT (database, sampled_at) DO NOTHING",
                 [(database, moment, size, size) for moment, size in parsed],
             )
@@ -176,15 +207,18 @@ def parse_history_csv(path: Path) -> list[tuple[dt.datetime, int]]:
         try:
             size = parse_size(row[1].strip())
         except ValueError:
-            raise CsvError(f"{path} row {number}: {row[1].strip()!r} is not a number of bytes or a size like 512GB") from None
-        parsed.append((moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc), size))
+            raise CsvError(
+                f"{path} row {number}: {row[1].strip()!r} is not a number of bytes or a size like 512GB"
+            ) from None
+        parsed.append((moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC), size))
     if not parsed:
         raise CsvError(f"{path}: no rows")
     return parsed
 
 
-def draw_chart(history: History, result: Forecast, warn_ratio: float, title: str, path: Path,
-               mode: int = 0o600) -> Path:
+def draw_chart(
+    history: History, result: Forecast, warn_ratio: float, title: str, path: Path, mode: int = 0o600
+) -> Path:
     """History, forecast with its 95% interval, and the warning and full lines, as a PNG."""
     import matplotlib
 
@@ -197,10 +231,22 @@ def draw_chart(history: History, result: Forecast, warn_ratio: float, title: str
     if result.enough_history and result.path is not None:
         shown = result.path.iloc[: max(180, (result.days_to_full or 0) + 14)]
         axes.plot(shown["date"], shown["forecast"] / gb, color="#d62728", label=f"forecast ({result.model})")
-        axes.fill_between(shown["date"], shown["low"] / gb, shown["high"] / gb, color="#d62728", alpha=0.15, label="95% interval")
+        axes.fill_between(
+            shown["date"], shown["low"] / gb, shown["high"] / gb, color="#d62728", alpha=0.15, label="95% interval"
+        )
     if history.capacity_bytes:
-        axes.axhline(history.capacity_bytes / gb, color="black", linestyle="--", label=f"full ({history.capacity_bytes / gb:,.1f} GB)")
-        axes.axhline(warn_ratio * history.capacity_bytes / gb, color="#ff7f0e", linestyle=":", label=f"warning ({warn_ratio:.0%})")
+        axes.axhline(
+            history.capacity_bytes / gb,
+            color="black",
+            linestyle="--",
+            label=f"full ({history.capacity_bytes / gb:,.1f} GB)",
+        )
+        axes.axhline(
+            warn_ratio * history.capacity_bytes / gb,
+            color="#ff7f0e",
+            linestyle=":",
+            label=f"warning ({warn_ratio:.0%})",
+        )
     axes.set_title(title)
     axes.set_ylabel("GB")
     axes.grid(alpha=0.3)

@@ -65,21 +65,28 @@ def _performance(conn: psycopg.Connection, settings: Reports) -> Performance:
     result = Performance()
     rows = _rows(conn, "report_activity.sql", result.notes, "activity")
     result.activity = rows[0] if rows else {}
-    result.long_sessions = _rows(conn, "report_long_sessions.sql", result.notes, "long sessions",
-                                 {"min_seconds": settings.long_running_after.to_timedelta().total_seconds()})
+    result.long_sessions = _rows(
+        conn,
+        "report_long_sessions.sql",
+        result.notes,
+        "long sessions",
+        {"min_seconds": settings.long_running_after.to_timedelta().total_seconds()},
+    )
     for row in result.long_sessions:
         row["query"] = mask_passwords(row["query"] or "")
     schema = conn.execute(
         "SELECT n.nspname FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace"
-        " WHERE e.extname = 'pg_stat_statements'").fetchone()
+        " WHERE e.extname = 'pg_stat_statements'"
+    ).fetchone()
     if schema is None:
-        result.statements_note = ("pg_stat_statements is not installed in this database, so there are no statement "
-                                  "timings (CREATE EXTENSION pg_stat_statements, with it in shared_preload_libraries).")
+        result.statements_note = (
+            "pg_stat_statements is not installed in this database, so there are no statement "
+            "timings (CREATE EXTENSION pg_stat_statements, with it in shared_preload_libraries)."
+        )
         return result
     text = read_sql("report_top_statements.sql")
     for order, target in (("mean_exec_time", result.top_by_mean), ("total_exec_time", result.top_by_total)):
-        query = sql.SQL(text).format(
-            schema=sql.Identifier(schema["nspname"]), order=sql.Identifier(order))
+        query = sql.SQL(text).format(schema=sql.Identifier(schema["nspname"]), order=sql.Identifier(order))
         try:
             target.extend(conn.execute(query).fetchall())
         except psycopg.Error as exc:
@@ -107,14 +114,20 @@ def _security(conn: psycopg.Connection, settings: Reports, now: dt.datetime) -> 
         rows = conn.execute(query, params).fetchall()
     except psycopg.errors.UndefinedTable as exc:
         if settings.failed_login_query:
-            return Security(note=f"security review skipped: the failed-login query needs a missing table: {first_line(exc)}")
-        return Security(note="security review skipped: this database has no auth.login_attempts table "
-                             "(set reports.failed_login_query to read logins from elsewhere)")
+            return Security(
+                note=f"security review skipped: the failed-login query needs a missing table: {first_line(exc)}"
+            )
+        return Security(
+            note="security review skipped: this database has no auth.login_attempts table "
+            "(set reports.failed_login_query to read logins from elsewhere)"
+        )
     except psycopg.Error as exc:
         return Security(note=f"security review failed: the failed-login query was refused: {first_line(exc)}")
     if rows and not {"account", "failed_logins"} <= rows[0].keys():
-        return Security(note=f"security review failed: the failed-login query must return the columns account and "
-                             f"failed_logins; it returned {', '.join(rows[0])}")
+        return Security(
+            note=f"security review failed: the failed-login query must return the columns account and "
+            f"failed_logins; it returned {', '.join(rows[0])}"
+        )
     return Security(accounts=rows)
 
 

@@ -79,8 +79,14 @@ def forecast(samples: pd.Series, capacity_bytes: float | None, warn_ratio: float
     chosen_name = "damped Holt trend" if holt_wins else "robust linear trend"
     chosen, other = (fit_damped_holt(y), fit_theil_sen(y)) if holt_wins else (fit_theil_sen(y), fit_damped_holt(y))
 
-    horizons = {h: (chosen.points[h - 1], chosen.points[h - 1] - Z95 * chosen.sigma[h - 1],
-                    chosen.points[h - 1] + Z95 * chosen.sigma[h - 1]) for h in HORIZONS}
+    horizons = {
+        h: (
+            chosen.points[h - 1],
+            chosen.points[h - 1] - Z95 * chosen.sigma[h - 1],
+            chosen.points[h - 1] + Z95 * chosen.sigma[h - 1],
+        )
+        for h in HORIZONS
+    }
     crossings = {"warn": (None, None), "full": (None, None)}
     if capacity_bytes:
         for name, threshold in (("warn", warn_ratio * capacity_bytes), ("full", capacity_bytes)):
@@ -88,16 +94,29 @@ def forecast(samples: pd.Series, capacity_bytes: float | None, warn_ratio: float
     days_to_warn, days_to_full = crossings["warn"][0], crossings["full"][0]
     shown = max(HORIZONS[-1], min(MAX_DAYS, (days_to_full or 0) + 30))
     dates = pd.date_range(series.index[-1] + pd.Timedelta(days=1), periods=shown, freq="D")
-    path = pd.DataFrame({
-        "date": dates,
-        "forecast": chosen.points[:shown],
-        "low": chosen.points[:shown] - Z95 * chosen.sigma[:shown],
-        "high": chosen.points[:shown] + Z95 * chosen.sigma[:shown],
-    })
+    path = pd.DataFrame(
+        {
+            "date": dates,
+            "forecast": chosen.points[:shown],
+            "low": chosen.points[:shown] - Z95 * chosen.sigma[:shown],
+            "high": chosen.points[:shown] + Z95 * chosen.sigma[:shown],
+        }
+    )
     return Forecast(
-        True, f"{chosen.name} chosen by backtest on the last {holdout} days", len(y),
-        series.index[-1].date(), float(y[-1]), chosen.name, backtest[chosen_name], backtest,
-        horizons, days_to_warn, days_to_full, _earliest(*crossings["warn"]), _earliest(*crossings["full"]), path,
+        True,
+        f"{chosen.name} chosen by backtest on the last {holdout} days",
+        len(y),
+        series.index[-1].date(),
+        float(y[-1]),
+        chosen.name,
+        backtest[chosen_name],
+        backtest,
+        horizons,
+        days_to_warn,
+        days_to_full,
+        _earliest(*crossings["warn"]),
+        _earliest(*crossings["full"]),
+        path,
     )
 
 

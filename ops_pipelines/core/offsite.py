@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass
 
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest
+from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.core.stored_dump import StoredDump
 from ops_pipelines.core.verdict import Verdict
-from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.errors import OpsError
 from ops_pipelines.resources.storage import BackupStorage, StorageError
 
@@ -31,7 +31,12 @@ def copy_backup(source: BackupStorage, target: BackupStorage, entry: BackupEntry
     started = time.monotonic()
     existing = target.stat(manifest.dump_key)
     manifest_key = entry.manifest.key
-    if existing and existing.sha256 == manifest.sha256 and existing.bytes == manifest.bytes and target.stat(manifest_key):
+    if (
+        existing
+        and existing.sha256 == manifest.sha256
+        and existing.bytes == manifest.bytes
+        and target.stat(manifest_key)
+    ):
         return CopyResult(manifest, target.uri(manifest.dump_key), 0, time.monotonic() - started, True)
 
     dump = StoredDump(source, manifest.dump_key)
@@ -53,12 +58,16 @@ def verify_copy(target: BackupStorage, manifest: BackupManifest) -> Verdict:
             return Verdict(False, False, f"{target.uri(manifest.dump_key)} does not exist")
         metadata = {"uri": target.uri(manifest.dump_key), "bytes": stored.bytes, "stored_sha256": stored.sha256 or ""}
         if stored.bytes != manifest.bytes:
-            return Verdict(False, False, f"off-site copy is {stored.bytes} bytes, the manifest says {manifest.bytes}", metadata)
+            return Verdict(
+                False, False, f"off-site copy is {stored.bytes} bytes, the manifest says {manifest.bytes}", metadata
+            )
         if stored.sha256 is not None and stored.sha256 != manifest.sha256:
             return Verdict(False, False, "off-site copy's sha256 metadata differs from the manifest", metadata)
         dump = StoredDump(target, manifest.dump_key).read_all()
     except StorageError as exc:
         return Verdict(False, False, str(exc))
     if dump.mismatch(manifest):
-        return Verdict(False, False, f"off-site copy re-read as sha256 {dump.sha256[:12]}…, {dump.bytes} bytes: damaged", metadata)
+        return Verdict(
+            False, False, f"off-site copy re-read as sha256 {dump.sha256[:12]}…, {dump.bytes} bytes: damaged", metadata
+        )
     return Verdict(True, False, f"off-site copy re-read: {dump.bytes} bytes, sha256 matches the manifest", metadata)

@@ -24,15 +24,27 @@ class DatabaseFigures:
 # name, help, the figure; a database without the figure gets no sample for that gauge,
 # except the two "last" timestamps, which read 0 (never) so an age alert fires for them too.
 GAUGES = [
-    ("ops_pipelines_backup_last_timestamp_seconds",
-     "Start of the newest complete backup (Unix time; 0: none).", lambda f: f.backup_last_timestamp or 0),
+    (
+        "ops_pipelines_backup_last_timestamp_seconds",
+        "Start of the newest complete backup (Unix time; 0: none).",
+        lambda f: f.backup_last_timestamp or 0,
+    ),
     ("ops_pipelines_backup_last_bytes", "Size of the newest complete backup file.", lambda f: f.backup_last_bytes),
-    ("ops_pipelines_restore_verified_last_timestamp_seconds",
-     "When the newest passing restore test finished (Unix time; 0: none).", lambda f: f.restore_verified_timestamp or 0),
-    ("ops_pipelines_restore_last_duration_seconds",
-     "pg_restore time of the newest passing restore test.", lambda f: f.restore_seconds),
-    ("ops_pipelines_capacity_days_to_full",
-     "Days until the volume is forecast full (+Inf: no crossing within the horizon).", lambda f: f.capacity_days_to_full),
+    (
+        "ops_pipelines_restore_verified_last_timestamp_seconds",
+        "When the newest passing restore test finished (Unix time; 0: none).",
+        lambda f: f.restore_verified_timestamp or 0,
+    ),
+    (
+        "ops_pipelines_restore_last_duration_seconds",
+        "pg_restore time of the newest passing restore test.",
+        lambda f: f.restore_seconds,
+    ),
+    (
+        "ops_pipelines_capacity_days_to_full",
+        "Days until the volume is forecast full (+Inf: no crossing within the horizon).",
+        lambda f: f.capacity_days_to_full,
+    ),
 ]
 
 

@@ -52,7 +52,10 @@ def run_reindex(db: DatabaseConfig, log=lambda message: None) -> ReindexOutcome:
         for action in actions:
             log(f"{action.index}: {action.action} ({action.detail})")
         method, candidates = _bloated_indexes(conn, db)
-        log(f"bloat by {method}: {len(candidates)} indexes over {db.reindex.bloat_ratio:.0%} and {db.reindex.min_index_size:,} bytes")
+        log(
+            f"bloat by {method}: {len(candidates)} indexes over {db.reindex.bloat_ratio:.0%} and "
+            f"{db.reindex.min_index_size:,} bytes"
+        )
         for row in candidates:
             actions.append(_rebuild(conn, row))
             log(f"{actions[-1].index}: {actions[-1].action} ({actions[-1].detail})")
@@ -65,8 +68,10 @@ def has_pgstattuple(conn: psycopg.Connection) -> bool:
 
 def _bloated_indexes(conn: psycopg.Connection, db: DatabaseConfig) -> tuple[str, list[dict]]:
     if has_pgstattuple(conn):
-        method, rows = "pgstattuple", conn.execute(read_sql("index_bloat_pgstattuple.sql"),
-                                                    {"min_bytes": db.reindex.min_index_size}).fetchall()
+        method, rows = (
+            "pgstattuple",
+            conn.execute(read_sql("index_bloat_pgstattuple.sql"), {"min_bytes": db.reindex.min_index_size}).fetchall(),
+        )
     else:
         method, rows = "statistics estimate", conn.execute(read_sql("index_bloat.sql")).fetchall()
     return method, [
@@ -77,26 +82,43 @@ def _bloated_indexes(conn: psycopg.Connection, db: DatabaseConfig) -> tuple[str,
 def _index_size(conn: psycopg.Connection, schema: str, index: str) -> int | None:
     row = conn.execute(
         "SELECT pg_relation_size(c.oid) AS bytes FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = %s", (schema, index),
+        " WHERE n.nspname = %s AND c.relname = %s",
+        (schema, index),
     ).fetchone()
     return row["bytes"] if row else None
 
 
 def _drop_invalid(conn: psycopg.Connection, row: dict) -> IndexAction:
-    statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(row["schema_name"], row["index_name"]))
-    return _index_statement(conn, row, statement, "dropped invalid", "invalid index left by a failed concurrent build",
-                            locked="locked by another session (a build may still be running)", size_after=lambda: 0)
+    statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
+        sql.Identifier(row["schema_name"], row["index_name"])
+    )
+    return _index_statement(
+        conn,
+        row,
+        statement,
+        "dropped invalid",
+        "invalid index left by a failed concurrent build",
+        locked="locked by another session (a build may still be running)",
+        size_after=lambda: 0,
+    )
 
 
 def _rebuild(conn: psycopg.Connection, row: dict) -> IndexAction:
     statement = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier(row["schema_name"], row["index_name"]))
-    return _index_statement(conn, row, statement, "rebuilt", f"bloat {row['bloat_ratio']:.0%}",
-                            locked="locked by another session (lock_timeout)",
-                            size_after=lambda: _index_size(conn, row["schema_name"], row["index_name"]))
+    return _index_statement(
+        conn,
+        row,
+        statement,
+        "rebuilt",
+        f"bloat {row['bloat_ratio']:.0%}",
+        locked="locked by another session (lock_timeout)",
+        size_after=lambda: _index_size(conn, row["schema_name"], row["index_name"]),
+    )
 
 
-def _index_statement(conn, row: dict, statement: sql.Composed, action: str, detail: str, *, locked: str,
-                     size_after) -> IndexAction:
+def _index_statement(
+    conn, row: dict, statement: sql.Composed, action: str, detail: str, *, locked: str, size_after
+) -> IndexAction:
     """Run one index statement; a lock or any other error skips the index with the reason."""
     name = f"{row['schema_name']}.{row['index_name']}"
     started = time.monotonic()

@@ -65,16 +65,33 @@ def report_blocks(report: Report) -> list:
     now = report.generated_at
     blocks = [
         Heading(1, "Weekly maintenance report"),
-        Para(f"Week {_local(report.week_start, tz)} to {_local(now, tz)} ({report.timezone}); "
-             f"{len(report.databases)} databases."),
+        Para(
+            f"Week {_local(report.week_start, tz)} to {_local(now, tz)} ({report.timezone}); "
+            f"{len(report.databases)} databases."
+        ),
         Heading(2, "Summary", "summary"),
         Table(
-            ["database", "needs attention", "newest backup", "proven restorable", "restore time", "failed checks",
-             "maintenance actions"],
-            [[Link(db.name, f"#db-{db.name}"), "; ".join(db.attention(now)) or "nothing",
-              _age_text(db.recovery.backup_age(now)),
-              _verified_text(db.recovery, now), _seconds(db.recovery.verified.restore_seconds if db.recovery.verified else None),
-              _failed_text(db), len(db.maintenance)] for db in report.databases],
+            [
+                "database",
+                "needs attention",
+                "newest backup",
+                "proven restorable",
+                "restore time",
+                "failed checks",
+                "maintenance actions",
+            ],
+            [
+                [
+                    Link(db.name, f"#db-{db.name}"),
+                    "; ".join(db.attention(now)) or "nothing",
+                    _age_text(db.recovery.backup_age(now)),
+                    _verified_text(db.recovery, now),
+                    _seconds(db.recovery.verified.restore_seconds if db.recovery.verified else None),
+                    _failed_text(db),
+                    len(db.maintenance),
+                ]
+                for db in report.databases
+            ],
             numeric=frozenset({5, 6}),
         ),
     ]
@@ -89,55 +106,114 @@ def _database_blocks(report: Report, db: DatabaseReport, tz: str) -> list:
     blocks = [Heading(2, db.name, f"db-{db.name}")]
     if db.description:
         blocks.append(Para(db.description))
-    blocks.append(Para("Needs attention: " + "; ".join(attention) if attention else "Nothing needs attention.",
-                       "bad" if attention else "good"))
+    blocks.append(
+        Para(
+            "Needs attention: " + "; ".join(attention) if attention else "Nothing needs attention.",
+            "bad" if attention else "good",
+        )
+    )
 
     blocks.append(Heading(3, "Recovery"))
     status = db.recovery
     if status.newest_backup:
         trend = status.trend_ratio
-        blocks.append(Bullets([
-            f"Newest backup: {_local(status.newest_backup_at, tz)}, {_age_text(status.backup_age(now))} ago, "
-            f"{format_bytes(status.newest_backup_bytes)} (limit {_age_text(db.max_backup_age)}).",
-            _count(len(status.recent_sizes), "backup") + " in the last 30 days"
-            + (f"; size {'+' if trend >= 1 else ''}{(trend - 1) * 100:.1f}% over the period." if trend else "."),
-            *([f"{_count(status.incomplete, 'incomplete backup')} (a dump without a manifest)."] if status.incomplete else []),
-        ]))
+        blocks.append(
+            Bullets(
+                [
+                    f"Newest backup: {_local(status.newest_backup_at, tz)}, {_age_text(status.backup_age(now))} ago, "
+                    f"{format_bytes(status.newest_backup_bytes)} (limit {_age_text(db.max_backup_age)}).",
+                    _count(len(status.recent_sizes), "backup")
+                    + " in the last 30 days"
+                    + (
+                        f"; size {'+' if trend >= 1 else ''}{(trend - 1) * 100:.1f}% over the period." if trend else "."
+                    ),
+                    *(
+                        [f"{_count(status.incomplete, 'incomplete backup')} (a dump without a manifest)."]
+                        if status.incomplete
+                        else []
+                    ),
+                ]
+            )
+        )
         blocks.append(Image(f"backup_trend_{db.name}.png", f"{db.name}: backup sizes over 30 days"))
     else:
         blocks.append(Para("No complete backup exists.", "bad"))
     verified = status.verified
     if verified:
-        blocks.append(Para(
-            f"Newest backup proven restorable: {verified.backup}"
-            + (f", tested {_local(verified.finished_at, tz)}" if verified.finished_at else "")
-            + (f", restored in {_seconds(verified.restore_seconds)}" if verified.restore_seconds is not None else "")
-            + (f" ({verified.sandbox})." if verified.sandbox else ".")))
+        blocks.append(
+            Para(
+                f"Newest backup proven restorable: {verified.backup}"
+                + (f", tested {_local(verified.finished_at, tz)}" if verified.finished_at else "")
+                + (
+                    f", restored in {_seconds(verified.restore_seconds)}"
+                    if verified.restore_seconds is not None
+                    else ""
+                )
+                + (f" ({verified.sandbox})." if verified.sandbox else ".")
+            )
+        )
     else:
         blocks.append(Para("No backup of this database has ever passed a restore test.", "bad"))
     if status.problem:
         blocks.append(Para(status.problem, "warn"))
     if db.restore_tests:
-        blocks.append(Table(["restore test", "backup", "result", "restore time"], [
-            [Link(_local(t.at, tz), report.run_url(t.run_id)), t.backup, "passed" if t.passed else "FAILED",
-             _seconds(t.restore_seconds)] for t in db.restore_tests], numeric=frozenset({3})))
+        blocks.append(
+            Table(
+                ["restore test", "backup", "result", "restore time"],
+                [
+                    [
+                        Link(_local(t.at, tz), report.run_url(t.run_id)),
+                        t.backup,
+                        "passed" if t.passed else "FAILED",
+                        _seconds(t.restore_seconds),
+                    ]
+                    for t in db.restore_tests
+                ],
+                numeric=frozenset({3}),
+            )
+        )
     if db.failed_checks:
         blocks.append(Para(f"{_count(len(db.failed_checks), 'failed check')} this week:", "bad"))
-        blocks.append(Table(["when", "check", "severity", "why"], [
-            [Link(_local(c.at, tz), report.run_url(c.run_id)), f"{c.asset} {c.check}", c.severity, c.description]
-            for c in db.failed_checks]))
+        blocks.append(
+            Table(
+                ["when", "check", "severity", "why"],
+                [
+                    [
+                        Link(_local(c.at, tz), report.run_url(c.run_id)),
+                        f"{c.asset} {c.check}",
+                        c.severity,
+                        c.description,
+                    ]
+                    for c in db.failed_checks
+                ],
+            )
+        )
     else:
         blocks.append(Para("No check failed this week.", "good"))
     if db.failed_runs:
         blocks.append(Para(f"{_count(len(db.failed_runs), 'failed run')} this week:", "bad"))
-        blocks.append(Table(["when", "run of", "cause"], [
-            [Link(_local(r.at, tz), report.run_url(r.run_id)), r.what, r.cause] for r in db.failed_runs]))
+        blocks.append(
+            Table(
+                ["when", "run of", "cause"],
+                [[Link(_local(r.at, tz), report.run_url(r.run_id)), r.what, r.cause] for r in db.failed_runs],
+            )
+        )
 
     blocks.append(Heading(3, "Maintenance this week"))
     if db.maintenance:
-        blocks.append(Table(["when", "action", "figures"], [
-            [Link(_local(a.at, tz), report.run_url(a.run_id)), a.asset, "; ".join(f"{k}: {v}" for k, v in a.figures)]
-            for a in db.maintenance]))
+        blocks.append(
+            Table(
+                ["when", "action", "figures"],
+                [
+                    [
+                        Link(_local(a.at, tz), report.run_url(a.run_id)),
+                        a.asset,
+                        "; ".join(f"{k}: {v}" for k, v in a.figures),
+                    ]
+                    for a in db.maintenance
+                ],
+            )
+        )
     else:
         blocks.append(Para("No vacuum, reindex or archival ran this week.", "warn"))
 
@@ -173,14 +249,33 @@ def _traffic_blocks(db: DatabaseReport, today: dt.date) -> list:
     this, last = week_over_week(db.traffic, today)
     if last.transactions:
         change = (this.transactions - last.transactions) / last.transactions
-        blocks.append(Para(
-            f"Last 7 days against the 7 before: {this.transactions:,} transactions ({change:+.1%}), rollback rate "
-            f"{this.rollback_ratio:.2%} (was {last.rollback_ratio:.2%}), {_count(this.deadlocks, 'deadlock')} (was {last.deadlocks:,}), "
-            f"{format_bytes(this.temp_bytes)} of temporary files (was {format_bytes(last.temp_bytes)}).",
-            "warn" if this.deadlocks > last.deadlocks or this.rollback_ratio > 2 * last.rollback_ratio + 0.001 else None))
-    blocks.append(Table(["day", "transactions", "rolled back", "deadlocks", "temporary files"], [
-        [d.day.isoformat(), d.transactions, f"{d.rollbacks:,} ({d.rollback_ratio:.2%})", d.deadlocks, format_bytes(d.temp_bytes)]
-        for d in db.traffic[-14:]], numeric=frozenset({1, 2, 3, 4})))
+        blocks.append(
+            Para(
+                f"Last 7 days against the 7 before: {this.transactions:,} transactions ({change:+.1%}), rollback rate "
+                f"{this.rollback_ratio:.2%} (was {last.rollback_ratio:.2%}), {_count(this.deadlocks, 'deadlock')} "
+                f"(was {last.deadlocks:,}), "
+                f"{format_bytes(this.temp_bytes)} of temporary files (was {format_bytes(last.temp_bytes)}).",
+                "warn"
+                if this.deadlocks > last.deadlocks or this.rollback_ratio > 2 * last.rollback_ratio + 0.001
+                else None,
+            )
+        )
+    blocks.append(
+        Table(
+            ["day", "transactions", "rolled back", "deadlocks", "temporary files"],
+            [
+                [
+                    d.day.isoformat(),
+                    d.transactions,
+                    f"{d.rollbacks:,} ({d.rollback_ratio:.2%})",
+                    d.deadlocks,
+                    format_bytes(d.temp_bytes),
+                ]
+                for d in db.traffic[-14:]
+            ],
+            numeric=frozenset({1, 2, 3, 4}),
+        )
+    )
     return blocks
 
 
@@ -191,27 +286,66 @@ def _performance_blocks(db: DatabaseReport) -> list:
     if a:
         total = (a["commits"] or 0) + (a["rollbacks"] or 0)
         usable = a["max_connections"] - a["reserved_connections"]
-        blocks.append(Bullets([
-            f"Cache hit ratio: {_percent(a['cache_hit_percent'])} (below 99% on an OLTP database means reads go to disk).",
-            f"Connections: {a['connections']} of max_connections {a['max_connections']} "
-            f"({a['connections'] / max(usable, 1):.0%} of the {usable} usable); {a['database_connections']} to this database.",
-            f"Transactions: {total:,}, of which {a['rollbacks'] or 0:,} rolled back ({(a['rollbacks'] or 0) / max(total, 1):.1%}); "
-            f"{a['deadlocks'] or 0} deadlocks; {format_bytes(a['temp_bytes'] or 0)} of temporary files"
-            + (f" (since {a['stats_reset']:%Y-%m-%d})." if a.get("stats_reset") else " (since the server's statistics began)."),
-        ]))
+        blocks.append(
+            Bullets(
+                [
+                    f"Cache hit ratio: {_percent(a['cache_hit_percent'])} (below 99% on an OLTP database means reads "
+                    "go to disk).",
+                    f"Connections: {a['connections']} of max_connections {a['max_connections']} "
+                    f"({a['connections'] / max(usable, 1):.0%} of the {usable} usable); {a['database_connections']} "
+                    "to this database.",
+                    f"Transactions: {total:,}, of which {a['rollbacks'] or 0:,} rolled back "
+                    f"({(a['rollbacks'] or 0) / max(total, 1):.1%}); "
+                    f"{a['deadlocks'] or 0} deadlocks; {format_bytes(a['temp_bytes'] or 0)} of temporary files"
+                    + (
+                        f" (since {a['stats_reset']:%Y-%m-%d})."
+                        if a.get("stats_reset")
+                        else " (since the server's statistics began)."
+                    ),
+                ]
+            )
+        )
     if perf.statements_note:
         blocks.append(Para(perf.statements_note, "warn"))
-    for title, rows in (("Top 10 statements by mean time", perf.top_by_mean), ("Top 10 statements by total time", perf.top_by_total)):
+    for title, rows in (
+        ("Top 10 statements by mean time", perf.top_by_mean),
+        ("Top 10 statements by total time", perf.top_by_total),
+    ):
         if perf.statements_note is None:
             blocks.append(Para(f"{title}:"))
-            blocks.append(Table(["statement", "calls", "mean ms", "total ms", "rows", "cache hit"], [
-                [r["query"], r["calls"], r["mean_ms"], r["total_ms"], r["rows"], _percent(r["hit_percent"])] for r in rows],
-                numeric=frozenset({1, 2, 3, 4, 5})) if rows else Para("No statements recorded yet."))
+            blocks.append(
+                Table(
+                    ["statement", "calls", "mean ms", "total ms", "rows", "cache hit"],
+                    [
+                        [r["query"], r["calls"], r["mean_ms"], r["total_ms"], r["rows"], _percent(r["hit_percent"])]
+                        for r in rows
+                    ],
+                    numeric=frozenset({1, 2, 3, 4, 5}),
+                )
+                if rows
+                else Para("No statements recorded yet.")
+            )
     if perf.long_sessions:
-        blocks.append(Para(f"{_count(len(perf.long_sessions), 'long-running or idle-in-transaction session')}:", "warn"))
-        blocks.append(Table(["pid", "user", "application", "client", "state", "for", "statement"], [
-            [str(s["pid"]), s["username"], s["application_name"], s["client"] or "local", s["state"],
-             _age_text(dt.timedelta(seconds=s["seconds"])), s["query"]] for s in perf.long_sessions]))
+        blocks.append(
+            Para(f"{_count(len(perf.long_sessions), 'long-running or idle-in-transaction session')}:", "warn")
+        )
+        blocks.append(
+            Table(
+                ["pid", "user", "application", "client", "state", "for", "statement"],
+                [
+                    [
+                        str(s["pid"]),
+                        s["username"],
+                        s["application_name"],
+                        s["client"] or "local",
+                        s["state"],
+                        _age_text(dt.timedelta(seconds=s["seconds"])),
+                        s["query"],
+                    ]
+                    for s in perf.long_sessions
+                ],
+            )
+        )
     else:
         blocks.append(Para("No long-running or idle-in-transaction session at report time."))
     blocks += [Para(note, "warn") for note in perf.notes]
@@ -223,34 +357,85 @@ def _schema_blocks(db: DatabaseReport) -> list:
     blocks = [Heading(3, "Schema health")]
     if schema.largest_tables:
         blocks.append(Para("Largest tables:"))
-        blocks.append(Table(["table", "total", "heap", "indexes", "TOAST"], [
-            [t["table_name"], format_bytes(t["total_bytes"]), format_bytes(t["table_bytes"]), format_bytes(t["index_bytes"]),
-             format_bytes(t["toast_bytes"])] for t in schema.largest_tables], numeric=frozenset({1, 2, 3, 4})))
+        blocks.append(
+            Table(
+                ["table", "total", "heap", "indexes", "TOAST"],
+                [
+                    [
+                        t["table_name"],
+                        format_bytes(t["total_bytes"]),
+                        format_bytes(t["table_bytes"]),
+                        format_bytes(t["index_bytes"]),
+                        format_bytes(t["toast_bytes"]),
+                    ]
+                    for t in schema.largest_tables
+                ],
+                numeric=frozenset({1, 2, 3, 4}),
+            )
+        )
     if schema.most_written:
         blocks.append(Para("Most written tables (since the statistics were reset):"))
-        blocks.append(Table(["table", "inserts", "updates", "HOT updates", "deletes", "live rows"], [
-            [t["table_name"], t["inserts"], t["updates"], _percent(t["hot_update_percent"]), t["deletes"], t["live_rows"]]
-            for t in schema.most_written], numeric=frozenset({1, 2, 3, 4, 5})))
+        blocks.append(
+            Table(
+                ["table", "inserts", "updates", "HOT updates", "deletes", "live rows"],
+                [
+                    [
+                        t["table_name"],
+                        t["inserts"],
+                        t["updates"],
+                        _percent(t["hot_update_percent"]),
+                        t["deletes"],
+                        t["live_rows"],
+                    ]
+                    for t in schema.most_written
+                ],
+                numeric=frozenset({1, 2, 3, 4, 5}),
+            )
+        )
     if schema.unused_indexes:
         size = sum(i["index_bytes"] for i in schema.unused_indexes)
-        blocks.append(Para(f"{_count(len(schema.unused_indexes), 'index', 'indexes')} never scanned and backing no constraint "
-                           f"({format_bytes(size)}); check replicas before dropping:", "warn"))
-        blocks.append(Table(["index", "table", "size"], [
-            [i["index_name"], i["table_name"], format_bytes(i["index_bytes"])] for i in schema.unused_indexes], numeric=frozenset({2})))
+        blocks.append(
+            Para(
+                f"{_count(len(schema.unused_indexes), 'index', 'indexes')} never scanned and backing no constraint "
+                f"({format_bytes(size)}); check replicas before dropping:",
+                "warn",
+            )
+        )
+        blocks.append(
+            Table(
+                ["index", "table", "size"],
+                [[i["index_name"], i["table_name"], format_bytes(i["index_bytes"])] for i in schema.unused_indexes],
+                numeric=frozenset({2}),
+            )
+        )
     else:
         blocks.append(Para("No unused index.", "good"))
     if schema.duplicate_indexes:
         blocks.append(Para(f"{_count(len(schema.duplicate_indexes), 'set')} of duplicate indexes:", "warn"))
-        blocks.append(Table(["table", "indexes", "wasted"], [
-            [d["table_name"], ", ".join(d["indexes"]), format_bytes(d["wasted_bytes"])] for d in schema.duplicate_indexes],
-            numeric=frozenset({2})))
+        blocks.append(
+            Table(
+                ["table", "indexes", "wasted"],
+                [
+                    [d["table_name"], ", ".join(d["indexes"]), format_bytes(d["wasted_bytes"])]
+                    for d in schema.duplicate_indexes
+                ],
+                numeric=frozenset({2}),
+            )
+        )
     else:
         blocks.append(Para("No duplicate indexes.", "good"))
     if schema.tables_without_pk:
         blocks.append(Para(f"{_count(len(schema.tables_without_pk), 'table')} without a primary key:", "warn"))
-        blocks.append(Table(["table", "rows (estimate)", "size"], [
-            [t["table_name"], t["estimated_rows"], format_bytes(t["total_bytes"])] for t in schema.tables_without_pk],
-            numeric=frozenset({1, 2})))
+        blocks.append(
+            Table(
+                ["table", "rows (estimate)", "size"],
+                [
+                    [t["table_name"], t["estimated_rows"], format_bytes(t["total_bytes"])]
+                    for t in schema.tables_without_pk
+                ],
+                numeric=frozenset({1, 2}),
+            )
+        )
     else:
         blocks.append(Para("Every table has a primary key.", "good"))
     blocks += [Para(note, "warn") for note in schema.notes]
@@ -265,9 +450,16 @@ def _security_blocks(db: DatabaseReport, tz: str) -> list:
     if not security.accounts:
         return blocks + [Para("No account over the failed-login threshold in the last 7 days.", "good")]
     columns = list(security.accounts[0])
-    blocks.append(Para(f"{_count(len(security.accounts), 'account')} over the failed-login threshold in the last 7 days:", "bad"))
-    blocks.append(Table(columns, [[_cell(row[c], tz) for c in columns] for row in security.accounts],
-                        numeric=frozenset(i for i, c in enumerate(columns) if isinstance(security.accounts[0][c], int))))
+    blocks.append(
+        Para(f"{_count(len(security.accounts), 'account')} over the failed-login threshold in the last 7 days:", "bad")
+    )
+    blocks.append(
+        Table(
+            columns,
+            [[_cell(row[c], tz) for c in columns] for row in security.accounts],
+            numeric=frozenset(i for i, c in enumerate(columns) if isinstance(security.accounts[0][c], int)),
+        )
+    )
     return blocks
 
 
@@ -291,7 +483,11 @@ def render_markdown(blocks: list, with_images: bool = True) -> str:
             lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
             out.append("\n".join(lines))
         elif isinstance(block, Image):
-            out.append(f"![{md_text(block.alt)}]({block.name})" if with_images else f"_Chart {block.name}: see the HTML report._")
+            out.append(
+                f"![{md_text(block.alt)}]({block.name})"
+                if with_images
+                else f"_Chart {block.name}: see the HTML report._"
+            )
     return "\n\n".join(out) + "\n"
 
 
@@ -305,9 +501,11 @@ def _md_cell(value: object) -> str:
 # ---------------------------------------------------------------------------- HTML
 
 _STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;color:#1b1f24;line-height:1.45}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;
+color:#1b1f24;line-height:1.45}
 h1{margin-bottom:.2rem}h2{border-bottom:2px solid #d0d7de;padding-bottom:.2rem;margin-top:2.5rem}h3{margin-top:1.6rem}
-table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem;width:100%}th,td{border:1px solid #d0d7de;padding:.3rem .5rem;vertical-align:top;text-align:left}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem;width:100%}
+th,td{border:1px solid #d0d7de;padding:.3rem .5rem;vertical-align:top;text-align:left}
 th{background:#f6f8fa}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}td{word-break:break-word}
 p.bad{color:#b42318;font-weight:600}p.warn{color:#9a6700}p.good{color:#1a7f37}
 img{max-width:100%;height:auto;border:1px solid #d0d7de;margin:.4rem 0}
@@ -316,8 +514,11 @@ img{max-width:100%;height:auto;border:1px solid #d0d7de;margin:.4rem 0}
 
 def render_html(blocks: list, images: dict[str, bytes], title: str) -> str:
     """`images`: PNG bytes by file name; an image without bytes is left out with a sentence."""
-    out = [f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
-           f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<style>{_STYLE}</style>\n</head>\n<body>']
+    out = [
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+        '<meta name="viewport" content="width=device-width, '
+        f'initial-scale=1">\n<style>{_STYLE}</style>\n</head>\n<body>'
+    ]
     for block in blocks:
         if isinstance(block, Heading):
             anchor = f' id="{html.escape(block.anchor)}"' if block.anchor else ""
@@ -328,9 +529,11 @@ def render_html(blocks: list, images: dict[str, bytes], title: str) -> str:
         elif isinstance(block, Bullets):
             out.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in block.items) + "</ul>")
         elif isinstance(block, Table):
-            head = "".join(f'<th{_num(i, block)}>{html.escape(h)}</th>' for i, h in enumerate(block.headers))
-            body = "".join("<tr>" + "".join(f"<td{_num(i, block)}>{_html_cell(c)}</td>" for i, c in enumerate(row)) + "</tr>"
-                           for row in block.rows)
+            head = "".join(f"<th{_num(i, block)}>{html.escape(h)}</th>" for i, h in enumerate(block.headers))
+            body = "".join(
+                "<tr>" + "".join(f"<td{_num(i, block)}>{_html_cell(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+                for row in block.rows
+            )
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif isinstance(block, Image):
             data = images.get(block.name)

@@ -24,9 +24,9 @@ from psycopg import sql
 
 from ops_pipelines.config import DatabaseConfig, parse_qualified_name
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time, verified_key
-from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.core.stored_dump import DumpDamaged, StoredDump
+from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import CommandFailed, OpsError
 from ops_pipelines.resources import commands
 from ops_pipelines.resources.postgres import connect, first_line
@@ -105,7 +105,7 @@ def run_restore_test(
             started = time.monotonic()
             _verify(target.dsn, manifest, db.restore_test.sanity_queries, report)
             report.verify_seconds = time.monotonic() - started
-    report.finished_at = dt.datetime.now(dt.timezone.utc)
+    report.finished_at = dt.datetime.now(dt.UTC)
     if report.passed:
         storage.write_bytes(verified_key(db.name, entry.stamp), report.to_json().encode())
     return report
@@ -118,8 +118,18 @@ def recent_restore(newest_verified: str | None, max_age: dt.timedelta, now: dt.d
     age = now - stamp_time(newest_verified)
     metadata = {"newest_verified_backup": newest_verified, "age_days": round(age.total_seconds() / 86400, 2)}
     if age > max_age:
-        return Verdict(False, False, f"the newest backup proven restorable ({newest_verified}) is {age.days} days old (limit {max_age.days})", metadata)
-    return Verdict(True, False, f"backup {newest_verified} was proven restorable; it is {age.total_seconds() / 86400:.1f} days old", metadata)
+        return Verdict(
+            False,
+            False,
+            f"the newest backup proven restorable ({newest_verified}) is {age.days} days old (limit {max_age.days})",
+            metadata,
+        )
+    return Verdict(
+        True,
+        False,
+        f"backup {newest_verified} was proven restorable; it is {age.total_seconds() / 86400:.1f} days old",
+        metadata,
+    )
 
 
 def _verified_copy(storage: BackupStorage, manifest: BackupManifest, archive: Path) -> None:
@@ -167,7 +177,9 @@ def _verify(dsn: str, manifest: BackupManifest, sanity_queries: list[str], repor
             report.tables_checked += 1
             report.rows_checked += restored
             if restored != expected:
-                report.mismatches.append(Mismatch(name, expected, restored, f"{restored} rows restored, {expected} in the manifest"))
+                report.mismatches.append(
+                    Mismatch(name, expected, restored, f"{restored} rows restored, {expected} in the manifest")
+                )
         for query_text in sanity_queries:
             try:
                 row = conn.execute(query_text).fetchone()

@@ -39,9 +39,16 @@ def merge_listings(listings: list[list[BackupEntry]]) -> list[BackupEntry]:
     for entries in listings:
         for entry in entries:
             have = merged.get(entry.stamp)
-            merged[entry.stamp] = entry if have is None else BackupEntry(
-                entry.database, entry.stamp, dump=have.dump or entry.dump, manifest=have.manifest or entry.manifest,
-                verified=have.verified or entry.verified,
+            merged[entry.stamp] = (
+                entry
+                if have is None
+                else BackupEntry(
+                    entry.database,
+                    entry.stamp,
+                    dump=have.dump or entry.dump,
+                    manifest=have.manifest or entry.manifest,
+                    verified=have.verified or entry.verified,
+                )
             )
     return [merged[stamp] for stamp in sorted(merged)]
 
@@ -76,7 +83,9 @@ def plan_retention(entries: list[BackupEntry], policy: Retention, timezone: str)
     decisions = []
     for entry in sorted(entries, key=lambda e: e.stamp):
         if entry.dump is not None and entry.manifest is None:
-            decisions.append(RetentionDecision(entry, "report", ("dump without a manifest: incomplete or interrupted",)))
+            decisions.append(
+                RetentionDecision(entry, "report", ("dump without a manifest: incomplete or interrupted",))
+            )
         elif entry.dump is None:
             decisions.append(RetentionDecision(entry, "delete", ("manifest whose dump is gone",)))
         elif reasons[entry.stamp]:

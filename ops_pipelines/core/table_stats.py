@@ -35,6 +35,5 @@ def collect_table_stats(db: DatabaseConfig) -> list[TableStat]:
     with connect_db(db, "table_stats", statement_timeout="2 min") as conn:
         rows = conn.execute(read_sql("table_stats.sql")).fetchall()
     return [
-        TableStat(**{**row, "dead_ratio": float(row["dead_ratio"]), "xid_age": int(row["xid_age"])})
-        for row in rows
+        TableStat(**{**row, "dead_ratio": float(row["dead_ratio"]), "xid_age": int(row["xid_age"])}) for row in rows
     ]

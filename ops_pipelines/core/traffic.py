@@ -40,7 +40,7 @@ def read_traffic(metrics_dsn: str, database: str, since: dt.datetime, timezone: 
 def daily_traffic(rows: list[dict], timezone: str) -> list[DayTraffic]:
     zone = zoneinfo.ZoneInfo(timezone)
     days: dict[dt.date, DayTraffic] = {}
-    for before, after in zip(rows, rows[1:]):
+    for before, after in zip(rows, rows[1:], strict=False):  # consecutive pairs
         deltas = {name: after[name] - before[name] for name in ("commits", "rollbacks", "deadlocks", "temp_bytes")}
         if after["stats_reset"] != before["stats_reset"] or min(deltas.values()) < 0:
             continue  # the counters restarted in between

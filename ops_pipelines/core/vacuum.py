@@ -76,8 +76,10 @@ def plan_vacuum(tables: list[TableFigures], settings: VacuumSettings) -> list[Va
 
 
 def read_table_figures(conn: psycopg.Connection) -> list[TableFigures]:
-    return [TableFigures(**{k: row[k] for k in TableFigures.__dataclass_fields__})
-            for row in conn.execute(read_sql("vacuum_candidates.sql")).fetchall()]
+    return [
+        TableFigures(**{k: row[k] for k in TableFigures.__dataclass_fields__})
+        for row in conn.execute(read_sql("vacuum_candidates.sql")).fetchall()
+    ]
 
 
 def run_vacuum(db: DatabaseConfig, log=lambda message: None) -> list[VacuumAction]:
@@ -88,7 +90,11 @@ def run_vacuum(db: DatabaseConfig, log=lambda message: None) -> list[VacuumActio
         for item in plan:
             actions.append(_vacuum_one(conn, item))
             action = actions[-1]
-            log(f"{action.table}: {action.skipped or f'{action.dead_before:,} -> {action.dead_after:,} dead tuples in {action.seconds:.1f} s'}")
+            if action.skipped:
+                log(f"{action.table}: {action.skipped}")
+            else:
+                removed = f"{action.dead_before:,} -> {action.dead_after:,} dead tuples"
+                log(f"{action.table}: {removed} in {action.seconds:.1f} s")
         return actions
 
 
@@ -102,18 +108,33 @@ def _vacuum_one(conn: psycopg.Connection, item: VacuumPlanItem) -> VacuumAction:
     try:
         conn.execute(statement)
     except errors.LockNotAvailable:
-        return VacuumAction(item.table.name, text, reasons, item.table.dead_tuples, None,
-                            time.monotonic() - started, skipped="skipped: locked by another session (lock_timeout)")
+        return VacuumAction(
+            item.table.name,
+            text,
+            reasons,
+            item.table.dead_tuples,
+            None,
+            time.monotonic() - started,
+            skipped="skipped: locked by another session (lock_timeout)",
+        )
     except psycopg.Error as exc:
-        return VacuumAction(item.table.name, text, reasons, item.table.dead_tuples, None,
-                            time.monotonic() - started, skipped=f"failed: {first_line(exc)}")
+        return VacuumAction(
+            item.table.name,
+            text,
+            reasons,
+            item.table.dead_tuples,
+            None,
+            time.monotonic() - started,
+            skipped=f"failed: {first_line(exc)}",
+        )
     seconds = time.monotonic() - started
     after = conn.execute(
         "SELECT n_dead_tup FROM pg_stat_user_tables WHERE schemaname = %s AND relname = %s",
         (item.table.schema_name, item.table.table_name),
     ).fetchone()
-    return VacuumAction(item.table.name, text, reasons, item.table.dead_tuples,
-                        after["n_dead_tup"] if after else None, seconds)
+    return VacuumAction(
+        item.table.name, text, reasons, item.table.dead_tuples, after["n_dead_tup"] if after else None, seconds
+    )
 
 
 def xid_age_verdict(db: DatabaseConfig) -> Verdict:
@@ -122,8 +143,13 @@ def xid_age_verdict(db: DatabaseConfig) -> Verdict:
     with connect_db(db, "vacuum", statement_timeout="1 min") as conn:
         row = conn.execute(read_sql("xid_age.sql")).fetchone()
     worst = max(row["database_xid_age"], row["oldest_table_xid_age"])
-    metadata = {"database_xid_age": row["database_xid_age"], "oldest_table_xid_age": row["oldest_table_xid_age"],
-                "oldest_table": row["oldest_table"] or "", "warn_at": settings.xid_age_warn, "error_at": settings.xid_age_error}
+    metadata = {
+        "database_xid_age": row["database_xid_age"],
+        "oldest_table_xid_age": row["oldest_table_xid_age"],
+        "oldest_table": row["oldest_table"] or "",
+        "warn_at": settings.xid_age_warn,
+        "error_at": settings.xid_age_error,
+    }
     where = f"database {row['database_xid_age']:,}, oldest table {row['oldest_table']} {row['oldest_table_xid_age']:,}"
     if worst >= settings.xid_age_error:
         return Verdict(False, False, f"transaction-ID age past {settings.xid_age_error:,}: {where}", metadata)
@@ -141,4 +167,9 @@ def dead_tuple_verdict(db: DatabaseConfig) -> Verdict:
     if over:
         names = ", ".join(f"{t.name} ({t.dead_ratio:.0%})" for t in over[:5])
         return Verdict(False, True, f"{len(over)} tables over the dead-tuple thresholds: {names}", metadata)
-    return Verdict(True, True, f"no table over {db.vacuum.dead_ratio:.0%} dead tuples (minimum {db.vacuum.min_dead_tuples:,})", metadata)
+    return Verdict(
+        True,
+        True,
+        f"no table over {db.vacuum.dead_ratio:.0%} dead tuples (minimum {db.vacuum.min_dead_tuples:,})",
+        metadata,
+    )

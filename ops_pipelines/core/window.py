@@ -72,7 +72,10 @@ def run_window_work(db: DatabaseConfig, log=lambda message: None) -> list[Window
         for schema, table in db.maintenance_window.vacuum_full_tables:
             ident = sql.Identifier(schema, table)
             actions.append(_timed(conn, f"{schema}.{table}", sql.SQL("VACUUM (FULL, ANALYZE) {}").format(ident), ident))
-            log(f"{actions[-1].target}: {actions[-1].skipped or f'{actions[-1].bytes_before:,} -> {actions[-1].bytes_after:,} bytes'}")
+            log(
+                f"{actions[-1].target}: "
+                f"{actions[-1].skipped or f'{actions[-1].bytes_before:,} -> {actions[-1].bytes_after:,} bytes'}"
+            )
         if db.maintenance_window.full_reindex:
             dbname = conn.execute("SELECT current_database() AS d").fetchone()["d"]
             actions.append(_timed(conn, dbname, sql.SQL("REINDEX DATABASE {}").format(sql.Identifier(dbname)), None))
@@ -80,14 +83,24 @@ def run_window_work(db: DatabaseConfig, log=lambda message: None) -> list[Window
     return actions
 
 
-def _timed(conn: psycopg.Connection, target: str, statement: sql.Composed, ident: sql.Identifier | None) -> WindowAction:
-    size = sql.SQL("SELECT pg_total_relation_size({}::regclass) AS b").format(sql.Literal(ident.as_string(conn))) if ident else None
+def _timed(
+    conn: psycopg.Connection, target: str, statement: sql.Composed, ident: sql.Identifier | None
+) -> WindowAction:
+    size = (
+        sql.SQL("SELECT pg_total_relation_size({}::regclass) AS b").format(sql.Literal(ident.as_string(conn)))
+        if ident
+        else None
+    )
     before = conn.execute(size).fetchone()["b"] if size is not None else None
     started = time.monotonic()
     try:
         conn.execute(statement)
     except psycopg.Error as exc:
-        why = "locked by another session (lock_timeout)" if isinstance(exc, errors.LockNotAvailable) else first_line(exc)
-        return WindowAction(target, statement.as_string(conn), before, None, time.monotonic() - started, skipped=f"skipped: {why}")
+        why = (
+            "locked by another session (lock_timeout)" if isinstance(exc, errors.LockNotAvailable) else first_line(exc)
+        )
+        return WindowAction(
+            target, statement.as_string(conn), before, None, time.monotonic() - started, skipped=f"skipped: {why}"
+        )
     after = conn.execute(size).fetchone()["b"] if size is not None else None
     return WindowAction(target, statement.as_string(conn), before, after, time.monotonic() - started)

@@ -39,7 +39,9 @@ def generate_erp_database(admin_dsn: str, dbname: str, scale: float = 1.0, repla
             if existing_scale is None:
                 raise OpsError(f"database {dbname} exists and was not made by this generator: choose another name")
             if existing_scale != scale:
-                raise OpsError(f"database {dbname} was generated at scale {existing_scale:g}, not {scale:g}: pass --replace")
+                raise OpsError(
+                    f"database {dbname} was generated at scale {existing_scale:g}, not {scale:g}: pass --replace"
+                )
             return GeneratedDatabase(dbname, scale, True, time.monotonic() - started, _size(admin, dbname))
         if exists:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(dbname)))
@@ -65,9 +67,7 @@ def generate_erp_database(admin_dsn: str, dbname: str, scale: float = 1.0, repla
 def _generated_scale(dsn: str) -> float | None:
     try:
         with connect(dsn) as conn:
-            row = conn.execute(
-                "SELECT scale FROM public.ops_demo_meta ORDER BY generated_at DESC LIMIT 1"
-            ).fetchone()
+            row = conn.execute("SELECT scale FROM public.ops_demo_meta ORDER BY generated_at DESC LIMIT 1").fetchone()
     except DatabaseError:
         return None
     return float(row["scale"]) if row else None

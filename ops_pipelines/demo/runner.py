@@ -102,9 +102,13 @@ def import_demo_history(directory: Path, cluster: LocalCluster) -> int:
     if read_history(metrics, DEMO_DB).imported:
         return 0
     with connect(cluster.dsn(), autocommit=True) as conn:
-        used_now = conn.execute("SELECT sum(pg_database_size(datname))::bigint AS b FROM pg_database WHERE datallowconn").fetchone()["b"]
+        used_now = conn.execute(
+            "SELECT sum(pg_database_size(datname))::bigint AS b FROM pg_database WHERE datallowconn"
+        ).fetchone()["b"]
     today, rng = dt.date.today(), random.Random(7)
-    rows = [(today - dt.timedelta(days=d), int(used_now - d * 400_000 + rng.gauss(0, 300_000))) for d in range(120, 0, -1)]
+    rows = [
+        (today - dt.timedelta(days=d), int(used_now - d * 400_000 + rng.gauss(0, 300_000))) for d in range(120, 0, -1)
+    ]
     path = directory / "capacity_history.csv"
     atomic_write_text(path, "date,bytes\n" + "".join(f"{day},{size}\n" for day, size in rows))
     return import_csv(metrics, DEMO_DB, path)
@@ -141,7 +145,9 @@ def run_demo(scale: float, ui: bool, ui_port: int) -> int:
     dagster = [sys.executable, "-m", "dagster"]
     subprocess.run(
         [*dagster, "asset", "materialize", "--select", "*", "-m", "ops_pipelines.definitions"],
-        env=env, cwd=REPO, check=True,
+        env=env,
+        cwd=REPO,
+        check=True,
     )
     reports = sorted((directory / "reports").glob("maintenance_report_*.html"))
     if reports:

@@ -100,8 +100,17 @@ class LocalCluster:
             auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
         try:
             commands.run(
-                [initdb, "-D", self.data_dir, "-U", SUPERUSER, *auth, "--encoding=UTF8",
-                 "--locale=C.UTF-8", "--no-sync"],
+                [
+                    initdb,
+                    "-D",
+                    self.data_dir,
+                    "-U",
+                    SUPERUSER,
+                    *auth,
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ],
                 timeout=120,
                 as_user=server_os_user(),
             )
@@ -155,8 +164,11 @@ class LocalCluster:
 
     def _write_settings(self) -> None:
         if self.socket_dir:
-            listen = {"listen_addresses": "''", "unix_socket_directories": f"'{self.socket_dir}'",
-                      "unix_socket_permissions": "0700"}
+            listen = {
+                "listen_addresses": "''",
+                "unix_socket_directories": f"'{self.socket_dir}'",
+                "unix_socket_permissions": "0700",
+            }
         else:  # TCP only: socket paths are short-limited and shared
             listen = {"listen_addresses": "'127.0.0.1'", "unix_socket_directories": "''"}
         settings = {"port": str(self.port), **listen, **self.settings}

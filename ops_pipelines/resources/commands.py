@@ -52,8 +52,10 @@ def tool_connection(dsn: str, application_name: str = "ops_pipelines") -> ToolCo
     if password is not None:
         env["PGPASSWORD"] = str(password)
     if "sslpassword" in params:  # libpq reads it from no variable: it would have to go on the command line
-        raise CommandFailed("connection parameter sslpassword cannot be passed to PostgreSQL tools safely: "
-                            "use an unencrypted key file (mode 0600) or a service file")
+        raise CommandFailed(
+            "connection parameter sslpassword cannot be passed to PostgreSQL tools safely: "
+            "use an unencrypted key file (mode 0600) or a service file"
+        )
     params.setdefault("application_name", application_name)
     return ToolConnection(make_conninfo("", **params), env)
 
@@ -97,11 +99,17 @@ def run(
 class Streaming:
     """A running program whose output (or input) the caller streams: see `streaming`."""
 
-    def __init__(self, args: Sequence[str | Path], env: Mapping[str, str] | None, feed_stdin: bool, collect_stdout: bool):
+    def __init__(
+        self, args: Sequence[str | Path], env: Mapping[str, str] | None, feed_stdin: bool, collect_stdout: bool
+    ):
         self.name = Path(str(args[0])).name
         self.process = subprocess.Popen(
-            [str(a) for a in args], stdin=subprocess.PIPE if feed_stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(env), start_new_session=True,
+            [str(a) for a in args],
+            stdin=subprocess.PIPE if feed_stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=child_env(env),
+            start_new_session=True,
         )
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=50)
         self._collected: list[bytes] = []
@@ -148,8 +156,13 @@ class Streaming:
 
 
 @contextlib.contextmanager
-def streaming(args: Sequence[str | Path], *, env: Mapping[str, str] | None = None, feed_stdin: bool = False,
-              collect_stdout: bool = False) -> Iterator[Streaming]:
+def streaming(
+    args: Sequence[str | Path],
+    *,
+    env: Mapping[str, str] | None = None,
+    feed_stdin: bool = False,
+    collect_stdout: bool = False,
+) -> Iterator[Streaming]:
     """Run a program whose stdout the caller reads (or whose stdin it writes) while it runs: its own
     process group, stderr drained by a thread (its last lines kept for the error message), the whole
     group killed if the block raises or is cancelled. The caller calls `wait` and judges the exit code."""
@@ -211,7 +224,7 @@ def error_summary(text: str) -> str:
     for i, line in enumerate(lines):
         if _ERROR_LINE.search(line):
             details = []
-            for following in lines[i + 1:]:
+            for following in lines[i + 1 :]:
                 if not _DETAIL_LINE.search(following):
                     break
                 details.append(_without_program(following))

@@ -66,12 +66,14 @@ def payload(alert: Alert, fmt: AlertFormat) -> dict:
     icon = ":large_yellow_circle:" if alert.severity == "warning" else ":red_circle:"
     link = f"<{alert.run_url}|run {alert.run_id[:8]}>" if alert.run_url else f"run {alert.run_id[:8]}"
     context = " · ".join(
-        part for part in (
+        part
+        for part in (
             f"database *{_slack_escape(alert.database)}*" if alert.database else "",
             f"job {_slack_escape(alert.job)}" if alert.job else "",
             alert.occurred_at,
             link,
-        ) if part
+        )
+        if part
     )
     headline = f"{icon} *{_slack_escape(alert.title)}*"
     return {
@@ -109,7 +111,9 @@ def post(
                 raise AlertUndelivered(f"webhook at {host} refused the alert: {problem}", permanent=True) from None
             retry_after = _retry_after(exc.headers.get("Retry-After"))
         except (ValueError, http.client.InvalidURL) as exc:  # a URL urllib cannot use (its message may quote it)
-            raise AlertUndelivered(f"webhook URL for {host} is not usable: {type(exc).__name__}", permanent=True) from None
+            raise AlertUndelivered(
+                f"webhook URL for {host} is not usable: {type(exc).__name__}", permanent=True
+            ) from None
         except http.client.HTTPException as exc:  # a garbled or cut-off answer
             problem = type(exc).__name__
         except (urllib.error.URLError, OSError) as exc:  # refused, reset, timed out

@@ -9,9 +9,9 @@ import secrets
 import time
 from collections.abc import Iterator
 
-from ops_pipelines.resources.cluster import free_port
 from psycopg.conninfo import make_conninfo
 
+from ops_pipelines.resources.cluster import free_port
 from ops_pipelines.resources.postgres import connect
 from ops_pipelines.resources.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
 
@@ -41,8 +41,11 @@ class DockerSandbox(RestoreSandbox):
             container = client.containers.run(
                 image,
                 detach=True,
-                environment={"POSTGRES_PASSWORD": password, "POSTGRES_HOST_AUTH_METHOD": "scram-sha-256",
-                             "POSTGRES_INITDB_ARGS": "--auth-host=scram-sha-256 --auth-local=scram-sha-256"},
+                environment={
+                    "POSTGRES_PASSWORD": password,
+                    "POSTGRES_HOST_AUTH_METHOD": "scram-sha-256",
+                    "POSTGRES_INITDB_ARGS": "--auth-host=scram-sha-256 --auth-local=scram-sha-256",
+                },
                 ports={"5432/tcp": ("127.0.0.1", port)},
                 labels={"ops_pipelines": "restore_sandbox"},
                 command=["postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],

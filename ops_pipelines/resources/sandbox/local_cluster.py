@@ -92,17 +92,25 @@ class LocalClusterSandbox(RestoreSandbox):
             user = server_os_user()
             if user:
                 shutil.chown(parent, user, user)  # the server's socket lives here, 0700
-            cluster = LocalCluster(data_dir=parent / "data", port=free_port(), bin_dir=directory,
-                                   settings=DISPOSABLE_SETTINGS, socket_dir=parent,
-                                   password=secrets.token_urlsafe(24))
+            cluster = LocalCluster(
+                data_dir=parent / "data",
+                port=free_port(),
+                bin_dir=directory,
+                settings=DISPOSABLE_SETTINGS,
+                socket_dir=parent,
+                password=secrets.token_urlsafe(24),
+            )
             watchdog = Watchdog(cluster.data_dir, parent, directory)
             try:
                 cluster.init()
                 cluster.start()
                 with connect(cluster.dsn(), autocommit=True, purpose="restore_test") as conn:
                     conn.execute("CREATE DATABASE restore_target")
-                yield RestoreTarget(with_dbname(cluster.dsn(), "restore_target"), directory,
-                                    f"local cluster PostgreSQL {major} (Unix socket only, {parent})")
+                yield RestoreTarget(
+                    with_dbname(cluster.dsn(), "restore_target"),
+                    directory,
+                    f"local cluster PostgreSQL {major} (Unix socket only, {parent})",
+                )
             finally:
                 try:
                     cluster.remove()

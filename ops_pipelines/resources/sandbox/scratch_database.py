@@ -21,14 +21,22 @@ class ScratchDatabaseSandbox(RestoreSandbox):
     def open(self, min_major: int) -> Iterator[RestoreTarget]:
         name = sql.Identifier(self.database)
         with connect(self.server_dsn, autocommit=True, purpose="restore_test") as conn:
-            major = conn.execute("SELECT current_setting('server_version_num')::int / 10000 AS major").fetchone()["major"]
+            major = conn.execute("SELECT current_setting('server_version_num')::int / 10000 AS major").fetchone()[
+                "major"
+            ]
             if major < min_major:
-                raise SandboxError(f"scratch server {describe_dsn(self.server_dsn)} runs PostgreSQL {major}, older than the dump's ({min_major})")
+                raise SandboxError(
+                    f"scratch server {describe_dsn(self.server_dsn)} runs PostgreSQL {major}, older than the dump's "
+                    f"({min_major})"
+                )
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))  # a leftover
             conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
         try:
-            yield RestoreTarget(with_dbname(self.server_dsn, self.database), None,
-                                f"scratch database {self.database} on {describe_dsn(self.server_dsn)}")
+            yield RestoreTarget(
+                with_dbname(self.server_dsn, self.database),
+                None,
+                f"scratch database {self.database} on {describe_dsn(self.server_dsn)}",
+            )
         finally:
             with connect(self.server_dsn, autocommit=True, purpose="restore_test") as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))

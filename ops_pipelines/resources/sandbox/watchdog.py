@@ -36,8 +36,13 @@ class Watchdog:
         try:
             args = [sys.executable, "-m", __name__, str(read_end), str(data_dir), str(remove_dir)]
             self.process = subprocess.Popen(
-                args + ([str(bin_dir)] if bin_dir else []), pass_fds=(read_end,), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, env=commands.child_env({}),
+                args + ([str(bin_dir)] if bin_dir else []),
+                pass_fds=(read_end,),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                env=commands.child_env({}),
             )
         except BaseException:
             os.close(self._write_end)
@@ -73,8 +78,11 @@ def watch(read_fd: int, data_dir: Path, remove_dir: Path, bin_dir: Path | None) 
     if (data_dir / "postmaster.pid").exists():
         with contextlib.suppress(Exception):  # nobody is left to tell: do what can be done
             pg_ctl = commands.find_program("pg_ctl", bin_dir)
-            commands.run([pg_ctl, "-D", data_dir, "-m", "immediate", "-w", "-t", str(STOP_SECONDS), "stop"],
-                         timeout=STOP_SECONDS + 5, as_user=server_os_user())
+            commands.run(
+                [pg_ctl, "-D", data_dir, "-m", "immediate", "-w", "-t", str(STOP_SECONDS), "stop"],
+                timeout=STOP_SECONDS + 5,
+                as_user=server_os_user(),
+            )
     shutil.rmtree(remove_dir, ignore_errors=True)
 
 

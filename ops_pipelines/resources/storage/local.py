@@ -52,7 +52,7 @@ class LocalStorage(BackupStorage):
         found = []
         for key, entry in self._entries(prefix):
             info = entry.stat()
-            found.append(StoredObject(key, info.st_size, dt.datetime.fromtimestamp(info.st_mtime, dt.timezone.utc)))
+            found.append(StoredObject(key, info.st_size, dt.datetime.fromtimestamp(info.st_mtime, dt.UTC)))
         return sorted(found, key=lambda o: o.key)
 
     def list_names(self, prefix: str) -> list[str]:
@@ -78,7 +78,7 @@ class LocalStorage(BackupStorage):
             info = self.path(key).stat()
         except FileNotFoundError:
             return None
-        return StoredObject(key, info.st_size, dt.datetime.fromtimestamp(info.st_mtime, dt.timezone.utc))
+        return StoredObject(key, info.st_size, dt.datetime.fromtimestamp(info.st_mtime, dt.UTC))
 
     @contextlib.contextmanager
     def open_read(self, key: str) -> Iterator[BinaryIO]:
@@ -161,7 +161,7 @@ class LocalStorage(BackupStorage):
             except BlockingIOError:
                 holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
                 raise StoreLocked(f"{purpose} of {directory} is already running ({holder}; lock {path})") from None
-            since = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+            since = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {since}\n".encode(), 0)
             yield

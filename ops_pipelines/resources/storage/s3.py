@@ -22,8 +22,15 @@ PART_BYTES = 16 * 1024 * 1024  # S3 requires at least 5 MiB per part except the 
 
 
 class S3Storage(BackupStorage):
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None,
-                 region: str | None = None, part_bytes: int = PART_BYTES, page_size: int = 1000) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        part_bytes: int = PART_BYTES,
+        page_size: int = 1000,
+    ) -> None:
         self.bucket = bucket
         self.page_size = page_size
         self.prefix = prefix
@@ -55,7 +62,7 @@ class S3Storage(BackupStorage):
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    key = item["Key"][len(self.prefix):]
+                    key = item["Key"][len(self.prefix) :]
                     found.append(StoredObject(key, item["Size"], item["LastModified"]))
         return sorted(found, key=lambda o: o.key)
 
@@ -146,7 +153,9 @@ class _MultipartWriter:
         if self.upload_id is None:
             return
         with contextlib.suppress(BotoCoreError, ClientError):
-            self.storage.client.abort_multipart_upload(Bucket=self.storage.bucket, Key=self.key, UploadId=self.upload_id)
+            self.storage.client.abort_multipart_upload(
+                Bucket=self.storage.bucket, Key=self.key, UploadId=self.upload_id
+            )
 
 
 def _cause(exc: Exception) -> str:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from dagster._utils.schedules import is_valid_cron_string
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import (
     AfterValidator,
@@ -29,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from ops_pipelines import cron
 from ops_pipelines.errors import ConfigError
 from ops_pipelines.redact import mask_secrets
 from ops_pipelines.units import Duration, parse_duration, parse_size
@@ -101,7 +101,7 @@ def _check_absolute(value: Path) -> Path:
 
 
 def _check_cron(value: str) -> str:
-    if not is_valid_cron_string(value):
+    if not cron.is_valid(value):
         raise ValueError(f'expected a cron expression like "0 2 * * *", got "{value}"')
     return value
 

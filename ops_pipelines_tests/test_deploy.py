@@ -8,8 +8,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+
+# Private: Dagster's own instance-config schema, to validate the shipped dagster.*.yaml; no public API does.
 from dagster._config import validate_config
-from dagster._core.instance.config import dagster_instance_config
+from dagster._core.instance.config import dagster_instance_config  # noqa: TID251
 from psycopg.conninfo import conninfo_to_dict
 
 from ops_pipelines_tests.conftest import create_database, drop_database

@@ -13,4 +13,12 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
 fi
 
 cd "$REPO"
+say "ruff (lint, format) and import-linter (the layer contracts in pyproject.toml)"
+"$VENV/bin/ruff" check --quiet .
+"$VENV/bin/ruff" format --check --quiet .
+if ! layers="$("$VENV/bin/lint-imports" --no-cache 2>&1)"; then
+    printf '%s\n' "$layers" | grep -v '^[╔╚║ └▲]' >&2
+    die "import-linter: a layer contract is broken (above)"
+fi
+say "$(printf '%s\n' "$layers" | grep '^Contracts:')"
 exec "$VENV/bin/python" -m pytest "$@"

@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass
 
 import psycopg
-from dagster._utils.schedules import cron_string_iterator
 from psycopg import errors, sql
 
+from ops_pipelines import cron
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.errors import OpsError
 from ops_pipelines.resources.postgres import connect_db, first_line
@@ -30,16 +30,16 @@ class WindowState:
 
 
 def window_state(config: OpsConfig, now: dt.datetime) -> WindowState:
-    cron, zone = config.schedules.maintenance_window, config.timezone
+    expression, zone = config.schedules.maintenance_window, config.timezone
     length = config.schedules.maintenance_window_length.to_timedelta()
     opened = None
-    for tick in cron_string_iterator(now.timestamp(), cron, zone, ascending=False):
+    for tick in cron.ticks(now, expression, zone, ascending=False):
         if tick <= now - length - dt.timedelta(days=1):
             break
         if tick.day <= 7 and tick <= now < tick + length:
             opened = tick
             break
-    upcoming = (t for t in cron_string_iterator(now.timestamp(), cron, zone) if t > now and t.day <= 7)
+    upcoming = (t for t in cron.ticks(now, expression, zone) if t > now and t.day <= 7)
     return WindowState(opened is not None, opened, next(upcoming))
 
 

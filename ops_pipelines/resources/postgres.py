@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -28,6 +29,8 @@ from ops_pipelines.errors import DatabaseError, DatabaseUnavailable, LockTimeout
 from ops_pipelines.units import Duration, parse_duration
 
 APPLICATION_NAME = "ops_pipelines"
+# Every connection returns rows as dicts (row_factory=dict_row).
+Connection = psycopg.Connection[dict[str, Any]]
 # libpq's own words when the server could not be reached, or said it cannot take us *now*. The
 # server's FATAL messages follow its lc_messages: an unrecognised one counts as permanent (fails fast).
 _TRANSIENT_CONNECT = re.compile(
@@ -84,7 +87,7 @@ def connect(
     connect_timeout: Duration | str = "10s",
     autocommit: bool = False,
     purpose: str | None = None,
-) -> Iterator[psycopg.Connection]:
+) -> Iterator[Connection]:
     """A connection whose rows are dicts, closed on exit; rolled back unless the body committed.
     `purpose` names the session in pg_stat_activity: `ops_pipelines/backup`."""
     statement_ms = _milliseconds(statement_timeout)
@@ -118,7 +121,7 @@ def connect(
 
 def connect_db(
     db: DatabaseConfig, purpose: str, *, statement_timeout: Duration | str | None = None, autocommit: bool = False
-) -> contextlib.AbstractContextManager[psycopg.Connection]:
+) -> contextlib.AbstractContextManager[Connection]:
     """A session on a configured database: named `ops_pipelines/<purpose>` in pg_stat_activity (the
     DBA sees which action it belongs to), with the database's lock and connect timeouts and its
     statement timeout — or a shorter one, for a quick read."""

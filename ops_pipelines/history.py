@@ -15,6 +15,12 @@ def checks_by_database(asset_graph) -> dict[str, list[dg.AssetCheckKey]]:
     return grouped
 
 
+def materialization_metadata(event) -> dict:
+    """The metadata of a materialization (an event log entry or record), {} when there is none."""
+    materialization = event.asset_materialization if event is not None else None
+    return dict(materialization.metadata) if materialization is not None else {}
+
+
 def check_evaluation(record) -> dg.AssetCheckEvaluation | None:
     """The evaluation of an asset-check execution record; None while it runs or when it raised."""
     if record is None or record.event is None or record.event.dagster_event is None:
@@ -34,13 +40,14 @@ def run_failure(instance: dg.DagsterInstance, run_id: str) -> RunFailure:
     failure message when no step failed (the worker crashed, was killed, or could not start)."""
     events = instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE})
     steps = [e for e in events if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_FAILURE]
-    if steps:
-        error = steps[0].dagster_event.step_failure_data.error
+    failure = steps[0].dagster_event.step_failure_data if steps and steps[0].dagster_event else None
+    if failure is not None and failure.error is not None:
+        error = failure.error
         while error.cause is not None:
             error = error.cause
         cause = one_line(error.message)
         if len(steps) > 1:
-            cause += f" (and {len(steps) - 1} more failed steps: {', '.join(e.step_key for e in steps[1:4])})"
+            cause += f" (and {len(steps) - 1} more failed steps: {', '.join(e.step_key or '?' for e in steps[1:4])})"
         return RunFailure(steps[0].step_key, cause)
     messages = [e.message or (e.dagster_event.message if e.dagster_event else "") for e in events]
     return RunFailure(None, one_line(next((m for m in messages if m), "the run failed")))

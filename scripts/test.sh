@@ -13,9 +13,10 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
 fi
 
 cd "$REPO"
-say "ruff (lint, format) and import-linter (the layer contracts in pyproject.toml)"
+say "ruff (lint, format), pyright (basic, the package) and import-linter (the layer contracts in pyproject.toml)"
 "$VENV/bin/ruff" check --quiet .
 "$VENV/bin/ruff" format --check --quiet .
+"$VENV/bin/pyright" --outputjson >/dev/null || { "$VENV/bin/pyright" >&2; die "pyright found type errors (above)"; }
 if ! layers="$("$VENV/bin/lint-imports" --no-cache 2>&1)"; then
     printf '%s\n' "$layers" | grep -v '^[╔╚║ └▲]' >&2
     die "import-linter: a layer contract is broken (above)"

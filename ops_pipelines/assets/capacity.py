@@ -18,6 +18,7 @@ from ops_pipelines.assets.common import asset_key, check_result, database_asset,
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.verdict import Verdict
+from ops_pipelines.history import materialization_metadata
 from ops_pipelines.units import format_bytes
 
 if TYPE_CHECKING:
@@ -112,8 +113,9 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
         description=f"Connections in use stay under {settings.connection_warn_ratio:.0%} of max_connections (warning).",
     )
     def connection_headroom(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        event = context.instance.get_latest_materialization_event(sample_key)
-        figures = SampleFigures.from_metadata(event.asset_materialization.metadata) if event else None
+        figures = SampleFigures.from_metadata(
+            materialization_metadata(context.instance.get_latest_materialization_event(sample_key))
+        )
         if figures is None:
             return check_result(Verdict(False, True, "no capacity sample yet"))
         ratio = round(figures.connection_ratio, 4)
@@ -214,7 +216,8 @@ def forecast_metadata(result: "Forecast", imported: int, chart: Path, timezone: 
         f"| in {h} days | {format_bytes(p)} | {format_bytes(lo)} – {format_bytes(hi)} |"
         for h, (p, lo, hi) in result.horizons.items()
     ]
-    metadata["backtest_mape_percent"] = dg.MetadataValue.float(round(result.mape, 2))
+    if result.mape is not None:
+        metadata["backtest_mape_percent"] = dg.MetadataValue.float(round(result.mape, 2))
     crossing = []
     for label, days in (("warning ratio", result.days_to_warn), ("full", result.days_to_full)):
         if days is not None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from ops_pipelines.history import materialization_metadata
+
 HORIZONS = (30, 90, 180)  # days ahead the forecast states
 
 
@@ -70,10 +72,11 @@ class SampleFigures:
 
     @classmethod
     def from_metadata(cls, metadata) -> "SampleFigures | None":
-        if _value(metadata, "database_bytes") is None:
+        database_bytes = _value(metadata, "database_bytes")
+        if database_bytes is None:
             return None
         return cls(
-            database_bytes=int(_value(metadata, "database_bytes")),
+            database_bytes=int(database_bytes),
             connections=int(_value(metadata, "connections", 0)),
             max_connections=int(_value(metadata, "max_connections", 0)),
             wal_bytes=_value(metadata, "wal_bytes"),
@@ -118,9 +121,9 @@ class ForecastFigures:
             samples=int(_value(metadata, "samples", 0)),
             imported_samples=int(_value(metadata, "imported_samples", 0)),
             horizons={
-                days: int(_value(metadata, f"forecast_{days}d_bytes"))
+                days: int(size)
                 for days in HORIZONS
-                if _value(metadata, f"forecast_{days}d_bytes") is not None
+                if (size := _value(metadata, f"forecast_{days}d_bytes")) is not None
             },
             days_to_warning=_value(metadata, "days_to_warning"),
             days_to_full=_value(metadata, "days_to_full"),
@@ -159,7 +162,7 @@ def history_points(records) -> list[tuple[dt.datetime, float, int | None, bool]]
     the capacity history kept in Dagster's event log when there is no metrics database."""
     points = []
     for record in records:
-        figures = SampleFigures.from_metadata(record.asset_materialization.metadata)
+        figures = SampleFigures.from_metadata(materialization_metadata(record))
         if figures is None:
             continue
         at = dt.datetime.fromtimestamp(record.timestamp, dt.UTC)

@@ -1,7 +1,8 @@
 """Names shared by every per-database factory, so keys, groups and pools read the same everywhere."""
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import dagster as dg
 
@@ -32,7 +33,7 @@ def database_asset(
     deps: tuple[str, ...] = (),
     kinds: tuple[str, ...] = ("postgres",),
     **kwargs,
-):
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """`@dg.asset` for one asset of a capability on one database: keyed `<db>/<name>`, grouped by
     database, and — when the registry marks the capability exclusive — in the database's pool of
     one, so it never overlaps other heavy work on the same database."""

@@ -18,7 +18,9 @@ from ops_pipelines.resources.storage import local_storage, offsite_storage
 def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
     key = asset_key(db, "offsite_copy")
     local = local_storage(config)
-    s3 = config.backup_store.s3
+    s3, target = config.backup_store.s3, offsite_storage(config)
+    if s3 is None or target is None:
+        raise OpsError("offsite_copy is built only when backup_store.s3 is set (the registry says so)")
 
     @database_asset(
         capability,
@@ -32,7 +34,7 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
         backups = complete_backups(local, db.name)
         if not backups:
             raise OpsError(f"no complete local backup of {db.name} to copy")
-        result = copy_backup(local, offsite_storage(config), backups[-1])
+        result = copy_backup(local, target, backups[-1])
         verb = "already off-site" if result.already_there else f"copied {result.copied_bytes:,} bytes"
         context.log.info(f"{db.name}: {verb}: {result.uri}")
         return dg.MaterializeResult(
@@ -59,6 +61,6 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
         backups = complete_backups(local, db.name)
         if not backups:
             return check_result(Verdict(False, False, "no complete local backup to compare with"))
-        return check_result(verify_copy(offsite_storage(config), read_manifest(local, backups[-1])))
+        return check_result(verify_copy(target, read_manifest(local, backups[-1])))
 
     return dg.Definitions(assets=[offsite_copy], asset_checks=[offsite_matches])

@@ -29,7 +29,7 @@ from ops_pipelines.core.report_render import backup_trend_chart, render_html, re
 from ops_pipelines.core.traffic import read_traffic
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
-from ops_pipelines.history import check_evaluation, checks_by_database, run_failure
+from ops_pipelines.history import check_evaluation, checks_by_database, materialization_metadata, run_failure
 from ops_pipelines.localtime import local_day, local_time
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 from ops_pipelines.units import format_bytes
@@ -164,7 +164,7 @@ def failed_checks(
                 continue
             found.append(
                 FailedCheck(
-                    at=dt.datetime.fromtimestamp(record.event.timestamp, dt.UTC),
+                    at=dt.datetime.fromtimestamp(record.create_timestamp, dt.UTC),
                     asset=key.asset_key.path[-1],
                     check=key.name,
                     severity="warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error",
@@ -190,7 +190,7 @@ def failed_runs(
     for record in records:
         run = record.dagster_run
         why = run_failure(instance, run.run_id)
-        what = step_assets.get(why.step_key) or run.tags.get("ops_pipelines/capability") or run.job_name
+        what = step_assets.get(why.step_key or "") or run.tags.get("ops_pipelines/capability") or run.job_name
         found.append(FailedRun(record.update_timestamp, what, why.cause, run.run_id))
     return found
 
@@ -199,17 +199,17 @@ def capacity_view(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseC
     forecast_event = instance.get_latest_materialization_event(asset_key(db, "capacity_forecast"))
     sample_event = instance.get_latest_materialization_event(asset_key(db, "capacity_sample"))
     view = CapacityView()
-    sample = SampleFigures.from_metadata(sample_event.asset_materialization.metadata) if sample_event else None
+    sample = SampleFigures.from_metadata(materialization_metadata(sample_event))
     if sample is not None:
         view.figures.append(("database size", format_bytes(sample.database_bytes)))
         if sample.volume_used_ratio is not None:
             view.figures.append(
-                ("volume used", f"{sample.volume_used_ratio:.1%} of {format_bytes(sample.volume_total_bytes)}")
+                ("volume used", f"{sample.volume_used_ratio:.1%} of {format_bytes(sample.volume_total_bytes or 0)}")
             )
     if forecast_event is None:
         view.note = "No forecast yet: capacity_forecast has not run."
         return view
-    forecast = ForecastFigures.from_metadata(forecast_event.asset_materialization.metadata)
+    forecast = ForecastFigures.from_metadata(materialization_metadata(forecast_event))
     chart = config.reports_dir / f"capacity_{db.name}.png"
     view.chart = chart if chart.exists() else None
     if not forecast.enough_history:
@@ -305,4 +305,4 @@ def _local_if_time(text: str, timezone: str) -> str:
         return text
     if moment.tzinfo is None:
         return text
-    return local_time(moment, timezone, with_zone=False)
+    return local_time(moment, timezone, with_zone=False) or text

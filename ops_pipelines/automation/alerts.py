@@ -124,7 +124,7 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
                         kind="check_failure",
                         cause=one_line(evaluation.description or "the check failed without a description"),
                         run_id=record.run_id,
-                        occurred_at=local_iso(record.event.timestamp, config.timezone),
+                        occurred_at=local_iso(record.create_timestamp, config.timezone),
                         database=key.asset_key.path[0] if len(key.asset_key.path) > 1 else None,
                         asset=key.asset_key.to_user_string(),
                         check=key.name,
@@ -146,6 +146,8 @@ def _deliver(
 ) -> dg.SkipReason:
     """Post the waiting alerts oldest first; stop at the first that cannot be delivered (the receiver
     is down: the rest would wait for timeouts too) and keep it and the rest for the next tick."""
+    if config.alerts.webhook_url is None:  # the alert sensors exist only when it is set
+        return dg.SkipReason("alerts.webhook_url is not set: nothing to deliver")
     url = config.alerts.webhook_url.get_secret_value()
     sent, dropped, problem = 0, 0, None
     deadline = time.monotonic() + TICK_BUDGET_SECONDS

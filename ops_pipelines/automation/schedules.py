@@ -18,8 +18,8 @@ def build(config: OpsConfig, capabilities: dict[str, dict[str, CapabilityRun]]) 
         for capability in per_capability.values():
             if capability.spec.schedule == FIRST_WEEK:
                 schedules.append(first_week(config, capability))
-            elif capability.spec.schedule is not None:
-                schedules.append(every(config, capability, capability.spec.cron(config)))
+            elif (cron := capability.spec.cron(config)) is not None:
+                schedules.append(every(config, capability, cron))
     schedules.append(weekly_report(config))
     return schedules
 

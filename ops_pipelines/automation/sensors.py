@@ -11,6 +11,7 @@ from ops_pipelines.automation.jobs import CapabilityRun
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_catalog import newest_complete_stamp
 from ops_pipelines.core.backup_checks import freshness
+from ops_pipelines.history import materialization_metadata
 from ops_pipelines.resources.storage import local_storage
 
 
@@ -73,7 +74,7 @@ def restore_after_backup_sensor(
             if not records or records[0].storage_id <= cursor.get(db.name, 0):
                 continue
             record = records[0]
-            stamp = backup_stamp(record.asset_materialization.metadata)
+            stamp = backup_stamp(materialization_metadata(record))
             cursor[db.name] = record.storage_id
             if stamp is None:
                 context.log.warning(

@@ -28,7 +28,16 @@ from psycopg import sql
 from ops_pipelines.config import ArchiveRule, DatabaseConfig
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.postgres import connect, connect_db, describe_dsn, errors_named, read_sql
+from ops_pipelines.resources.postgres import (
+    Connection,
+    config_sql,
+    connect,
+    connect_db,
+    describe_dsn,
+    errors_named,
+    one,
+    read_sql,
+)
 
 Log = Callable[[str], None]
 KEY_HASH = "coalesce(sum(hashtextextended({}::text, 0)), 0)"  # order-independent key checksum
@@ -105,9 +114,9 @@ def run_archive(
     source_errors = errors_named(describe_dsn(source_dsn))
     with connect_db(db, "archive") as source:
         parent, children = inspect_rule(source, rule)
-        cutoff = source.execute(
-            "SELECT now() - %s::interval AS cutoff", (rule.older_than.to_pg_interval(),)
-        ).fetchone()["cutoff"]
+        cutoff = one(source.execute("SELECT now() - %s::interval AS cutoff", (rule.older_than.to_pg_interval(),)))[
+            "cutoff"
+        ]
         source.commit()
         run = ArchiveRun(rule.name, cutoff, dry_run)
         predicate = _predicate(rule, cutoff)
@@ -138,7 +147,7 @@ def run_archive(
 # ---------------------------------------------------------------------------- checking the rule
 
 
-def inspect_rule(conn: psycopg.Connection, rule: ArchiveRule) -> tuple[Table, list[Child]]:
+def inspect_rule(conn: Connection, rule: ArchiveRule) -> tuple[Table, list[Child]]:
     parent = read_table(conn, *rule.table, f"archive rule {rule.name}: table")
     for role, column in (("age_column", rule.age_column), ("status_column", rule.status_column)):
         if column and column not in {c[0] for c in parent.columns}:
@@ -160,9 +169,7 @@ def inspect_rule(conn: psycopg.Connection, rule: ArchiveRule) -> tuple[Table, li
     return parent, children
 
 
-def _refuse_unlisted_references(
-    conn: psycopg.Connection, rule: ArchiveRule, parent: Table, children: list[Child]
-) -> None:
+def _refuse_unlisted_references(conn: Connection, rule: ArchiveRule, parent: Table, children: list[Child]) -> None:
     """Before any row moves: every foreign key into the rule's tables must be a listed child's, or come
     from a table the rule accepts (`allow_references_from`). Otherwise the source delete fails at the
     first referenced row (after a cross-database copy has committed), or CASCADE / SET NULL silently
@@ -184,7 +191,7 @@ def _refuse_unlisted_references(
         )
 
 
-def read_table(conn: psycopg.Connection, schema: str, name: str, where: str) -> Table:
+def read_table(conn: Connection, schema: str, name: str, where: str) -> Table:
     rows = conn.execute(read_sql("archive_table_info.sql"), {"schema": schema, "table": name}).fetchall()
     if not rows:
         raise ArchiveError(f"{where} {schema}.{name} does not exist")
@@ -200,7 +207,7 @@ def _archive_table(rule: ArchiveRule, table: Table) -> sql.Identifier:
     return sql.Identifier(rule.destination.schema_, table.name)
 
 
-def _prepare_archive(conn: psycopg.Connection, rule: ArchiveRule, parent: Table, children: list[Child]) -> None:
+def _prepare_archive(conn: Connection, rule: ArchiveRule, parent: Table, children: list[Child]) -> None:
     """Create the archive schema, tables (same columns, same primary key) and ledger when missing;
     refuse an existing archive table whose columns differ."""
     schema = rule.destination.schema_
@@ -220,7 +227,9 @@ def _prepare_archive(conn: psycopg.Connection, rule: ArchiveRule, parent: Table,
                 )
             continue
         columns = [
-            sql.SQL("{} {}{}").format(sql.Identifier(name), sql.SQL(type_), sql.SQL(" NOT NULL" if not_null else ""))
+            sql.SQL("{} {}{}").format(
+                sql.Identifier(name), sql.SQL(config_sql(type_)), sql.SQL(" NOT NULL" if not_null else "")
+            )
             for name, type_, not_null in table.columns
         ]
         try:
@@ -244,7 +253,7 @@ def _predicate(rule: ArchiveRule, cutoff: dt.datetime) -> sql.Composed:
     if rule.status_column:
         parts.append(sql.SQL("{} = ANY({})").format(sql.Identifier(rule.status_column), sql.Literal(rule.status_in)))
     if rule.where:
-        parts.append(sql.SQL("({})").format(sql.SQL(rule.where)))  # written by the DBA who owns the config
+        parts.append(sql.SQL("({})").format(sql.SQL(config_sql(rule.where))))  # written by the DBA who owns the config
     return sql.SQL(" AND ").join(parts)
 
 
@@ -252,14 +261,12 @@ def _count_candidates(conn, parent: Table, children: list[Child], predicate: sql
     selected = sql.SQL("SELECT {pk} FROM {t} WHERE {p}").format(
         pk=sql.Identifier(parent.pk), t=parent.ident, p=predicate
     )
-    counts = {
-        parent.label: conn.execute(sql.SQL("SELECT count(*) AS n FROM ({}) AS s").format(selected)).fetchone()["n"]
-    }
+    counts = {parent.label: one(conn.execute(sql.SQL("SELECT count(*) AS n FROM ({}) AS s").format(selected)))["n"]}
     for child in children:
         query = sql.SQL("SELECT count(*) AS n FROM {c} WHERE {fk} IN ({s})").format(
             c=child.table.ident, fk=sql.Identifier(child.fk), s=selected
         )
-        counts[child.table.label] = conn.execute(query).fetchone()["n"]
+        counts[child.table.label] = one(conn.execute(query))["n"]
     conn.rollback()
     return counts
 
@@ -270,8 +277,8 @@ def _move_batches(
     parent: Table,
     children: list[Child],
     predicate,
-    source: psycopg.Connection,
-    archive: psycopg.Connection | None,
+    source: Connection,
+    archive: Connection | None,
     run_id: str,
     log: Log,
     after_copy: Callable[[], None] | None,
@@ -431,9 +438,11 @@ def verify_archive(db: DatabaseConfig, rule: ArchiveRule) -> Verdict:
         purpose="archive",
     ) as conn:
         if (
-            conn.execute(
-                "SELECT to_regclass(%s) AS t", (sql.Identifier(schema, "ops_archive_ledger").as_string(conn),)
-            ).fetchone()["t"]
+            one(
+                conn.execute(
+                    "SELECT to_regclass(%s) AS t", (sql.Identifier(schema, "ops_archive_ledger").as_string(conn),)
+                )
+            )["t"]
             is None
         ):
             return Verdict(True, False, f"nothing archived yet by {rule.name}", {})
@@ -451,11 +460,13 @@ def verify_archive(db: DatabaseConfig, rule: ArchiveRule) -> Verdict:
             if pk is None:
                 problems.append(f"{row['archive_table']} is missing")
                 continue
-            actual = conn.execute(
-                sql.SQL("SELECT count(*) AS n, " + KEY_HASH + " AS h FROM {}").format(
-                    sql.Identifier(pk), sql.Identifier(table_schema, table_name)
+            actual = one(
+                conn.execute(
+                    sql.SQL("SELECT count(*) AS n, " + KEY_HASH + " AS h FROM {}").format(
+                        sql.Identifier(pk), sql.Identifier(table_schema, table_name)
+                    )
                 )
-            ).fetchone()
+            )
             metadata[f"{row['archive_table']} rows"] = int(actual["n"])
             if int(actual["n"]) != int(row["n"]) or int(actual["h"]) != int(row["h"]):
                 problems.append(

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, cast
 
-import psycopg
 import zstandard
 from psycopg import IsolationLevel, sql
 
@@ -31,7 +31,7 @@ from ops_pipelines.core.backup_catalog import dump_key, manifest_key, stamp_for
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.errors import CommandFailed, OpsError
 from ops_pipelines.resources import commands
-from ops_pipelines.resources.postgres import connect_db, describe_dsn, first_line, read_sql
+from ops_pipelines.resources.postgres import Connection, connect_db, describe_dsn, first_line, one, read_sql
 from ops_pipelines.resources.storage import LocalStorage
 from ops_pipelines.resources.storage.local import StoreLocked
 
@@ -88,10 +88,12 @@ def _locked_backup(
         conn.read_only = True
         # This session sits idle in its transaction while pg_dump streams: it must not be cut.
         conn.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', false)")
-        info = conn.execute(
-            "SELECT pg_export_snapshot() AS snapshot, current_setting('server_version') AS version,"
-            " current_setting('server_version_num')::int AS version_num"
-        ).fetchone()
+        info = one(
+            conn.execute(
+                "SELECT pg_export_snapshot() AS snapshot, current_setting('server_version') AS version,"
+                " current_setting('server_version_num')::int AS version_num"
+            )
+        )
         tables = _tables_to_count(conn, db)
         pg_dump = pg_dump_for(info["version_num"], bin_dir)
         pg_dump_version = commands.run([pg_dump, "--version"], timeout=30).stdout.strip()
@@ -126,8 +128,9 @@ def _locked_backup(
             counting_failed = counts_future.done() and counts_future.exception() is not None
             conn.cancel_safe()  # stop a count still running
             counter.shutdown(wait=True, cancel_futures=True)
-            if counting_failed:
-                raise BackupFailed(f"counting rows failed: {first_line(counts_future.exception())}") from None
+            failure = counts_future.exception() if counting_failed else None
+            if failure is not None:
+                raise BackupFailed(f"counting rows failed: {first_line(failure)}") from None
             if isinstance(exc, OpsError):
                 raise BackupFailed(str(exc)) from None
             raise
@@ -173,10 +176,10 @@ def _unused_stamp(storage: LocalStorage, database: str) -> tuple[str, dt.datetim
         time.sleep(1.001 - started_at.microsecond / 1e6)
 
 
-def _take_source_lock(conn: psycopg.Connection, database: str) -> None:
+def _take_source_lock(conn: Connection, database: str) -> None:
     """The session-level advisory lock on the source database, held until the connection closes;
     refused at once (never queued) when another session holds it."""
-    if conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (BACKUP_LOCK_ID,)).fetchone()["got"]:
+    if one(conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (BACKUP_LOCK_ID,)))["got"]:
         conn.commit()  # a session-level lock outlives the transaction
         return
     holder = conn.execute(read_sql("advisory_lock_holder.sql"), {"lock_id": BACKUP_LOCK_ID}).fetchone()
@@ -210,7 +213,7 @@ def pg_dump_for(server_version_num: int, bin_dir: Path | None = None) -> Path:
     return pg_dump
 
 
-def _tables_to_count(conn: psycopg.Connection, db: DatabaseConfig) -> list[tuple[str, str, str]]:
+def _tables_to_count(conn: Connection, db: DatabaseConfig) -> list[tuple[str, str, str]]:
     rows = conn.execute(read_sql("backup_tables.sql")).fetchall()
     tables = [(r["qualified_name"], r["schema_name"], r["table_name"]) for r in rows]
     if not db.backup.count_tables:
@@ -222,11 +225,11 @@ def _tables_to_count(conn: psycopg.Connection, db: DatabaseConfig) -> list[tuple
     return [(by_name[(s, t)], s, t) for s, t in db.backup.count_tables]
 
 
-def _count_rows(conn: psycopg.Connection, tables: list[tuple[str, str, str]]) -> dict[str, int]:
+def _count_rows(conn: Connection, tables: list[tuple[str, str, str]]) -> dict[str, int]:
     counts = {}
     for qualified, schema, table in tables:
         query = sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(schema, table))
-        counts[qualified] = conn.execute(query).fetchone()["n"]
+        counts[qualified] = one(conn.execute(query))["n"]
     return counts
 
 
@@ -266,7 +269,10 @@ def _stream_dump(
     dumped = 0
     with commands.streaming(args, env=env) as pg_dump:
         # write_checksum: the frame carries a hash of the content, so decompression detects damage.
-        compressor = zstandard.ZstdCompressor(level=level, write_checksum=True).stream_writer(sink, closefd=False)
+        compressor = zstandard.ZstdCompressor(level=level, write_checksum=True).stream_writer(
+            cast(IO[bytes], sink),  # zstandard calls only write() on it
+            closefd=False,
+        )
         next_report = time.monotonic() + progress_seconds
         while chunk := os.read(pg_dump.stdout_fd, READ_BYTES):
             compressor.write(chunk)

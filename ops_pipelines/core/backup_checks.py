@@ -125,7 +125,7 @@ def size_sane(storage: BackupStorage, entries: list[BackupEntry]) -> Verdict:
     if not complete:
         return Verdict(False, False, "no complete backup to judge")
     newest, previous = complete[-1], complete[-SIZE_HISTORY - 1 : -1]
-    size = newest.dump.bytes
+    size = _dump_bytes(newest)
     if len(previous) < 2:
         return Verdict(
             True,
@@ -133,7 +133,7 @@ def size_sane(storage: BackupStorage, entries: list[BackupEntry]) -> Verdict:
             f"{format_bytes(size)}; too little history to compare ({len(previous)} earlier backups)",
             {"bytes": size},
         )
-    median = statistics.median(e.dump.bytes for e in previous)
+    median = statistics.median(_dump_bytes(e) for e in previous)
     ratio = size / median if median else 1.0
     metadata = {
         "bytes": size,
@@ -149,3 +149,7 @@ def size_sane(storage: BackupStorage, entries: list[BackupEntry]) -> Verdict:
             metadata,
         )
     return Verdict(True, True, f"{format_bytes(size)}, {ratio:.0%} of the median of the last {len(previous)}", metadata)
+
+
+def _dump_bytes(entry: BackupEntry) -> int:
+    return entry.dump.bytes if entry.dump is not None else 0  # complete entries always have one

@@ -21,7 +21,7 @@ from ops_pipelines.config import DatabaseConfig
 from ops_pipelines.core.forecast import Forecast
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
-from ops_pipelines.resources.postgres import connect, connect_db, read_sql
+from ops_pipelines.resources.postgres import Connection, connect, connect_db, one, read_sql
 from ops_pipelines.units import parse_size
 
 TRAFFIC_COUNTERS = ("commits", "rollbacks", "deadlocks", "temp_bytes", "stats_reset")
@@ -52,10 +52,10 @@ class CapacitySample:
 
 def take_sample(db: DatabaseConfig) -> CapacitySample:
     with connect_db(db, "capacity", statement_timeout="5 min") as conn:
-        row = conn.execute(read_sql("capacity_sample.sql")).fetchone()
+        row = one(conn.execute(read_sql("capacity_sample.sql")))
         tables = conn.execute(read_sql("largest_tables.sql")).fetchall()
         try:
-            wal = conn.execute("SELECT sum(size)::bigint AS b FROM pg_ls_waldir()").fetchone()["b"]
+            wal = one(conn.execute("SELECT sum(size)::bigint AS b FROM pg_ls_waldir()"))["b"]
         except psycopg.errors.InsufficientPrivilege:  # pg_monitor or superuser may read it
             conn.rollback()
             wal = None
@@ -88,7 +88,7 @@ def _metrics(dsn: str):
     return connect(dsn, statement_timeout="5 min", lock_timeout="10s", purpose="capacity")
 
 
-def ensure_schema(conn: psycopg.Connection) -> None:
+def ensure_schema(conn: Connection) -> None:
     conn.execute(read_sql("metrics_schema.sql"))
 
 

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from ops_pipelines.config import DatabaseConfig, Reports
-from ops_pipelines.resources.postgres import connect_db, first_line, read_sql
+from ops_pipelines.resources.postgres import Connection, config_sql, connect_db, first_line, read_sql
 
 STATEMENT_TIMEOUT = "1 min"  # each query; the report must not linger on a busy server
 _PASSWORD = re.compile(r"(?i)(password\s+)'(?:[^']|'')*'")
@@ -61,7 +61,7 @@ def mask_passwords(text: str) -> str:
     return _PASSWORD.sub(r"\1'***'", text)
 
 
-def _performance(conn: psycopg.Connection, settings: Reports) -> Performance:
+def _performance(conn: Connection, settings: Reports) -> Performance:
     result = Performance()
     rows = _rows(conn, "report_activity.sql", result.notes, "activity")
     result.activity = rows[0] if rows else {}
@@ -97,7 +97,7 @@ def _performance(conn: psycopg.Connection, settings: Reports) -> Performance:
     return result
 
 
-def _schema_health(conn: psycopg.Connection) -> SchemaHealth:
+def _schema_health(conn: Connection) -> SchemaHealth:
     result = SchemaHealth()
     result.largest_tables = _rows(conn, "largest_tables.sql", result.notes, "largest tables")[:10]
     result.most_written = _rows(conn, "report_table_writes.sql", result.notes, "table writes")
@@ -107,8 +107,8 @@ def _schema_health(conn: psycopg.Connection) -> SchemaHealth:
     return result
 
 
-def _security(conn: psycopg.Connection, settings: Reports, now: dt.datetime) -> Security:
-    query = settings.failed_login_query or read_sql("failed_logins.sql")
+def _security(conn: Connection, settings: Reports, now: dt.datetime) -> Security:
+    query = config_sql(settings.failed_login_query) if settings.failed_login_query else read_sql("failed_logins.sql")
     params = {"since": now - dt.timedelta(days=7), "threshold": settings.failed_login_threshold}
     try:
         rows = conn.execute(query, params).fetchall()
@@ -131,7 +131,7 @@ def _security(conn: psycopg.Connection, settings: Reports, now: dt.datetime) -> 
     return Security(accounts=rows)
 
 
-def _rows(conn: psycopg.Connection, name: str, notes: list[str], what: str, params: dict | None = None) -> list[dict]:
+def _rows(conn: Connection, name: str, notes: list[str], what: str, params: dict | None = None) -> list[dict]:
     try:
         return conn.execute(read_sql(name), params).fetchall()
     except psycopg.Error as exc:

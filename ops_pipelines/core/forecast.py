@@ -13,6 +13,7 @@ the rest and forecasts it; the lower MAPE wins and is refitted on everything. Un
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,8 @@ def daily_series(samples: pd.Series) -> pd.Series:
     """Samples (any times, any count per day) as one value per calendar day, gaps interpolated."""
     series = samples.dropna().astype(float)
     series.index = pd.to_datetime(series.index, utc=True).tz_convert(None).normalize()
-    return series.groupby(level=0).mean().asfreq("D").interpolate(method="time")
+    daily = cast(pd.Series, series.groupby(level=0).mean())  # pandas' stubs cannot tell it stays a Series
+    return daily.asfreq("D").interpolate(method="time")
 
 
 def forecast(samples: pd.Series, capacity_bytes: float | None, warn_ratio: float) -> Forecast:
@@ -87,13 +89,14 @@ def forecast(samples: pd.Series, capacity_bytes: float | None, warn_ratio: float
         )
         for h in HORIZONS
     }
-    crossings = {"warn": (None, None), "full": (None, None)}
+    crossings: dict[str, tuple[int | None, ...]] = {"warn": (None, None), "full": (None, None)}
     if capacity_bytes:
         for name, threshold in (("warn", warn_ratio * capacity_bytes), ("full", capacity_bytes)):
             crossings[name] = tuple(_first_day_at_or_over(y[-1], fit.points, threshold) for fit in (chosen, other))
     days_to_warn, days_to_full = crossings["warn"][0], crossings["full"][0]
     shown = max(HORIZONS[-1], min(MAX_DAYS, (days_to_full or 0) + 30))
-    dates = pd.date_range(series.index[-1] + pd.Timedelta(days=1), periods=shown, freq="D")
+    last_day = cast(pd.Timestamp, series.index[-1])  # a DatetimeIndex (daily_series): never NaT
+    dates = pd.date_range(last_day + pd.Timedelta(days=1), periods=shown, freq="D")
     path = pd.DataFrame(
         {
             "date": dates,
@@ -106,7 +109,7 @@ def forecast(samples: pd.Series, capacity_bytes: float | None, warn_ratio: float
         True,
         f"{chosen.name} chosen by backtest on the last {holdout} days",
         len(y),
-        series.index[-1].date(),
+        last_day.date(),
         float(y[-1]),
         chosen.name,
         backtest[chosen_name],

@@ -4,6 +4,7 @@ One typed record used by the backup, its checks, retention, the restore test and
 Row counts are read in the same snapshot as the dump, so a restore must reproduce them exactly.
 """
 
+import builtins
 import datetime as dt
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -58,7 +59,7 @@ class BackupManifest:
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str | bytes, where: str = "manifest") -> "BackupManifest":
+    def from_json(cls, text: str | builtins.bytes, where: str = "manifest") -> "BackupManifest":  # `bytes` is a field
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -9,7 +9,7 @@ sha256 is not sent again.
 import time
 from dataclasses import dataclass
 
-from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest
+from ops_pipelines.core.backup_catalog import BackupEntry, manifest_key, read_manifest
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.core.stored_dump import StoredDump
 from ops_pipelines.core.verdict import Verdict
@@ -30,12 +30,12 @@ def copy_backup(source: BackupStorage, target: BackupStorage, entry: BackupEntry
     manifest = read_manifest(source, entry)
     started = time.monotonic()
     existing = target.stat(manifest.dump_key)
-    manifest_key = entry.manifest.key
+    manifest_name = manifest_key(entry.database, entry.stamp)
     if (
         existing
         and existing.sha256 == manifest.sha256
         and existing.bytes == manifest.bytes
-        and target.stat(manifest_key)
+        and target.stat(manifest_name)
     ):
         return CopyResult(manifest, target.uri(manifest.dump_key), 0, time.monotonic() - started, True)
 
@@ -46,7 +46,7 @@ def copy_backup(source: BackupStorage, target: BackupStorage, entry: BackupEntry
         if dump.mismatch(manifest):
             # Raising inside the block aborts the upload: a damaged local file is not sent off-site.
             raise OpsError(f"{source.uri(manifest.dump_key)} no longer matches its manifest: not copied")
-    target.write_bytes(manifest_key, source.read_bytes(manifest_key))
+    target.write_bytes(manifest_name, source.read_bytes(manifest_name))
     return CopyResult(manifest, target.uri(manifest.dump_key), dump.bytes, time.monotonic() - started, False)
 
 

@@ -36,7 +36,8 @@ class RecoveryStatus:
         return stamp_time(self.newest_backup) if self.newest_backup else None
 
     def backup_age(self, now: dt.datetime) -> dt.timedelta | None:
-        return now - self.newest_backup_at if self.newest_backup else None
+        newest = self.newest_backup_at
+        return now - newest if newest is not None else None
 
     @property
     def trend_ratio(self) -> float | None:
@@ -50,7 +51,7 @@ def recovery_status(storage: BackupStorage, database: str, now: dt.datetime, tre
     entries = list_backups(storage, database)
     complete = [e for e in entries if e.complete]
     since = now - dt.timedelta(days=trend_days)
-    recent = [(e.started_at, e.dump.bytes) for e in complete if e.started_at >= since]
+    recent = [(e.started_at, e.dump.bytes) for e in complete if e.started_at >= since and e.dump is not None]
     newest = complete[-1] if complete else None
     verified_entries = [e for e in entries if e.verified]
     verified, problem = None, None
@@ -64,7 +65,7 @@ def recovery_status(storage: BackupStorage, database: str, now: dt.datetime, tre
     return RecoveryStatus(
         database=database,
         newest_backup=newest.stamp if newest else None,
-        newest_backup_bytes=newest.dump.bytes if newest else None,
+        newest_backup_bytes=newest.dump.bytes if newest and newest.dump else None,
         recent_sizes=recent,
         incomplete=sum(1 for e in entries if not e.complete),
         verified=verified,

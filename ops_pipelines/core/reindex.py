@@ -14,7 +14,7 @@ from psycopg import errors, sql
 
 from ops_pipelines.config import DatabaseConfig
 from ops_pipelines.core.verdict import Verdict
-from ops_pipelines.resources.postgres import connect_db, first_line, read_sql
+from ops_pipelines.resources.postgres import Connection, connect_db, first_line, read_sql
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,11 @@ def run_reindex(db: DatabaseConfig, log=lambda message: None) -> ReindexOutcome:
     return ReindexOutcome(method, actions)
 
 
-def has_pgstattuple(conn: psycopg.Connection) -> bool:
+def has_pgstattuple(conn: Connection) -> bool:
     return conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pgstattuple'").fetchone() is not None
 
 
-def _bloated_indexes(conn: psycopg.Connection, db: DatabaseConfig) -> tuple[str, list[dict]]:
+def _bloated_indexes(conn: Connection, db: DatabaseConfig) -> tuple[str, list[dict]]:
     if has_pgstattuple(conn):
         method, rows = (
             "pgstattuple",
@@ -79,7 +79,7 @@ def _bloated_indexes(conn: psycopg.Connection, db: DatabaseConfig) -> tuple[str,
     ]
 
 
-def _index_size(conn: psycopg.Connection, schema: str, index: str) -> int | None:
+def _index_size(conn: Connection, schema: str, index: str) -> int | None:
     row = conn.execute(
         "SELECT pg_relation_size(c.oid) AS bytes FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace"
         " WHERE n.nspname = %s AND c.relname = %s",
@@ -88,7 +88,7 @@ def _index_size(conn: psycopg.Connection, schema: str, index: str) -> int | None
     return row["bytes"] if row else None
 
 
-def _drop_invalid(conn: psycopg.Connection, row: dict) -> IndexAction:
+def _drop_invalid(conn: Connection, row: dict) -> IndexAction:
     statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
         sql.Identifier(row["schema_name"], row["index_name"])
     )
@@ -103,7 +103,7 @@ def _drop_invalid(conn: psycopg.Connection, row: dict) -> IndexAction:
     )
 
 
-def _rebuild(conn: psycopg.Connection, row: dict) -> IndexAction:
+def _rebuild(conn: Connection, row: dict) -> IndexAction:
     statement = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier(row["schema_name"], row["index_name"]))
     return _index_statement(
         conn,

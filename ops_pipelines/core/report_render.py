@@ -10,6 +10,7 @@ import io
 from dataclasses import dataclass
 
 from ops_pipelines.core.backup_catalog import stamp_time
+from ops_pipelines.core.db_health import DatabaseHealth
 from ops_pipelines.core.recovery_status import RecoveryStatus
 from ops_pipelines.core.report import DatabaseReport, Report
 from ops_pipelines.core.traffic import week_over_week
@@ -57,13 +58,16 @@ class Image:
     alt: str
 
 
+Block = Heading | Para | Bullets | Table | Image
+
+
 # ---------------------------------------------------------------------------- content
 
 
 def report_blocks(report: Report) -> list:
     tz = report.timezone
     now = report.generated_at
-    blocks = [
+    blocks: list[Block] = [
         Heading(1, "Weekly maintenance report"),
         Para(
             f"Week {_local(report.week_start, tz)} to {_local(now, tz)} ({report.timezone}); "
@@ -103,7 +107,7 @@ def report_blocks(report: Report) -> list:
 def _database_blocks(report: Report, db: DatabaseReport, tz: str) -> list:
     now = report.generated_at
     attention = db.attention(now)
-    blocks = [Heading(2, db.name, f"db-{db.name}")]
+    blocks: list[Block] = [Heading(2, db.name, f"db-{db.name}")]
     if db.description:
         blocks.append(Para(db.description))
     blocks.append(
@@ -121,7 +125,7 @@ def _database_blocks(report: Report, db: DatabaseReport, tz: str) -> list:
             Bullets(
                 [
                     f"Newest backup: {_local(status.newest_backup_at, tz)}, {_age_text(status.backup_age(now))} ago, "
-                    f"{format_bytes(status.newest_backup_bytes)} (limit {_age_text(db.max_backup_age)}).",
+                    f"{format_bytes(status.newest_backup_bytes or 0)} (limit {_age_text(db.max_backup_age)}).",
                     _count(len(status.recent_sizes), "backup")
                     + " in the last 30 days"
                     + (
@@ -234,14 +238,14 @@ def _database_blocks(report: Report, db: DatabaseReport, tz: str) -> list:
         blocks.append(Heading(3, "Performance, schema health, security"))
         blocks.append(Para(f"Not read: {db.unreachable}", "bad"))
         return blocks
-    blocks += _performance_blocks(db)
-    blocks += _schema_blocks(db)
-    blocks += _security_blocks(db, tz)
+    blocks += _performance_blocks(db.health)
+    blocks += _schema_blocks(db.health)
+    blocks += _security_blocks(db.health, tz)
     return blocks
 
 
 def _traffic_blocks(db: DatabaseReport, today: dt.date) -> list:
-    blocks = [Heading(3, "Traffic and errors")]
+    blocks: list[Block] = [Heading(3, "Traffic and errors")]
     if db.traffic is None:
         return blocks + [Para("Not recorded: daily counters come with the capacity samples (set metrics.dsn).")]
     if not db.traffic:
@@ -279,9 +283,9 @@ def _traffic_blocks(db: DatabaseReport, today: dt.date) -> list:
     return blocks
 
 
-def _performance_blocks(db: DatabaseReport) -> list:
-    perf = db.health.performance
-    blocks = [Heading(3, "Performance")]
+def _performance_blocks(health: DatabaseHealth) -> list:
+    perf = health.performance
+    blocks: list[Block] = [Heading(3, "Performance")]
     a = perf.activity
     if a:
         total = (a["commits"] or 0) + (a["rollbacks"] or 0)
@@ -352,9 +356,9 @@ def _performance_blocks(db: DatabaseReport) -> list:
     return blocks
 
 
-def _schema_blocks(db: DatabaseReport) -> list:
-    schema = db.health.schema
-    blocks = [Heading(3, "Schema health")]
+def _schema_blocks(health: DatabaseHealth) -> list:
+    schema = health.schema
+    blocks: list[Block] = [Heading(3, "Schema health")]
     if schema.largest_tables:
         blocks.append(Para("Largest tables:"))
         blocks.append(
@@ -442,9 +446,9 @@ def _schema_blocks(db: DatabaseReport) -> list:
     return blocks
 
 
-def _security_blocks(db: DatabaseReport, tz: str) -> list:
-    security = db.health.security
-    blocks = [Heading(3, "Security")]
+def _security_blocks(health: DatabaseHealth, tz: str) -> list:
+    security = health.security
+    blocks: list[Block] = [Heading(3, "Security")]
     if security.note:
         return blocks + [Para(security.note, "warn")]
     if not security.accounts:
@@ -466,14 +470,14 @@ def _security_blocks(db: DatabaseReport, tz: str) -> list:
 # ---------------------------------------------------------------------------- Markdown
 
 
-def render_markdown(blocks: list, with_images: bool = True) -> str:
+def render_markdown(blocks: list[Block], with_images: bool = True) -> str:
     """`with_images=False` for the Dagster UI, where a relative image link would not resolve."""
     out = []
     for block in blocks:
         if isinstance(block, Heading):
             out.append(f"{'#' * block.level} {md_text(block.text)}")
         elif isinstance(block, Para):
-            marker = {"bad": "**✗** ", "warn": "**!** ", "good": "✓ "}.get(block.tone, "")
+            marker = {"bad": "**✗** ", "warn": "**!** ", "good": "✓ "}.get(block.tone or "", "")
             out.append(marker + md_text(block.text))
         elif isinstance(block, Bullets):
             out.append("\n".join(f"- {md_text(item)}" for item in block.items))
@@ -512,7 +516,7 @@ img{max-width:100%;height:auto;border:1px solid #d0d7de;margin:.4rem 0}
 """
 
 
-def render_html(blocks: list, images: dict[str, bytes], title: str) -> str:
+def render_html(blocks: list[Block], images: dict[str, bytes], title: str) -> str:
     """`images`: PNG bytes by file name; an image without bytes is left out with a sentence."""
     out = [
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
@@ -573,7 +577,8 @@ def backup_trend_chart(status: RecoveryStatus, timezone: str, title: str) -> byt
     tz = zone(timezone)
     figure, axes = plt.subplots(figsize=(9, 2.8), dpi=100)
     times = [moment.astimezone(tz).replace(tzinfo=None) for moment, _ in status.recent_sizes]
-    axes.plot(times, [size / 1e6 for _, size in status.recent_sizes], marker="o", markersize=3, color="#1f77b4")
+    # matplotlib plots datetimes through its units registry; its stubs only know numbers and arrays
+    axes.plot(times, [size / 1e6 for _, size in status.recent_sizes], marker="o", markersize=3, color="#1f77b4")  # pyright: ignore[reportArgumentType]
     axes.set_title(title)
     axes.set_ylabel("MB")
     axes.set_ylim(bottom=0)

@@ -29,7 +29,7 @@ from ops_pipelines.core.stored_dump import DumpDamaged, StoredDump
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import CommandFailed, OpsError
 from ops_pipelines.resources import commands
-from ops_pipelines.resources.postgres import connect, first_line
+from ops_pipelines.resources.postgres import config_sql, connect, first_line, one
 from ops_pipelines.resources.sandbox import RestoreSandbox, RestoreTarget
 from ops_pipelines.resources.sandbox.local_cluster import owned, remove_leftovers
 from ops_pipelines.resources.storage import BackupStorage
@@ -169,7 +169,7 @@ def _verify(dsn: str, manifest: BackupManifest, sanity_queries: list[str], repor
             schema, table = parse_qualified_name(name)
             query = sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(schema, table))
             try:
-                restored = conn.execute(query).fetchone()["n"]
+                restored = one(conn.execute(query))["n"]
             except psycopg.Error as exc:
                 conn.rollback()
                 report.mismatches.append(Mismatch(name, expected, None, f"missing after restore: {first_line(exc)}"))
@@ -182,7 +182,7 @@ def _verify(dsn: str, manifest: BackupManifest, sanity_queries: list[str], repor
                 )
         for query_text in sanity_queries:
             try:
-                row = conn.execute(query_text).fetchone()
+                row = conn.execute(config_sql(query_text)).fetchone()
             except psycopg.Error as exc:
                 conn.rollback()
                 report.mismatches.append(Mismatch(query_text, None, None, f"sanity query failed: {first_line(exc)}"))

@@ -16,7 +16,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ops_pipelines.config import Retention
 from ops_pipelines.core.backup_catalog import BackupEntry
@@ -64,7 +64,8 @@ def plan_retention(entries: list[BackupEntry], policy: Retention, timezone: str)
     if verified:
         reasons[verified[-1].stamp].append("newest verified by a restore test")
 
-    periods: list[tuple[str, int, Callable[[dt.datetime], Hashable], Callable[[Hashable], str]]] = [
+    # (period, how many to keep, the bucket a time falls in, the bucket as text); buckets are dates or tuples
+    periods: list[tuple[str, int, Callable[[dt.datetime], Any], Callable[[Any], str]]] = [
         ("daily", policy.daily, lambda t: t.date(), lambda k: str(k)),
         ("weekly", policy.weekly, lambda t: t.isocalendar()[:2], lambda k: f"{k[0]}-W{k[1]:02d}"),
         ("monthly", policy.monthly, lambda t: (t.year, t.month), lambda k: f"{k[0]}-{k[1]:02d}"),

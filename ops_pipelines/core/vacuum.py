@@ -15,7 +15,7 @@ from psycopg import errors, sql
 
 from ops_pipelines.config import DatabaseConfig, VacuumSettings
 from ops_pipelines.core.verdict import Verdict
-from ops_pipelines.resources.postgres import connect_db, first_line, read_sql
+from ops_pipelines.resources.postgres import Connection, connect_db, first_line, one, read_sql
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def plan_vacuum(tables: list[TableFigures], settings: VacuumSettings) -> list[Va
     return sorted(plan, key=lambda item: (-item.table.xid_age if item.freeze else 0, -item.table.dead_tuples))
 
 
-def read_table_figures(conn: psycopg.Connection) -> list[TableFigures]:
+def read_table_figures(conn: Connection) -> list[TableFigures]:
     return [
         TableFigures(**{k: row[k] for k in TableFigures.__dataclass_fields__})
         for row in conn.execute(read_sql("vacuum_candidates.sql")).fetchall()
@@ -98,7 +98,7 @@ def run_vacuum(db: DatabaseConfig, log=lambda message: None) -> list[VacuumActio
         return actions
 
 
-def _vacuum_one(conn: psycopg.Connection, item: VacuumPlanItem) -> VacuumAction:
+def _vacuum_one(conn: Connection, item: VacuumPlanItem) -> VacuumAction:
     options = sql.SQL("FREEZE, ANALYZE") if item.freeze else sql.SQL("ANALYZE")
     ident = sql.Identifier(item.table.schema_name, item.table.table_name)
     statement = sql.SQL("VACUUM ({}) {}").format(options, ident)
@@ -141,7 +141,7 @@ def xid_age_verdict(db: DatabaseConfig) -> Verdict:
     """Warn past xid_age_warn, error past xid_age_error (wraparound stops writes at ~2.1 billion)."""
     settings = db.vacuum
     with connect_db(db, "vacuum", statement_timeout="1 min") as conn:
-        row = conn.execute(read_sql("xid_age.sql")).fetchone()
+        row = one(conn.execute(read_sql("xid_age.sql")))
     worst = max(row["database_xid_age"], row["oldest_table_xid_age"])
     metadata = {
         "database_xid_age": row["database_xid_age"],

@@ -15,7 +15,7 @@ from psycopg import errors, sql
 from ops_pipelines import cron
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.postgres import connect_db, first_line
+from ops_pipelines.resources.postgres import Connection, connect_db, first_line, one
 
 
 class OutsideWindow(OpsError):
@@ -77,21 +77,19 @@ def run_window_work(db: DatabaseConfig, log=lambda message: None) -> list[Window
                 f"{actions[-1].skipped or f'{actions[-1].bytes_before:,} -> {actions[-1].bytes_after:,} bytes'}"
             )
         if db.maintenance_window.full_reindex:
-            dbname = conn.execute("SELECT current_database() AS d").fetchone()["d"]
+            dbname = one(conn.execute("SELECT current_database() AS d"))["d"]
             actions.append(_timed(conn, dbname, sql.SQL("REINDEX DATABASE {}").format(sql.Identifier(dbname)), None))
             log(f"{dbname}: {actions[-1].skipped or 'reindexed'}")
     return actions
 
 
-def _timed(
-    conn: psycopg.Connection, target: str, statement: sql.Composed, ident: sql.Identifier | None
-) -> WindowAction:
+def _timed(conn: Connection, target: str, statement: sql.Composed, ident: sql.Identifier | None) -> WindowAction:
     size = (
         sql.SQL("SELECT pg_total_relation_size({}::regclass) AS b").format(sql.Literal(ident.as_string(conn)))
         if ident
         else None
     )
-    before = conn.execute(size).fetchone()["b"] if size is not None else None
+    before = one(conn.execute(size))["b"] if size is not None else None
     started = time.monotonic()
     try:
         conn.execute(statement)
@@ -102,5 +100,5 @@ def _timed(
         return WindowAction(
             target, statement.as_string(conn), before, None, time.monotonic() - started, skipped=f"skipped: {why}"
         )
-    after = conn.execute(size).fetchone()["b"] if size is not None else None
+    after = one(conn.execute(size))["b"] if size is not None else None
     return WindowAction(target, statement.as_string(conn), before, after, time.monotonic() - started)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from ops_pipelines.errors import DatabaseError, OpsError
-from ops_pipelines.resources.postgres import connect, read_sql, with_dbname
+from ops_pipelines.resources.postgres import connect, one, read_sql, with_dbname
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def _generated_scale(dsn: str) -> float | None:
 
 
 def _size(conn, dbname: str) -> int:
-    return conn.execute("SELECT pg_database_size(%s) AS bytes", (dbname,)).fetchone()["bytes"]
+    return one(conn.execute("SELECT pg_database_size(%s) AS bytes", (dbname,)))["bytes"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from ops_pipelines.demo.generator import generate_erp_database
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_text
 from ops_pipelines.resources.cluster import LocalCluster, free_port
-from ops_pipelines.resources.postgres import connect
+from ops_pipelines.resources.postgres import connect, one
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_DB = "erp_demo"
@@ -102,9 +102,9 @@ def import_demo_history(directory: Path, cluster: LocalCluster) -> int:
     if read_history(metrics, DEMO_DB).imported:
         return 0
     with connect(cluster.dsn(), autocommit=True) as conn:
-        used_now = conn.execute(
-            "SELECT sum(pg_database_size(datname))::bigint AS b FROM pg_database WHERE datallowconn"
-        ).fetchone()["b"]
+        used_now = one(
+            conn.execute("SELECT sum(pg_database_size(datname))::bigint AS b FROM pg_database WHERE datallowconn")
+        )["b"]
     today, rng = dt.date.today(), random.Random(7)
     rows = [
         (today - dt.timedelta(days=d), int(used_now - d * 400_000 + rng.gauss(0, 300_000))) for d in range(120, 0, -1)
@@ -182,7 +182,7 @@ def step(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ops_pipelines.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ops_pipelines.demo", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--no-ui", action="store_true", help="stop after materializing (for scripts and CI)")
     parser.add_argument("--scale", type=float, default=1.0, help="sample database scale (1 = a few MB)")
     parser.add_argument("--port", type=int, default=3000, help="port of the Dagster UI")

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -111,6 +112,7 @@ class Streaming:
             env=child_env(env),
             start_new_session=True,
         )
+        self._stdout, self._stderr = output_pipes(self.process)
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=50)
         self._collected: list[bytes] = []
         self._threads = [threading.Thread(target=self._drain_stderr, daemon=True)]
@@ -120,13 +122,16 @@ class Streaming:
             thread.start()
 
     @property
-    def stdin(self):
+    def stdin(self) -> IO[bytes]:
+        """Write the program's input here (with `feed_stdin`)."""
+        if self.process.stdin is None:
+            raise CommandFailed(f"{self.name} was started without feed_stdin")
         return self.process.stdin
 
     @property
     def stdout_fd(self) -> int:
         """Read the program's output from here (not when it is collected)."""
-        return self.process.stdout.fileno()
+        return self._stdout.fileno()
 
     @property
     def collected_stdout(self) -> bytes:
@@ -145,14 +150,21 @@ class Streaming:
         return f"{self.name} {how}: {error_summary(chr(10).join(self.stderr_tail))}"
 
     def _drain_stderr(self) -> None:
-        for line in iter(self.process.stderr.readline, b""):
+        for line in iter(self._stderr.readline, b""):
             text = line.decode("utf-8", "replace").strip()
             if text:
                 self.stderr_tail.append(text)
 
     def _collect_stdout(self) -> None:
-        while chunk := self.process.stdout.read(65536):
+        while chunk := self._stdout.read(65536):
             self._collected.append(chunk)
+
+
+def output_pipes(process: subprocess.Popen) -> tuple[IO[bytes], IO[bytes]]:
+    """stdout and stderr of a process started with both as PIPE."""
+    if process.stdout is None or process.stderr is None:
+        raise CommandFailed(f"{process.args!r} was started without its output pipes")
+    return process.stdout, process.stderr
 
 
 @contextlib.contextmanager

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import LiteralString, cast
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 
 from ops_pipelines.config import DatabaseConfig
 from ops_pipelines.errors import DatabaseError, DatabaseUnavailable, LockTimeout
@@ -30,7 +30,7 @@ from ops_pipelines.units import Duration, parse_duration
 
 APPLICATION_NAME = "ops_pipelines"
 # Every connection returns rows as dicts (row_factory=dict_row).
-Connection = psycopg.Connection[dict[str, Any]]
+Connection = psycopg.Connection[DictRow]
 # libpq's own words when the server could not be reached, or said it cannot take us *now*. The
 # server's FATAL messages follow its lc_messages: an unrecognised one counts as permanent (fails fast).
 _TRANSIENT_CONNECT = re.compile(
@@ -52,13 +52,31 @@ def _sql_root() -> Traversable:
         return Path(__file__).resolve().parents[2] / "sql"
 
 
-def read_sql(name: str) -> str:
+def read_sql(name: str) -> LiteralString:
     """The text of `sql/<name>`: every statement longer than a line lives there."""
     path = _sql_root().joinpath(*name.split("/"))
     try:
-        return path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DatabaseError(f"cannot read {path}: {exc.strerror}") from None
+    # psycopg takes only literal strings as queries (no data mixed into SQL): these files ship with
+    # the package and take their values as parameters, so they are literals in all but name.
+    return cast(LiteralString, text)
+
+
+def config_sql(text: str) -> LiteralString:
+    """SQL the DBA wrote in the config file (an archive rule's `where`, a sanity query, the failed-login
+    query) or read from the database's own catalog (a column type): run as written, on purpose. The
+    config's author holds the DSN already; values from anywhere else always go in as parameters."""
+    return cast(LiteralString, text)
+
+
+def one(cursor: psycopg.Cursor[DictRow]) -> DictRow:
+    """The row a query that always returns one (an aggregate, a setting) returned."""
+    row = cursor.fetchone()
+    if row is None:
+        raise DatabaseError("a query that returns one row returned none")
+    return row
 
 
 def describe_dsn(dsn: str) -> str:
@@ -95,7 +113,8 @@ def connect(
     connect_s = max(1, round(_milliseconds(connect_timeout) / 1000))
     where = describe_dsn(dsn)
     try:
-        conn = psycopg.connect(
+        # Called on Connection[DictRow], so type checkers know the rows are dicts (row_factory below).
+        conn = psycopg.Connection[DictRow].connect(
             dsn,
             application_name=f"{APPLICATION_NAME}/{purpose}" if purpose else APPLICATION_NAME,
             connect_timeout=connect_s,

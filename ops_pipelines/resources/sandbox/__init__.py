@@ -12,6 +12,8 @@ def sandbox_for(db: DatabaseConfig, work_dir: Path | None = None) -> RestoreSand
     if settings.sandbox == "scratch_database":
         from ops_pipelines.resources.sandbox.scratch_database import ScratchDatabaseSandbox
 
+        if settings.scratch_dsn is None:  # the config refuses scratch_database without it
+            raise SandboxError("restore_test.sandbox scratch_database needs restore_test.scratch_dsn")
         return ScratchDatabaseSandbox(settings.scratch_dsn.get_secret_value(), f"{db.name}_restore_check")
     if settings.sandbox == "docker":
         from ops_pipelines.resources.sandbox.docker import DockerSandbox

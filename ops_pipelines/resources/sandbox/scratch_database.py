@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from psycopg import sql
 
-from ops_pipelines.resources.postgres import connect, describe_dsn, with_dbname
+from ops_pipelines.resources.postgres import connect, describe_dsn, one, with_dbname
 from ops_pipelines.resources.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
 
 
@@ -21,9 +21,7 @@ class ScratchDatabaseSandbox(RestoreSandbox):
     def open(self, min_major: int) -> Iterator[RestoreTarget]:
         name = sql.Identifier(self.database)
         with connect(self.server_dsn, autocommit=True, purpose="restore_test") as conn:
-            major = conn.execute("SELECT current_setting('server_version_num')::int / 10000 AS major").fetchone()[
-                "major"
-            ]
+            major = one(conn.execute("SELECT current_setting('server_version_num')::int / 10000 AS major"))["major"]
             if major < min_major:
                 raise SandboxError(
                     f"scratch server {describe_dsn(self.server_dsn)} runs PostgreSQL {major}, older than the dump's "

@@ -50,12 +50,13 @@ class Watchdog:
         finally:
             os.close(read_end)
         # No sandbox without its watchdog: wait for it to say it is watching.
-        ready, _, _ = select.select([self.process.stdout], [], [], READY_SECONDS)
+        self._stdout, self._stderr = commands.output_pipes(self.process)
+        ready, _, _ = select.select([self._stdout], [], [], READY_SECONDS)
         if not ready:
             self.release()
             raise SandboxError(f"the sandbox watchdog did not start within {READY_SECONDS}s")
-        if self.process.stdout.readline() != b"watching\n":  # it exited: say why
-            error = commands.error_summary(self.process.stderr.read().decode("utf-8", "replace"))
+        if self._stdout.readline() != b"watching\n":  # it exited: say why
+            error = commands.error_summary(self._stderr.read().decode("utf-8", "replace"))
             self.release()
             raise SandboxError(f"the sandbox watchdog could not start: {error}")
 
@@ -67,8 +68,8 @@ class Watchdog:
             self.process.wait(timeout=STOP_SECONDS + 10)
         except subprocess.TimeoutExpired:
             commands.kill_group(self.process)
-        self.process.stdout.close()
-        self.process.stderr.close()
+        self._stdout.close()
+        self._stderr.close()
 
 
 def watch(read_fd: int, data_dir: Path, remove_dir: Path, bin_dir: Path | None) -> None:

@@ -30,7 +30,7 @@ class StoredObject:
 
 
 class Writer(Protocol):
-    def write(self, data: bytes) -> int: ...
+    def write(self, data: bytes, /) -> int: ...
 
 
 class BackupStorage(abc.ABC):

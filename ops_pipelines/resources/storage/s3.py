@@ -36,7 +36,7 @@ class S3Storage(BackupStorage):
         self.prefix = prefix
         self.part_bytes = part_bytes
         self.description = f"s3://{bucket}/{prefix}"
-        self.client = boto3.session.Session().client(
+        self.client = boto3.Session().client(
             "s3",
             endpoint_url=endpoint_url,
             region_name=region,

@@ -105,28 +105,16 @@ def _vacuum_one(conn: Connection, item: VacuumPlanItem) -> VacuumAction:
     text = statement.as_string(conn)
     reasons = "; ".join(item.reasons)
     started = time.monotonic()
+    skipped = None
     try:
         conn.execute(statement)
     except errors.LockNotAvailable:
-        return VacuumAction(
-            item.table.name,
-            text,
-            reasons,
-            item.table.dead_tuples,
-            None,
-            time.monotonic() - started,
-            skipped="skipped: locked by another session (lock_timeout)",
-        )
+        skipped = "skipped: locked by another session (lock_timeout)"
     except psycopg.Error as exc:
-        return VacuumAction(
-            item.table.name,
-            text,
-            reasons,
-            item.table.dead_tuples,
-            None,
-            time.monotonic() - started,
-            skipped=f"failed: {first_line(exc)}",
-        )
+        skipped = f"failed: {first_line(exc)}"
+    if skipped:
+        elapsed = time.monotonic() - started
+        return VacuumAction(item.table.name, text, reasons, item.table.dead_tuples, None, elapsed, skipped=skipped)
     seconds = time.monotonic() - started
     after = conn.execute(
         "SELECT n_dead_tup FROM pg_stat_user_tables WHERE schemaname = %s AND relname = %s",

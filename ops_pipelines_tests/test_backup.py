@@ -376,8 +376,8 @@ def test_only_partial_files_whose_writer_is_gone_are_removed(erp_db, tmp_path):
         [
             sys.executable,
             "-c",
-            "import fcntl, sys, time; f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX);"
-            " print('locked', flush=True); time.sleep(600)",
+            "import fcntl, signal, sys; f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX);"
+            " print('locked', flush=True); signal.pause()",
             str(live),
         ],
         stdout=subprocess.PIPE,

@@ -277,11 +277,11 @@ def _processes_under(directory: Path) -> dict[int, set[int]]:
 
 
 OWNER = """
-import sys, time
+import signal
 from ops_pipelines.resources.sandbox.local_cluster import LocalClusterSandbox
 with LocalClusterSandbox(label="erp").open(15) as target:
     print(target.description, flush=True)
-    time.sleep(600)
+    signal.pause()  # until the test kills it
 """
 
 

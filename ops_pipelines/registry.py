@@ -33,7 +33,7 @@ from ops_pipelines.assets import (
 from ops_pipelines.capability import FIRST_WEEK, AssetNames, Capability, Part
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 
-__all__ = ["CAPABILITIES", "FIRST_WEEK", "Capability", "present"]
+__all__ = ["CAPABILITIES", "FIRST_WEEK", "Capability", "maintenance_assets", "present"]
 
 
 def _always(*names: str) -> AssetNames:

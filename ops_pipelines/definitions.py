@@ -2,6 +2,8 @@
 
 `build_definitions(config)` is pure (tests and benchmarks call it with any config); `defs` reads
 the config named by OPS_PIPELINES_CONFIG when Dagster loads the code location, not at import.
+Each capability's assets are built once, partitioned by database: the code location's size does
+not grow with the number of databases, only its partition lists do.
 """
 
 import dagster as dg
@@ -9,21 +11,23 @@ import dagster as dg
 from ops_pipelines import registry
 from ops_pipelines.assets import report
 from ops_pipelines.automation import alerts, instance_cleanup, jobs, metrics_textfile, schedules, sensors
-from ops_pipelines.config import DatabaseConfig, OpsConfig, load_config_from_env
+from ops_pipelines.config import OpsConfig, load_config_from_env
 
 
 def build_definitions(config: OpsConfig) -> dg.Definitions:
-    per_database = dg.Definitions.merge(*(build_database(config, db) for db in config.databases))
-    asset_graph = per_database.resolve_asset_graph()
-    capabilities = jobs.capabilities(config, asset_graph)
-    assets = dg.Definitions.merge(per_database, report.build(config, asset_graph, registry.maintenance_assets(config)))
-    database_jobs = jobs.build(config)
+    fleets = registry.fleets(config)
+    capabilities = dg.Definitions.merge(*(c.build(config, fleets) for c in registry.in_use(config)))
+    asset_graph = capabilities.resolve_asset_graph()
+    assets = dg.Definitions.merge(
+        capabilities, report.build(config, asset_graph, registry.maintenance_assets(config))
+    )
+    capability_jobs = jobs.capability_jobs(config, fleets)
     cleanup_job, cleanup_schedule = instance_cleanup.build(config.timezone)
     automation = dg.Definitions(
-        jobs=[*database_jobs, cleanup_job],
-        schedules=[*schedules.build(config, capabilities), cleanup_schedule],
+        jobs=[*jobs.build(capability_jobs), cleanup_job],
+        schedules=[*schedules.build(config, capability_jobs), cleanup_schedule],
         sensors=[
-            *sensors.build(config, database_jobs, capabilities),
+            *sensors.build(config, capability_jobs),
             *alerts.build(config, asset_graph),
             *metrics_textfile.build(config, asset_graph),
         ],
@@ -32,13 +36,11 @@ def build_definitions(config: OpsConfig) -> dg.Definitions:
 
 
 def capability_job(definitions: dg.Definitions, config: OpsConfig, database: str, capability: str) -> dg.JobDefinition:
-    """The run a schedule would launch for one capability of one database, as a job to execute."""
-    return jobs.capabilities(config, definitions.resolve_asset_graph())[database][capability].job(definitions)
-
-
-def build_database(config: OpsConfig, db: DatabaseConfig) -> dg.Definitions:
-    """Every capability the registry gives `db`, built."""
-    return dg.Definitions.merge(*(capability.build(config, db) for capability in registry.present(config, db)))
+    """The job a schedule launches for one capability of `database`; execute it with `partition_key=database`."""
+    found = jobs.job_for(jobs.capability_jobs(config, registry.fleets(config)), capability, database)
+    if found is None:
+        raise KeyError(f"{database} has no {capability}")
+    return found.job(definitions)
 
 
 @dg.definitions

@@ -4,15 +4,86 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+# Private, and the only private names besides cron.py's: the event-log storage's check history takes
+# this filter for one partition (database), and its per-partition check status comes as this enum;
+# Dagster exports neither. Without them, one database's check history would mean reading every
+# database's. Re-check both when upgrading Dagster (pinned in pyproject.toml; the report, alert and
+# textfile tests read check history through them).
+from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
 FINISHED_RUN_STATUSES = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
-def checks_by_database(asset_graph) -> dict[str, list[dg.AssetCheckKey]]:
-    """Every check key of the graph, grouped by the database its asset key starts with."""
-    grouped: dict[str, list[dg.AssetCheckKey]] = {}
+DATABASE_TAG = "ops_pipelines/database"  # on every run our schedules and sensors request
+PARTITION_TAG = "dagster/partition"  # on every run of one partition, however launched (UI, CLI, backfill)
+
+
+def database_of_run(run: dg.DagsterRun) -> str | None:
+    """The database a run worked on: its partition, or the tag our schedules and sensors set."""
+    return run.tags.get(PARTITION_TAG) or run.tags.get(DATABASE_TAG)
+
+
+def partitioned_checks(asset_graph) -> dict[dg.AssetCheckKey, tuple[str, ...]]:
+    """Every check of the graph with the databases (partitions) it is evaluated for."""
+    checks = {}
     for key in sorted(asset_graph.asset_check_keys, key=lambda k: k.to_user_string()):
-        grouped.setdefault(key.asset_key.path[0], []).append(key)
-    return grouped
+        partitions = asset_graph.get(key.asset_key).partitions_def
+        checks[key] = tuple(partitions.get_partition_keys()) if partitions is not None else ()
+    return checks
+
+
+def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str):
+    """The newest materialization record of one partition (database) of an asset, or None."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    return records[0] if records else None
+
+
+def latest_materializations(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, dg.EventLogRecord]:
+    """The newest materialization record of every partition of an asset, in two queries."""
+    newest = instance.get_latest_storage_id_by_partition(key, dg.DagsterEventType.ASSET_MATERIALIZATION)
+    if not newest:
+        return {}
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, storage_ids=list(newest.values())), limit=len(newest)
+    ).records
+    return {record.partition_key: record for record in records if record.partition_key is not None}
+
+
+def check_statuses(instance: dg.DagsterInstance, keys: list[dg.AssetCheckKey], after: int | None = None) -> list:
+    """Per (check, partition), its latest execution's status (`failed`, `passed` or `running`) and the
+    storage id of its newest event: one query per check, for every database. `after`: only those with
+    an event newer than that storage id."""
+    return [
+        CheckStatus(info.check_key, info.partition_key, _STATUS.get(info.latest_execution_status, "running"), info.latest_check_event_storage_id)
+        for info in instance.event_log_storage.get_asset_check_partition_info(keys, after_storage_id=after)
+    ]
+
+
+_STATUS = {
+    AssetCheckExecutionRecordStatus.FAILED: "failed",
+    AssetCheckExecutionRecordStatus.SUCCEEDED: "passed",
+    AssetCheckExecutionRecordStatus.PLANNED: "running",
+}
+
+
+@dataclass(frozen=True)
+class CheckStatus:
+    key: dg.AssetCheckKey
+    partition: str | None
+    status: str
+    storage_id: int
+
+
+def check_history(instance: dg.DagsterInstance, key: dg.AssetCheckKey, partition: str | None, limit: int) -> list:
+    """Executions of one check on one partition (database), newest first."""
+    return list(
+        instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=limit, partition_filter=PartitionKeyFilter(key=partition) if partition else None
+        )
+    )
 
 
 def materialization_metadata(event) -> dict:

@@ -4,16 +4,16 @@ A capability is what one scheduled run does on one database: `backup` (dump, ret
 copy), `vacuum`, `archive` ... Its entry says:
 
 - its name (the run tag `ops_pipelines/capability`, the schedule's name);
-- its parts: each a module's `build(config, db, capability)` and the assets that module makes for a
-  database — none means the part is not built; no asset in any part means the capability does not
-  exist for that database;
+- its parts: each a module's `build(config, capability, fleets)` and the assets that module makes
+  for a database — none means the database is not a partition of them; no asset in any part means
+  the capability does not exist for that database;
 - `refreshes`: assets of another capability each of its runs materializes first (vacuum reads
   fresh table statistics);
 - `schedule`: the key of `config.schedules` that runs it, FIRST_WEEK (the monthly window), or None;
-- `exclusive`: whether its assets take the database's slot (the pool `db_<name>`, limit 1), so two
-  heavy actions never overlap on one database;
 - `maintenance`: whether the weekly report lists its runs under "maintenance this week".
 
+Each asset is built once, partitioned by the databases that have it (`fleets`). Two runs of one
+database never overlap, whatever the capability: the run queue admits one run per partition key.
 Definitions, jobs, schedules, sensors and the report read this list. Adding a capability means one
 module under assets/ and one entry here.
 """
@@ -30,10 +30,11 @@ from ops_pipelines.assets import (
     table_stats,
     vacuum,
 )
+from ops_pipelines.assets.common import Fleet, Fleets
 from ops_pipelines.capability import FIRST_WEEK, AssetNames, Capability, Part
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 
-__all__ = ["CAPABILITIES", "FIRST_WEEK", "Capability", "maintenance_assets", "present"]
+__all__ = ["CAPABILITIES", "FIRST_WEEK", "Capability", "fleets", "maintenance_assets", "present"]
 
 
 def _always(*names: str) -> AssetNames:
@@ -54,7 +55,7 @@ def _archive_rules(config: OpsConfig, db: DatabaseConfig) -> list[str]:
 
 
 CAPABILITIES: tuple[Capability, ...] = (
-    Capability("table_stats", (Part(table_stats.build, _always("table_stats")),), schedule=None, exclusive=False),
+    Capability("table_stats", (Part(table_stats.build, _always("table_stats")),), schedule=None),
     Capability(
         "backup",
         (
@@ -63,17 +64,15 @@ CAPABILITIES: tuple[Capability, ...] = (
             Part(offsite.build, _with_s3("offsite_copy")),
         ),
         schedule="backup",
-        exclusive=True,
         extra_checks=(("restore_test", "restore_recent"),),  # a lapse in restore testing shows with every backup
     ),
     Capability(
-        "restore_test", (Part(restore_test.build, _always("restore_test")),), schedule=FIRST_WEEK, exclusive=True
+        "restore_test", (Part(restore_test.build, _always("restore_test")),), schedule=FIRST_WEEK
     ),
     Capability(
         "vacuum",
         (Part(vacuum.build, _always("vacuum_analyze")),),
         schedule="vacuum",
-        exclusive=True,
         refreshes=("table_stats",),
         maintenance=True,
     ),
@@ -81,7 +80,6 @@ CAPABILITIES: tuple[Capability, ...] = (
         "reindex",
         (Part(reindex.build, _always("reindex")),),
         schedule="reindex",
-        exclusive=True,
         refreshes=("table_stats",),
         maintenance=True,
     ),
@@ -89,15 +87,13 @@ CAPABILITIES: tuple[Capability, ...] = (
         "maintenance_window",
         (Part(maintenance_window.build, _with_window_work),),
         schedule=FIRST_WEEK,
-        exclusive=True,
         maintenance=True,
     ),
-    Capability("archive", (Part(archive.build, _archive_rules),), schedule="archive", exclusive=True, maintenance=True),
+    Capability("archive", (Part(archive.build, _archive_rules),), schedule="archive", maintenance=True),
     Capability(
         "capacity",
         (Part(capacity.build, _always("capacity_sample", "capacity_forecast")),),
         schedule="capacity_sample",
-        exclusive=False,
     ),
 )
 
@@ -107,14 +103,26 @@ def present(config: OpsConfig, db: DatabaseConfig) -> list[Capability]:
     return [capability for capability in CAPABILITIES if capability.assets(config, db)]
 
 
-def maintenance_assets(config: OpsConfig) -> dict[str, list[str]]:
-    """Per database, the assets whose runs the weekly report lists as maintenance done."""
-    return {
-        db.name: [
-            name
-            for capability in present(config, db)
-            if capability.maintenance
-            for name in capability.assets(config, db)
-        ]
-        for db in config.databases
-    }
+def in_use(config: OpsConfig) -> list[Capability]:
+    """The capabilities at least one configured database has, in registry order."""
+    return [c for c in CAPABILITIES if any(c.assets(config, db) for db in config.databases)]
+
+
+def fleets(config: OpsConfig) -> Fleets:
+    """Per asset name, the databases it is built for (its partitions), in config order."""
+    members: dict[str, list[DatabaseConfig]] = {}
+    for capability in CAPABILITIES:
+        for db in config.databases:
+            for name in capability.assets(config, db):
+                members.setdefault(name, []).append(db)
+    return {name: Fleet(tuple(databases)) for name, databases in members.items()}
+
+
+def maintenance_assets(config: OpsConfig) -> list[str]:
+    """The assets whose runs the weekly report lists as maintenance done."""
+    return [
+        name
+        for capability in in_use(config)
+        if capability.maintenance
+        for name in dict.fromkeys(n for db in config.databases for n in capability.assets(config, db))
+    ]

@@ -1,9 +1,9 @@
-"""`<db>/archive_<rule>`: old rows (and their children) moved to the archive in batches, with the
-check `archive_consistent`. `dry_run: true` in the launchpad counts what would move and stops."""
+"""`archive_<rule>` (partitioned by the databases with a rule of that name): old rows (and their
+children) moved to the archive in batches, with the check `archive_consistent`. `dry_run: true` in the launchpad counts what would move and stops."""
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
+from ops_pipelines.assets.common import Fleet, Fleets, check_result, fleet_asset, fleet_check, retry_if_transient
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import ArchiveRule, DatabaseConfig, OpsConfig
 from ops_pipelines.core.archive import run_archive, verify_archive
@@ -15,33 +15,41 @@ class ArchiveConfig(dg.Config):
     dry_run: bool = False
 
 
-def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
-    assets, checks = [], []
-    for rule in db.archive:
-        asset, check = _build_rule(capability, db, rule)
-        assets.append(asset)
-        checks.append(check)
-    return dg.Definitions(assets=assets, asset_checks=checks)
+def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
+    names = dict.fromkeys(rule.name for db in config.databases for rule in db.archive)
+    built = [_build_rule(capability, name, fleets[f"archive_{name}"]) for name in names]
+    return dg.Definitions(assets=[asset for asset, _ in built], asset_checks=[check for _, check in built])
 
 
-def _build_rule(capability: Capability, db: DatabaseConfig, rule: ArchiveRule):
-    key = asset_key(db, f"archive_{rule.name}")
+def _rule(db: DatabaseConfig, name: str) -> ArchiveRule:
+    return next(rule for rule in db.archive if rule.name == name)
+
+
+def _describe(rule: ArchiveRule) -> str:
     source = f"{rule.table[0]}.{rule.table[1]}"
-    where = f"schema {rule.destination.schema_} of " + ("another database" if rule.destination.dsn else db.name)
+    where = f"schema {rule.destination.schema_} of " + ("another database" if rule.destination.dsn else "the database")
     children = ", ".join(f"{c.table[0]}.{c.table[1]}" for c in rule.children) or "none"
-
-    @database_asset(
-        capability,
-        db,
-        f"archive_{rule.name}",
-        description=(
-            f"Moves rows of {source} older than {rule.older_than} by {rule.age_column}"
-            + (f" with {rule.status_column} in {rule.status_in}" if rule.status_column else "")
-            + (f" and {rule.where}" if rule.where else "")
-            + f", with their children ({children}), to {where}; {rule.batch_size:,} per batch."
-        ),
+    return (
+        f"Moves rows of {source} older than {rule.older_than} by {rule.age_column}"
+        + (f" with {rule.status_column} in {rule.status_in}" if rule.status_column else "")
+        + (f" and {rule.where}" if rule.where else "")
+        + f", with their children ({children}), to {where}; {rule.batch_size:,} per batch."
     )
+
+
+def _build_rule(capability: Capability, name: str, fleet: Fleet):
+    rules = {db.name: _rule(db, name) for db in fleet.databases}
+    descriptions = dict.fromkeys(_describe(rule) for rule in rules.values())
+    description = (
+        next(iter(descriptions))
+        if len(descriptions) == 1
+        else f"Archive rule {name}; its table, age and destination differ per database (see the config)."
+    )
+
+    @fleet_asset(capability, f"archive_{name}", fleet, description=description)
     def archive(context: dg.AssetExecutionContext, config: ArchiveConfig) -> dg.MaterializeResult:
+        db = fleet.database(context.partition_key)
+        rule = rules[db.name]
         with retry_if_transient():
             run = run_archive(
                 db,
@@ -74,12 +82,15 @@ def _build_rule(capability: Capability, db: DatabaseConfig, rule: ArchiveRule):
             }
         )
 
-    @dg.asset_check(
-        asset=key,
-        name="archive_consistent",
+    @fleet_check(
+        f"archive_{name}",
+        "archive_consistent",
+        fleet,
         description="Every row the ledger says was archived is in the archive (count and key checksum).",
     )
-    def archive_consistent() -> dg.AssetCheckResult:
+    def archive_consistent(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        db = fleet.database(context.partition_key)
+        rule = rules[db.name]
         try:
             return check_result(verify_archive(db, rule))
         except OpsError as exc:

@@ -1,4 +1,4 @@
-"""`<db>/backup`: a verified pg_dump of the database, and the checks that say it can be trusted.
+"""`backup` (partitioned by database): a verified pg_dump of the database, and the checks that say it can be trusted.
 
 Checks: `backup_fresh` (newest complete backup younger than max_age_hours), `backup_checksum`
 (sha256 and size match the manifest), `backup_readable` (pg_restore reads the decompressed
@@ -9,9 +9,9 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
+from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient
 from ops_pipelines.capability import Capability
-from ops_pipelines.config import DatabaseConfig, OpsConfig
+from ops_pipelines.config import OpsConfig
 from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import run_backup
 from ops_pipelines.core.backup_catalog import list_backups, stamp_of
@@ -26,79 +26,88 @@ BACKUP_STAMP = "backup_stamp"  # metadata: which backup a materialization made (
 
 
 def backup_stamp(metadata) -> str | None:
-    """The stamp of the backup a `<db>/backup` materialization made, or None (one made before this entry)."""
+    """The stamp of the backup a `backup` materialization made, or None (one made before this entry)."""
     entry = metadata.get(BACKUP_STAMP)
     return entry.value if entry is not None else None
 
 
-def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
-    key = asset_key(db, "backup")
+def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
+    fleet = fleets["backup"]
     storage = local_storage(config)
-    max_age = dt.timedelta(hours=db.backup.max_age_hours)
 
-    @database_asset(
+    # No FreshnessPolicy: on a partitioned asset it judges the asset as a whole, and each database
+    # has its own max_age_hours. `backup_fresh` judges each partition, and the missing-backup sensor acts.
+    @fleet_asset(
         capability,
-        db,
         "backup",
-        freshness_policy=dg.FreshnessPolicy.time_window(fail_window=max_age),
+        fleet,
         description=(
-            f"pg_dump (custom format) of {db.name}, zstd-compressed, with a manifest of sha256 and the "
-            f"row count of every table in the dump's snapshot. Stored under {storage.uri(db.name)}."
+            "pg_dump (custom format) of the database, zstd-compressed, with a manifest of sha256 and the "
+            f"row count of every table in the dump's snapshot. Stored under {storage.uri('<database>')}."
         ),
     )
     def backup(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        db = fleet.database(context.partition_key)
         with retry_if_transient():
             result = run_backup(db, storage, log=lambda message: context.log.info(f"{db.name}: {message}"))
         context.log.info(f"{db.name}: backup complete: {result.uri}")
         return dg.MaterializeResult(metadata=backup_metadata(result.manifest, result.uri, result.partials_removed))
 
-    def noting_orphans(verdict, entries) -> dg.AssetCheckResult:
+    def noting_orphans(database: str, verdict, entries) -> dg.AssetCheckResult:
         orphans = backup_checks.orphan_dumps(entries)
-        in_progress = bool(orphans) and storage.is_locked(db.name, "backup")
+        in_progress = bool(orphans) and storage.is_locked(database, "backup")
         return check_result(backup_checks.noting_orphans(verdict, orphans, in_progress))
 
-    @dg.asset_check(
-        asset=key,
-        name="backup_fresh",
-        description=f"The newest complete backup is younger than {db.backup.max_age_hours:g} h; warns when a newer "
-        "dump has no manifest.",
+    @fleet_check(
+        "backup",
+        "backup_fresh",
+        fleet,
+        description="The newest complete backup is younger than the database's backup.max_age_hours; warns when a "
+        "newer dump has no manifest.",
     )
-    def backup_fresh() -> dg.AssetCheckResult:
+    def backup_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        db = fleet.database(context.partition_key)
         now = dt.datetime.now(dt.UTC)
         entries = list_backups(storage, db.name)
         newest = max((e.stamp for e in entries if e.complete), default=None)
-        return noting_orphans(backup_checks.freshness(newest, db.backup.max_age_hours, now), entries)
+        return noting_orphans(db.name, backup_checks.freshness(newest, db.backup.max_age_hours, now), entries)
 
-    @dg.asset_check(
-        asset=key,
-        name="backup_checksum",
+    @fleet_check(
+        "backup",
+        "backup_checksum",
+        fleet,
         blocking=True,
         description="The newest complete backup's sha256 and size match its manifest; warns when a newer dump has no "
         "manifest.",
     )
-    def backup_checksum() -> dg.AssetCheckResult:
+    def backup_checksum(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        db = fleet.database(context.partition_key)
         entries = list_backups(storage, db.name)
         complete = [e for e in entries if e.complete]
         if not complete:
             return check_result(Verdict(False, False, "no complete backup (dump + manifest) exists"))
-        return noting_orphans(backup_checks.checksum(storage, complete[-1]), entries)
+        return noting_orphans(db.name, backup_checks.checksum(storage, complete[-1]), entries)
 
-    @dg.asset_check(
-        asset=key,
-        name="backup_readable",
+    @fleet_check(
+        "backup",
+        "backup_readable",
+        fleet,
         blocking=True,
         description="pg_restore --list reads the newest backup's decompressed catalogue.",
     )
-    def backup_readable() -> dg.AssetCheckResult:
+    def backup_readable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        db = fleet.database(context.partition_key)
         entries = list_backups(storage, db.name)
         return _on_newest(entries, lambda entry: backup_checks.readable(storage, entry, db.restore_test.bin_dir))
 
-    @dg.asset_check(
-        asset=key,
-        name="backup_size_sane",
+    @fleet_check(
+        "backup",
+        "backup_size_sane",
+        fleet,
         description="The newest backup is at least half the median size of the previous seven (warning).",
     )
-    def backup_size_sane() -> dg.AssetCheckResult:
+    def backup_size_sane(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        db = fleet.database(context.partition_key)
         return check_result(backup_checks.size_sane(storage, list_backups(storage, db.name)))
 
     return dg.Definitions(

@@ -1,4 +1,4 @@
-"""`<db>/capacity_sample` (daily) and `<db>/capacity_forecast`: growth measured, kept, and projected
+"""`capacity_sample` (daily) and `capacity_forecast`, partitioned by database: growth measured, kept, and projected
 30/90/180 days ahead with the dates the volume crosses the warning ratio and fills. Checks:
 `connection_headroom`, `capacity_headroom`.
 
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from ops_pipelines.assets.capacity_records import ForecastFigures, Headroom, SampleFigures, history_points
-from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
+from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.verdict import Verdict
-from ops_pipelines.history import materialization_metadata
+from ops_pipelines.history import latest_materialization, materialization_metadata
 from ops_pipelines.units import format_bytes
 
 if TYPE_CHECKING:
@@ -36,22 +36,23 @@ class SampleConfig(dg.Config):
     import_csv: str = ""  # a CSV of date,bytes to import first, labelled "imported" (start with Grafana's numbers)
 
 
-def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
+def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
     ops_config = config  # the sample asset's own `config` parameter is the launchpad's SampleConfig
     metrics_dsn = config.metrics.dsn.get_secret_value() if config.metrics.dsn else None
-    settings = db.capacity
-    sample_key, forecast_key = asset_key(db, "capacity_sample"), asset_key(db, "capacity_forecast")
+    fleet = fleets["capacity_sample"]
+    sample_key = dg.AssetKey("capacity_sample")
     charts = config.reports_dir
 
-    @database_asset(
+    @fleet_asset(
         capability,
-        db,
         "capacity_sample",
+        fleet,
         deps=("table_stats",),
-        description=f"Size, largest tables, WAL, connections and cache hit ratio of {db.name}, and the volume; "
-        "appended to ops_metrics.capacity_samples in the metrics database.",
+        description="Size, largest tables, WAL, connections and cache hit ratio of the database, and the volume; "
+        "kept in ops_metrics.capacity_samples in the metrics database, or else in this asset's history.",
     )
     def capacity_sample(context: dg.AssetExecutionContext, config: SampleConfig) -> dg.MaterializeResult:
+        db = fleet.database(context.partition_key)
         from ops_pipelines.core.capacity import parse_history_csv, store_imported, store_sample, take_sample
 
         rows = parse_history_csv(Path(config.import_csv)) if config.import_csv else []
@@ -93,28 +94,32 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
         }
         return dg.MaterializeResult(metadata=metadata)
 
-    def load_history(instance: dg.DagsterInstance) -> "History":
+    def load_history(instance: dg.DagsterInstance, db: DatabaseConfig) -> "History":
         from ops_pipelines.core.capacity import history_from_points, read_history
 
         if metrics_dsn:
             return read_history(metrics_dsn, db.name)
         records, cursor = [], None
+        of_database = dg.AssetRecordsFilter(asset_key=sample_key, asset_partitions=[db.name])
         while len(records) < EVENT_LOG_SAMPLES:
-            page = instance.fetch_materializations(sample_key, limit=PAGE, cursor=cursor)
+            page = instance.fetch_materializations(of_database, limit=PAGE, cursor=cursor)
             records += page.records
             if not page.has_more:
                 break
             cursor = page.cursor
         return history_from_points(history_points(records))
 
-    @dg.asset_check(
-        asset=sample_key,
-        name="connection_headroom",
-        description=f"Connections in use stay under {settings.connection_warn_ratio:.0%} of max_connections (warning).",
+    @fleet_check(
+        "capacity_sample",
+        "connection_headroom",
+        fleet,
+        description="Connections in use stay under capacity.connection_warn_ratio of max_connections (warning).",
     )
     def connection_headroom(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        db = fleet.database(context.partition_key)
+        settings = db.capacity
         figures = SampleFigures.from_metadata(
-            materialization_metadata(context.instance.get_latest_materialization_event(sample_key))
+            materialization_metadata(latest_materialization(context.instance, sample_key, db.name))
         )
         if figures is None:
             return check_result(Verdict(False, True, "no capacity sample yet"))
@@ -127,20 +132,22 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
         )
         return check_result(verdict)
 
-    @database_asset(
+    @fleet_asset(
         capability,
-        db,
         "capacity_forecast",
+        fleets["capacity_forecast"],
         deps=("capacity_sample",),
         kinds=("pandas",),
-        description=f"Growth of {db.name} projected 30/90/180 days ahead (robust linear or damped Holt, "
-        f"chosen by backtest), with the dates the volume crosses {settings.warn_ratio:.0%} and 100%.",
+        description="Growth of the database projected 30/90/180 days ahead (robust linear or damped Holt, "
+        "chosen by backtest), with the dates the volume crosses capacity.warn_ratio and 100%.",
     )
     def capacity_forecast(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from ops_pipelines.core.capacity import draw_chart
         from ops_pipelines.core.forecast import forecast
 
-        history = load_history(context.instance)
+        db = fleet.database(context.partition_key)
+        settings = db.capacity
+        history = load_history(context.instance, db)
         result = forecast(history.used, history.capacity_bytes, settings.warn_ratio)
         chart = draw_chart(
             history,
@@ -153,19 +160,19 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
         context.log.info(f"{db.name}: {result.reason}")
         return dg.MaterializeResult(metadata=forecast_metadata(result, history.imported, chart, ops_config.timezone))
 
-    @dg.asset_check(
-        asset=forecast_key,
-        name="capacity_headroom",
-        description=(
-            f"Warns when {settings.warn_ratio:.0%} of the volume is forecast within {settings.warn_within}, errors "
-            "when "
-            f"100% is forecast within {settings.error_within} (the earlier of the two models counts)."
-        ),
+    @fleet_check(
+        "capacity_forecast",
+        "capacity_headroom",
+        fleets["capacity_forecast"],
+        description="Warns when capacity.warn_ratio of the volume is forecast within capacity.warn_within, errors "
+        "when 100% is forecast within capacity.error_within (the earlier of the two models counts).",
     )
     def capacity_headroom(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from ops_pipelines.core.forecast import forecast
 
-        past = load_history(context.instance)
+        db = fleet.database(context.partition_key)
+        settings = db.capacity
+        past = load_history(context.instance, db)
         result = forecast(past.used, past.capacity_bytes, settings.warn_ratio)
         return check_result(
             headroom_verdict(

@@ -1,51 +1,116 @@
-"""Names shared by every per-database factory, so keys, groups and pools read the same everywhere."""
+"""What every capability's assets share: one asset per capability part, partitioned by database.
+
+A fleet of 500 databases is 500 partitions of each asset, not 500 copies of it: the code location
+loads in the same time for one database as for five hundred (bench/RESULTS.md), and the UI lists a
+dozen assets, each with a partition per database. `Fleet` is the set of databases one asset is built
+for; the asset's function reads its database from the run's partition key.
+"""
 
 import contextlib
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig
-from ops_pipelines.errors import TransientError
+from ops_pipelines.errors import OpsError, TransientError
 
 TRANSIENT_RETRIES = 3
 TRANSIENT_WAIT_SECONDS = 120
 
 
-def asset_key(db: DatabaseConfig, name: str) -> dg.AssetKey:
-    """`<db>/<name>`: the database name prefixes every key, so the graph reads per database."""
-    return dg.AssetKey([db.name, name])
+@dataclass(frozen=True)
+class Fleet:
+    """The databases one asset exists for, in config order; its partitions are their names."""
+
+    databases: tuple[DatabaseConfig, ...]
+    partitions: dg.StaticPartitionsDefinition = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "partitions", dg.StaticPartitionsDefinition([db.name for db in self.databases]))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(db.name for db in self.databases)
+
+    def database(self, partition_key: str | None) -> DatabaseConfig:
+        """The configured database a run's partition names; a clear error for any other key."""
+        for db in self.databases:
+            if db.name == partition_key:
+                return db
+        if partition_key is None:
+            raise OpsError("this asset is partitioned by database: choose one (--partition NAME, or in the UI)")
+        raise OpsError(f'no configured database "{partition_key}" has this asset (it has: {self.describe()})')
+
+    def describe(self, limit: int = 10) -> str:
+        names = self.names
+        shown = ", ".join(names[:limit])
+        return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def pool(db: DatabaseConfig) -> str:
-    """The concurrency pool of a database's heavy actions (limit 1 in dagster.yaml)."""
-    return f"db_{db.name}"
+Fleets = dict[str, Fleet]  # asset name -> the databases it is built for
 
 
-def database_asset(
+def fleet_asset(
     capability: Capability,
-    db: DatabaseConfig,
     name: str,
+    fleet: Fleet,
     *,
     description: str,
-    deps: tuple[str, ...] = (),
-    kinds: tuple[str, ...] = ("postgres",),
+    deps: Sequence[str] = (),
+    kinds: Sequence[str] = ("postgres",),
     **kwargs,
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
-    """`@dg.asset` for one asset of a capability on one database: keyed `<db>/<name>`, grouped by
-    database, and — when the registry marks the capability exclusive — in the database's pool of
-    one, so it never overlaps other heavy work on the same database."""
+    """`@dg.asset` for one asset of a capability: keyed by its name, partitioned by database, grouped
+    by capability. Two heavy runs of one database never overlap: the run queue admits one run per
+    partition key at a time (dagster.yaml, `tag_concurrency_limits` on `dagster/partition`)."""
     return dg.asset(
-        key=asset_key(db, name),
-        deps=[asset_key(db, dep) for dep in deps],
-        group_name=db.name,
+        key=dg.AssetKey(name),
+        deps=[dg.AssetKey(dep) for dep in deps],
+        partitions_def=fleet.partitions,
+        group_name=capability.name,
         kinds=set(kinds),
-        pool=pool(db) if capability.exclusive else None,
-        description=description,
+        description=description + f"\n\nPartitioned by database ({len(fleet.databases)}: {fleet.describe()}).",
         **kwargs,
     )
+
+
+def fleet_check(asset: str, name: str, fleet: Fleet, *, description: str, blocking: bool = False):
+    """`@dg.asset_check` on one partition (database) of a fleet asset."""
+
+    def decorate(fn: Callable[..., dg.AssetCheckResult]) -> dg.AssetChecksDefinition:
+        with partitioned_checks():
+            return dg.asset_check(
+                asset=dg.AssetKey(asset),
+                name=name,
+                partitions_def=fleet.partitions,
+                blocking=blocking,
+                description=description,
+            )(fn)
+
+    return decorate
+
+
+def fleet_check_spec(asset: str, name: str, fleet: Fleet, *, description: str, blocking: bool = False):
+    """An `AssetCheckSpec` evaluated inside the asset's own function, per partition."""
+    with partitioned_checks():
+        return dg.AssetCheckSpec(
+            name, asset=dg.AssetKey(asset), partitions_def=fleet.partitions, blocking=blocking, description=description
+        )
+
+
+@contextlib.contextmanager
+def partitioned_checks() -> Iterator[None]:
+    # Partitioned asset checks are a preview API in Dagster 1.13 ("may change in patch releases"),
+    # which is why pyproject.toml pins Dagster's exact version: the suite runs them before any upgrade.
+    # The alternative, unpartitioned checks naming failing databases in metadata, would lose the
+    # per-database history a DBA reads. Silence only this one warning, only here.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def.*AssetCheckSpec")
+        yield
 
 
 def check_result(verdict) -> dg.AssetCheckResult:

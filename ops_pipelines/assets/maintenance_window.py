@@ -1,4 +1,4 @@
-"""`<db>/maintenance_window`: VACUUM FULL of the listed tables (and REINDEX DATABASE when set):
+"""`maintenance_window` (partitioned by the databases with such work): VACUUM FULL of the listed tables (and REINDEX DATABASE when set):
 work that locks tables for its whole duration, so it refuses to run outside the monthly window
 unless the launchpad sets `override_window: true`. Built only when there is such work."""
 
@@ -6,9 +6,9 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import database_asset
+from ops_pipelines.assets.common import Fleets, fleet_asset
 from ops_pipelines.capability import Capability
-from ops_pipelines.config import DatabaseConfig, OpsConfig
+from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.window import require_window, run_window_work
 from ops_pipelines.localtime import local_time
 
@@ -17,23 +17,22 @@ class WindowConfig(dg.Config):
     override_window: bool = False  # run outside the window: you accept locking the ERP out
 
 
-def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
-    work = db.maintenance_window
+def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
+    fleet = fleets["maintenance_window"]
     ops_config = config  # the asset's own `config` parameter is the launchpad's WindowConfig
-    tables = ", ".join(f"{s}.{t}" for s, t in work.vacuum_full_tables) or "none"
 
-    @database_asset(
+    @fleet_asset(
         capability,
-        db,
         "maintenance_window",
+        fleet,
         deps=("table_stats",),
         description=(
-            f"Monthly window work on {db.name}: VACUUM FULL of {tables}"
-            + ("; REINDEX DATABASE" if work.full_reindex else "")
-            + ". Refuses to run outside the window without override_window."
+            "Monthly window work on the database: VACUUM FULL of its maintenance_window.vacuum_full_tables, and "
+            "REINDEX DATABASE when full_reindex is set. Refuses to run outside the window without override_window."
         ),
     )
     def maintenance_window(context: dg.AssetExecutionContext, config: WindowConfig) -> dg.MaterializeResult:
+        db = fleet.database(context.partition_key)
         now = dt.datetime.now(dt.UTC)
         state = require_window(ops_config, now, config.override_window)
         if not state.inside:

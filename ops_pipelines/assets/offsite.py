@@ -1,13 +1,13 @@
-"""`<db>/offsite_copy`: the newest local backup, copied to S3, with a check that re-reads it.
+"""`offsite_copy` (partitioned by database): the newest local backup, copied to S3, with a check that re-reads it.
 
 Built only when `backup_store.s3` is configured.
 """
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, database_asset
+from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check
 from ops_pipelines.capability import Capability
-from ops_pipelines.config import DatabaseConfig, OpsConfig
+from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
 from ops_pipelines.core.offsite import copy_backup, verify_copy
 from ops_pipelines.core.verdict import Verdict
@@ -15,22 +15,23 @@ from ops_pipelines.errors import OpsError
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 
 
-def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
-    key = asset_key(db, "offsite_copy")
+def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
+    fleet = fleets["offsite_copy"]
     local = local_storage(config)
     s3, target = config.backup_store.s3, offsite_storage(config)
     if s3 is None or target is None:
         raise OpsError("offsite_copy is built only when backup_store.s3 is set (the registry says so)")
 
-    @database_asset(
+    @fleet_asset(
         capability,
-        db,
         "offsite_copy",
+        fleet,
         deps=("backup",),
         kinds=("s3",),
-        description=f"The newest complete backup of {db.name}, copied to s3://{s3.bucket}/{s3.prefix}{db.name}/.",
+        description=f"The newest complete backup of the database, copied to s3://{s3.bucket}/{s3.prefix}<database>/.",
     )
     def offsite_copy(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        db = fleet.database(context.partition_key)
         backups = complete_backups(local, db.name)
         if not backups:
             raise OpsError(f"no complete local backup of {db.name} to copy")
@@ -51,13 +52,15 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
             }
         )
 
-    @dg.asset_check(
-        asset=key,
-        name="offsite_matches",
+    @fleet_check(
+        "offsite_copy",
+        "offsite_matches",
+        fleet,
         blocking=True,
         description="The off-site copy of the newest backup exists and re-reads with the manifest's size and sha256.",
     )
-    def offsite_matches() -> dg.AssetCheckResult:
+    def offsite_matches(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        db = fleet.database(context.partition_key)
         backups = complete_backups(local, db.name)
         if not backups:
             return check_result(Verdict(False, False, "no complete local backup to compare with"))

@@ -1,29 +1,29 @@
-"""`<db>/reindex`: drop invalid leftovers of failed concurrent builds, then REINDEX CONCURRENTLY the
+"""`reindex` (partitioned by database): drop invalid leftovers of failed concurrent builds, then REINDEX CONCURRENTLY the
 indexes over the bloat ratio and minimum size. Check: `no_invalid_indexes`."""
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
+from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient
 from ops_pipelines.capability import Capability
-from ops_pipelines.config import DatabaseConfig, OpsConfig
+from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.reindex import invalid_index_verdict, run_reindex
-from ops_pipelines.units import format_bytes
 
 
-def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
-    key = asset_key(db, "reindex")
+def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
+    fleet = fleets["reindex"]
 
-    @database_asset(
+    @fleet_asset(
         capability,
-        db,
         "reindex",
+        fleet,
         deps=("table_stats",),
         description=(
-            f"Drops invalid indexes, then rebuilds online (REINDEX INDEX CONCURRENTLY) the indexes of {db.name} "
-            f"over {db.reindex.bloat_ratio:.0%} bloat and {format_bytes(db.reindex.min_index_size)}."
+            "Drops invalid indexes, then rebuilds online (REINDEX INDEX CONCURRENTLY) the indexes of the database "
+            "over reindex.bloat_ratio bloat and reindex.min_index_size."
         ),
     )
     def reindex(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        db = fleet.database(context.partition_key)
         with retry_if_transient():
             outcome = run_reindex(db, log=lambda message: context.log.info(f"{db.name}: {message}"))
         rows = [
@@ -67,10 +67,10 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
             }
         )
 
-    @dg.asset_check(
-        asset=key, name="no_invalid_indexes", description="No index is left invalid by a failed concurrent build."
+    @fleet_check(
+        "reindex", "no_invalid_indexes", fleet, description="No index is left invalid by a failed concurrent build."
     )
-    def no_invalid_indexes() -> dg.AssetCheckResult:
-        return check_result(invalid_index_verdict(db))
+    def no_invalid_indexes(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return check_result(invalid_index_verdict(fleet.database(context.partition_key)))
 
     return dg.Definitions(assets=[reindex], asset_checks=[no_invalid_indexes])

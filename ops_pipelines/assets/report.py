@@ -12,7 +12,6 @@ import datetime as dt
 import dagster as dg
 
 from ops_pipelines.assets.capacity_records import ForecastFigures, SampleFigures
-from ops_pipelines.assets.common import asset_key
 from ops_pipelines.config import REPORTS_FOLDER, DatabaseConfig, OpsConfig
 from ops_pipelines.core.db_health import read_health
 from ops_pipelines.core.recovery_status import recovery_status
@@ -29,7 +28,15 @@ from ops_pipelines.core.report_render import backup_trend_chart, render_html, re
 from ops_pipelines.core.traffic import read_traffic
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
-from ops_pipelines.history import check_evaluation, checks_by_database, materialization_metadata, run_failure
+from ops_pipelines.history import (
+    PARTITION_TAG,
+    check_evaluation,
+    check_history,
+    latest_materialization,
+    materialization_metadata,
+    partitioned_checks,
+    run_failure,
+)
 from ops_pipelines.localtime import local_day, local_time
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 from ops_pipelines.units import format_bytes
@@ -38,16 +45,12 @@ REPORT_KEY = dg.AssetKey("maintenance_report")
 HISTORY_LIMIT = 200  # events per asset or check in a week: more than any schedule makes
 
 
-def build(config: OpsConfig, asset_graph, maintenance: dict[str, list[str]]) -> dg.Definitions:
-    """`maintenance`: per database, the assets whose runs count as maintenance done (from the registry)."""
+def build(config: OpsConfig, asset_graph, maintenance: list[str]) -> dg.Definitions:
+    """`maintenance`: the assets whose runs count as maintenance done (from the registry)."""
     present = set(asset_graph.get_all_asset_keys())
-    checks = checks_by_database(asset_graph)
-    # Lineage: the report reads these assets' history (those a database has).
-    read_from = {
-        asset_key(db, name)
-        for db in config.databases
-        for name in ("backup", "restore_test", "capacity_forecast", *maintenance[db.name])
-    }
+    checks = partitioned_checks(asset_graph)
+    # Lineage: the report reads these assets' history.
+    read_from = {dg.AssetKey(name) for name in ("backup", "restore_test", "capacity_forecast", *maintenance)}
     deps = sorted(read_from & present, key=str)
 
     @dg.asset(
@@ -66,9 +69,8 @@ def build(config: OpsConfig, asset_graph, maintenance: dict[str, list[str]]) -> 
         week_start = now - dt.timedelta(days=7)
         sections = []
         for db in config.databases:
-            section = database_report(
-                context.instance, config, db, checks.get(db.name, []), maintenance[db.name], present, now, week_start
-            )
+            of_database = [key for key, databases in checks.items() if db.name in databases]
+            section = database_report(context.instance, config, db, of_database, maintenance, present, now, week_start)
             if section.unreachable:
                 context.log.warning(f"{db.name}: {section.unreachable}")
             sections.append(section)
@@ -110,7 +112,7 @@ def database_report(
         health = read_health(db, config.reports, now)
     except OpsError as exc:
         unreachable = str(exc)
-    maintenance_keys = [asset_key(db, n) for n in maintenance]
+    maintenance_keys = [dg.AssetKey(n) for n in maintenance]
     return DatabaseReport(
         name=db.name,
         description=db.description,
@@ -125,9 +127,9 @@ def database_report(
                 _value(r, "restore_seconds"),
                 r.run_id,
             )
-            for r in _week(instance, asset_key(db, "restore_test"), week_start)
+            for r in _week(instance, dg.AssetKey("restore_test"), db.name, week_start)
         ],
-        failed_checks=failed_checks(instance, check_keys, week_start),
+        failed_checks=failed_checks(instance, check_keys, db.name, week_start),
         failed_runs=failed_runs(instance, db, week_start, present),
         maintenance=sorted(
             (
@@ -136,7 +138,7 @@ def database_report(
                 )
                 for key in maintenance_keys
                 if key in present
-                for r in _week(instance, key, week_start)
+                for r in _week(instance, key, db.name, week_start)
             ),
             key=lambda action: action.at,
         ),
@@ -152,11 +154,11 @@ def database_report(
 
 
 def failed_checks(
-    instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey], since: dt.datetime
+    instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey], database: str, since: dt.datetime
 ) -> list[FailedCheck]:
     found = []
     for key in check_keys:
-        for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=HISTORY_LIMIT):
+        for record in check_history(instance, key, database, HISTORY_LIMIT):
             if record.create_timestamp < since.timestamp():
                 break  # newest first
             evaluation = check_evaluation(record)
@@ -178,11 +180,9 @@ def failed_checks(
 def failed_runs(
     instance: dg.DagsterInstance, db: DatabaseConfig, since: dt.datetime, present: set[dg.AssetKey]
 ) -> list[FailedRun]:
-    """Failed runs of the database's job (its runs carry the database tag), named by the asset that failed."""
+    """Failed runs of the database (its partition, however launched), named by the asset that failed."""
     records = instance.get_run_records(
-        dg.RunsFilter(
-            statuses=[dg.DagsterRunStatus.FAILURE], tags={"ops_pipelines/database": db.name}, updated_after=since
-        ),
+        dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], tags={PARTITION_TAG: db.name}, updated_after=since),
         limit=HISTORY_LIMIT,
     )
     step_assets = {key.to_python_identifier(): key.path[-1] for key in present}
@@ -196,8 +196,8 @@ def failed_runs(
 
 
 def capacity_view(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseConfig) -> CapacityView:
-    forecast_event = instance.get_latest_materialization_event(asset_key(db, "capacity_forecast"))
-    sample_event = instance.get_latest_materialization_event(asset_key(db, "capacity_sample"))
+    forecast_event = latest_materialization(instance, dg.AssetKey("capacity_forecast"), db.name)
+    sample_event = latest_materialization(instance, dg.AssetKey("capacity_sample"), db.name)
     view = CapacityView()
     sample = SampleFigures.from_metadata(materialization_metadata(sample_event))
     if sample is not None:
@@ -223,10 +223,10 @@ def capacity_view(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseC
         ("volume full in", forecast.days_to_full),
     ):
         view.figures.append((label, f"{days} days" if days is not None else "no crossing forecast"))
-    headroom = instance.get_latest_asset_check_evaluation_record(
-        dg.AssetCheckKey(asset_key(db, "capacity_forecast"), "capacity_headroom")
+    headroom = check_history(
+        instance, dg.AssetCheckKey(dg.AssetKey("capacity_forecast"), "capacity_headroom"), db.name, limit=1
     )
-    evaluation = check_evaluation(headroom)
+    evaluation = check_evaluation(headroom[0] if headroom else None)
     if evaluation is not None:
         view.headroom = ("passed: " if evaluation.passed else "FAILED: ") + (evaluation.description or "")
     return view
@@ -264,9 +264,10 @@ def write_report(config: OpsConfig, report: Report, blocks: list) -> list[str]:
     return written
 
 
-def _week(instance: dg.DagsterInstance, key: dg.AssetKey, since: dt.datetime) -> list:
+def _week(instance: dg.DagsterInstance, key: dg.AssetKey, database: str, since: dt.datetime) -> list:
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, after_timestamp=since.timestamp()), limit=HISTORY_LIMIT
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[database], after_timestamp=since.timestamp()),
+        limit=HISTORY_LIMIT,
     ).records
     return sorted(records, key=lambda r: r.timestamp)
 

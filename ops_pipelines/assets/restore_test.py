@@ -1,4 +1,4 @@
-"""`<db>/restore_test`: restore a backup into a sandbox and prove it holds what its manifest says.
+"""`restore_test` (partitioned by database): restore a backup into a sandbox and prove it holds what its manifest says.
 
 Its history answers "when was this database last proven recoverable, and how long did it take?"
 (`restore_seconds` is the recovery-time figure). Checks: `restore_verified` (blocking, error on any
@@ -9,9 +9,16 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
+from ops_pipelines.assets.common import (
+    Fleets,
+    check_result,
+    fleet_asset,
+    fleet_check,
+    fleet_check_spec,
+    retry_if_transient,
+)
 from ops_pipelines.capability import Capability
-from ops_pipelines.config import DatabaseConfig, OpsConfig
+from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups, newest_verified_stamp
 from ops_pipelines.core.backup_checks import orphan_dumps
 from ops_pipelines.core.restore import RestoreReport, recent_restore, run_restore_test
@@ -25,33 +32,34 @@ class RestoreTestConfig(dg.Config):
     backup: str = ""  # a backup stamp like 20261122T190000Z; empty: the newest complete backup
 
 
-def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
-    key = asset_key(db, "restore_test")
+def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
+    fleet = fleets["restore_test"]
     storage = local_storage(config)
-    settings = db.restore_test
-    max_age = settings.max_age.to_timedelta()
+    sandboxes = sorted({db.restore_test.sandbox for db in fleet.databases})
 
-    @database_asset(
+    @fleet_asset(
         capability,
-        db,
         "restore_test",
+        fleet,
         deps=("backup",),
-        kinds=("postgres", "docker") if settings.sandbox == "docker" else ("postgres",),
+        kinds=("postgres", "docker") if "docker" in sandboxes else ("postgres",),
         check_specs=[
-            dg.AssetCheckSpec(
+            fleet_check_spec(
+                "restore_test",
                 "restore_verified",
-                asset=key,
+                fleet,
                 blocking=True,
                 description="Every table of the manifest restored with exactly its row count; pg_restore reported no "
                 "error; sanity queries returned rows.",
             )
         ],
         description=(
-            f"Restores a backup of {db.name} into a {settings.sandbox} sandbox and verifies it against the "
-            "manifest. restore_seconds is the measured recovery time."
+            f"Restores a backup of the database into a sandbox ({', '.join(sandboxes)}) and verifies it against "
+            "the manifest. restore_seconds is the measured recovery time."
         ),
     )
     def restore_test(context: dg.AssetExecutionContext, config: RestoreTestConfig) -> dg.MaterializeResult:
+        db = fleet.database(context.partition_key)
         entries = list_backups(storage, db.name)
         if config.backup:
             chosen = [e for e in entries if e.stamp == config.backup]
@@ -94,13 +102,16 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
             ],
         )
 
-    @dg.asset_check(
-        asset=key,
-        name="restore_recent",
-        description=f"A backup of {db.name} passed a restore test within the last {settings.max_age}.",
+    @fleet_check(
+        "restore_test",
+        "restore_recent",
+        fleet,
+        description="A backup of the database passed a restore test within its restore_test.max_age.",
     )
-    def restore_recent() -> dg.AssetCheckResult:
+    def restore_recent(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        db = fleet.database(context.partition_key)
         now = dt.datetime.now(dt.UTC)
+        max_age = db.restore_test.max_age.to_timedelta()
         return check_result(recent_restore(newest_verified_stamp(storage, db.name), max_age, now))
 
     return dg.Definitions(assets=[restore_test], asset_checks=[restore_recent])

@@ -1,13 +1,13 @@
-"""`<db>/backup_retention`: keeps N daily, weekly and monthly backups and deletes the rest,
+"""`backup_retention` (partitioned by database): keeps N daily, weekly and monthly backups and deletes the rest,
 locally and off-site. Never the newest, never the newest verified, never a dump without a
 manifest (reported instead). `dry_run: true` in the launchpad shows the plan and deletes nothing.
 """
 
 import dagster as dg
 
-from ops_pipelines.assets.common import database_asset
+from ops_pipelines.assets.common import Fleets, fleet_asset
 from ops_pipelines.capability import Capability
-from ops_pipelines.config import DatabaseConfig, OpsConfig
+from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.retention import apply_retention, merge_listings, plan_retention
 from ops_pipelines.localtime import local_time
@@ -20,21 +20,23 @@ class RetentionConfig(dg.Config):
     dry_run: bool = False
 
 
-def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
+def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
+    fleet = fleets["backup_retention"]
     ops_config = config  # the asset's own `config` parameter is the launchpad's RetentionConfig
-    policy = config.retention_for(db)
 
-    @database_asset(
+    @fleet_asset(
         capability,
-        db,
         "backup_retention",
+        fleet,
         deps=("backup",),
         description=(
-            f"Deletes backups of {db.name} outside the policy (keep {policy.daily} daily, {policy.weekly} weekly, "
-            f"{policy.monthly} monthly), locally and off-site. Set dry_run to preview."
+            "Deletes backups of the database outside its retention policy (keep N daily, weekly and monthly), "
+            "locally and off-site; never the newest, never the newest verified. Set dry_run to preview."
         ),
     )
     def backup_retention(context: dg.AssetExecutionContext, config: RetentionConfig) -> dg.MaterializeResult:
+        db = fleet.database(context.partition_key)
+        policy = ops_config.retention_for(db)
         run_config = config
         stores = [s for s in [local_storage(ops_config), offsite_storage(ops_config)] if s is not None]
         listings = [(store, list_backups(store, db.name)) for store in stores]

@@ -1,13 +1,13 @@
-"""`<db>/table_stats`: sizes, live/dead tuples and last vacuum/analyze of every table.
+"""`table_stats` (partitioned by database): sizes, live/dead tuples and last vacuum/analyze of every table.
 
 It feeds vacuum, reindex and capacity, and gives the UI a per-table view with history.
 """
 
 import dagster as dg
 
-from ops_pipelines.assets.common import database_asset, retry_if_transient
+from ops_pipelines.assets.common import Fleets, fleet_asset, retry_if_transient
 from ops_pipelines.capability import Capability
-from ops_pipelines.config import DatabaseConfig, OpsConfig
+from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.table_stats import TableStat, collect_table_stats
 from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
@@ -32,14 +32,17 @@ _SCHEMA = dg.TableSchema(
 )
 
 
-def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
-    @database_asset(
+def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
+    fleet = fleets["table_stats"]
+
+    @fleet_asset(
         capability,
-        db,
         "table_stats",
-        description=f"Sizes, live/dead tuples and last vacuum/analyze of every table in {db.name}.",
+        fleet,
+        description="Sizes, live/dead tuples and last vacuum/analyze of every table in the database.",
     )
     def table_stats(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        db = fleet.database(context.partition_key)
         with retry_if_transient():
             stats = collect_table_stats(db)
         context.log.info(

@@ -1,30 +1,30 @@
-"""`<db>/vacuum_analyze`: VACUUM (ANALYZE) only where the statistics say it helps; FREEZE where
+"""`vacuum_analyze` (partitioned by database): VACUUM (ANALYZE) only where the statistics say it helps; FREEZE where
 transaction IDs grow old. Checks: `xid_age` (warn / error thresholds) and `dead_tuples_ok`."""
 
 import dagster as dg
 
-from ops_pipelines.assets.common import asset_key, check_result, database_asset, retry_if_transient
+from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient
 from ops_pipelines.capability import Capability
-from ops_pipelines.config import DatabaseConfig, OpsConfig
+from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.vacuum import dead_tuple_verdict, run_vacuum, xid_age_verdict
 
 
-def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.Definitions:
-    key = asset_key(db, "vacuum_analyze")
-    settings = db.vacuum
+def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
+    fleet = fleets["vacuum_analyze"]
 
-    @database_asset(
+    @fleet_asset(
         capability,
-        db,
         "vacuum_analyze",
+        fleet,
         deps=("table_stats",),
         description=(
-            f"VACUUM (ANALYZE) of the tables of {db.name} over {settings.dead_ratio:.0%} dead tuples (at least "
-            f"{settings.min_dead_tuples:,}) or with stale statistics; FREEZE past transaction-ID age "
-            f"{settings.xid_age_warn:,}. A table locked longer than lock_timeout is skipped and reported."
+            "VACUUM (ANALYZE) of the tables over the database's dead-tuple thresholds (vacuum.dead_ratio, "
+            "vacuum.min_dead_tuples) or with stale statistics; FREEZE past vacuum.xid_age_warn. A table locked "
+            "longer than lock_timeout is skipped and reported."
         ),
     )
     def vacuum_analyze(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        db = fleet.database(context.partition_key)
         with retry_if_transient():
             actions = run_vacuum(db, log=lambda message: context.log.info(f"{db.name}: {message}"))
         done = [a for a in actions if not a.skipped]
@@ -66,21 +66,23 @@ def build(config: OpsConfig, db: DatabaseConfig, capability: Capability) -> dg.D
             }
         )
 
-    @dg.asset_check(
-        asset=key,
-        name="xid_age",
-        description=(
-            f"Transaction-ID age of the database and its oldest table: warning past {settings.xid_age_warn:,}, "
-            f"error past {settings.xid_age_error:,} (writes stop near 2.1 billion)."
-        ),
+    @fleet_check(
+        "vacuum_analyze",
+        "xid_age",
+        fleet,
+        description="Transaction-ID age of the database and its oldest table: warning past vacuum.xid_age_warn, "
+        "error past vacuum.xid_age_error (writes stop near 2.1 billion).",
     )
-    def xid_age() -> dg.AssetCheckResult:
-        return check_result(xid_age_verdict(db))
+    def xid_age(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return check_result(xid_age_verdict(fleet.database(context.partition_key)))
 
-    @dg.asset_check(
-        asset=key, name="dead_tuples_ok", description="No table is left over the dead-tuple thresholds (warning)."
+    @fleet_check(
+        "vacuum_analyze",
+        "dead_tuples_ok",
+        fleet,
+        description="No table is left over the dead-tuple thresholds (warning).",
     )
-    def dead_tuples_ok() -> dg.AssetCheckResult:
-        return check_result(dead_tuple_verdict(db))
+    def dead_tuples_ok(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return check_result(dead_tuple_verdict(fleet.database(context.partition_key)))
 
     return dg.Definitions(assets=[vacuum_analyze], asset_checks=[xid_age, dead_tuples_ok])

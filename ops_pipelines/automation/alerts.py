@@ -14,13 +14,12 @@ import dagster as dg
 
 from ops_pipelines.assets.report import REPORT_KEY
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.history import check_evaluation, one_line, run_failure
+from ops_pipelines.history import check_evaluation, check_history, check_statuses, database_of_run, one_line, run_failure
 from ops_pipelines.localtime import local_iso
 from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, post
 
 INTERVAL_SECONDS = 30
 RUNS_PER_TICK = 100
-HISTORY_PER_TICK = 20  # executions of one check read per tick: more than can happen in 30 s
 TICK_BUDGET_SECONDS = 40  # sensors time out at 60 s; what is left waits for the next tick
 MAX_PENDING = 500  # alerts kept while the receiver is down; the oldest are dropped past this (logged)
 
@@ -82,60 +81,46 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
         name="check_failure_alert_sensor",
         minimum_interval_seconds=INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Posts one alert to the webhook for each failed asset check (severity {least} and above).",
+        description=f"Posts one alert to the webhook for each failed asset check (severity {least} and above), "
+        "naming the database.",
     )
     def check_failure_alerts(context: dg.SensorEvaluationContext):
         state = json.loads(context.cursor) if context.cursor else {}
         pending = [Alert.from_dict(item) for item in state.get("pending", [])]
-        # Per check, the id of the newest execution already read. An execution's id is given when
-        # it is planned, before its result exists, so one number for all checks would skip results.
-        seen = state.get("seen")
-        storage = context.instance.event_log_storage
-        latest = storage.get_latest_asset_check_execution_by_key(check_keys)
-        first_tick = seen is None
-        seen = seen or {}
-        for key, newest in sorted(latest.items(), key=lambda item: item[1].id):
-            name = key.to_user_string()
-            if newest.id <= seen.get(name, 0):
-                continue  # nothing new for this check
-            # Everything since the last read, not only the newest: a check may fail and be planned
-            # again between two ticks.
-            records = (
-                [newest]
-                if first_tick
-                else [
-                    r
-                    for r in storage.get_asset_check_execution_history(key, limit=HISTORY_PER_TICK)
-                    if r.id > seen.get(name, 0)
-                ]
-            )
-            for record in sorted(records, key=lambda r: r.id):
-                evaluation = check_evaluation(record)
-                if evaluation is None:
-                    continue  # still running (read again later), or it raised (its run's alert says why)
-                seen[name] = record.id
-                if first_tick or evaluation.passed:
-                    continue
-                severity = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
-                if severity == "warning" and least == "error":
-                    continue
-                pending.append(
-                    Alert(
-                        kind="check_failure",
-                        cause=one_line(evaluation.description or "the check failed without a description"),
-                        run_id=record.run_id,
-                        occurred_at=local_iso(record.create_timestamp, config.timezone),
-                        database=key.asset_key.path[0] if len(key.asset_key.path) > 1 else None,
-                        asset=key.asset_key.to_user_string(),
-                        check=key.name,
-                        severity=severity,
-                        run_url=_run_url(config, record.run_id),
-                    )
-                )
-        state["seen"] = seen
+        # One number: the storage id of the newest check event read, for every check and database.
+        # A check's evaluation is a new event, so a result is never behind the cursor when it lands.
+        # (A check that fails and is started again within one interval is read as running, then as
+        # its new result: the failure in between is not alerted.)
+        first_tick = "after" not in state
+        changed = check_statuses(context.instance, check_keys, after=state.get("after"))
+        state["after"] = max([state.get("after", 0), *(change.storage_id for change in changed)])
         if first_tick:
             context.update_cursor(json.dumps(state))
             return dg.SkipReason("started: checks failing from now on will be alerted")
+        for change in sorted(changed, key=lambda c: c.storage_id):
+            if change.status != "failed":
+                continue
+            latest = check_history(context.instance, change.key, change.partition, limit=1)
+            record = latest[0] if latest else None
+            evaluation = check_evaluation(record)
+            if record is None or evaluation is None or evaluation.passed:
+                continue
+            severity = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
+            if severity == "warning" and least == "error":
+                continue
+            pending.append(
+                Alert(
+                    kind="check_failure",
+                    cause=one_line(evaluation.description or "the check failed without a description"),
+                    run_id=record.run_id,
+                    occurred_at=local_iso(record.create_timestamp, config.timezone),
+                    database=change.partition,
+                    asset=change.key.asset_key.to_user_string(),
+                    check=change.key.name,
+                    severity=severity,
+                    run_url=_run_url(config, record.run_id),
+                )
+            )
         return _deliver(context, state, pending, config)
 
     return check_failure_alerts
@@ -195,7 +180,7 @@ def _run_alert(
 ) -> Alert:
     why = run_failure(instance, run.run_id)
     asset = step_assets.get(why.step_key) if why.step_key else None
-    database = asset.path[0] if asset is not None and len(asset.path) > 1 else _database_of_job(run.job_name, config)
+    database = database_of_run(run)
     return Alert(
         kind="run_failure",
         cause=why.cause,
@@ -214,11 +199,6 @@ def _in_this_location(run: dg.DagsterRun, context: dg.SensorEvaluationContext) -
     run_location = origin.repository_origin.code_location_origin.location_name if origin else None
     sensor_location = context.code_location_origin.location_name if context.code_location_origin else None
     return run_location == sensor_location
-
-
-def _database_of_job(job_name: str, config: OpsConfig) -> str | None:
-    names = {f"ops_{db.name}": db.name for db in config.databases}
-    return names.get(job_name)
 
 
 def _run_url(config: OpsConfig, run_id: str) -> str | None:

@@ -18,17 +18,18 @@ from ops_pipelines.core.prometheus import DatabaseFigures, render
 from ops_pipelines.core.recovery_status import recovery_status
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_text
-from ops_pipelines.history import FINISHED_RUN_STATUSES, check_evaluation, checks_by_database
+from ops_pipelines.history import FINISHED_RUN_STATUSES, check_evaluation, check_history, check_statuses
 from ops_pipelines.resources.storage import local_storage
 
 REFRESH_SECONDS = 600
+HEADROOM = dg.AssetCheckKey(dg.AssetKey("capacity_forecast"), "capacity_headroom")
 
 
 def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
     path = config.metrics.textfile_path
     if path is None:
         return []
-    checks = checks_by_database(asset_graph)
+    checks = sorted(asset_graph.asset_check_keys, key=lambda k: k.to_user_string())
 
     @dg.sensor(
         name="metrics_textfile_sensor",
@@ -53,19 +54,20 @@ def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
     return [metrics_textfile]
 
 
-def gather_figures(
-    config: OpsConfig, instance: dg.DagsterInstance, checks_by_database: dict[str, list[dg.AssetCheckKey]]
-) -> list[DatabaseFigures]:
+def gather_figures(config: OpsConfig, instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey]) -> list[DatabaseFigures]:
     storage = local_storage(config)
     now = dt.datetime.now(dt.UTC)
-    all_checks = [key for keys in checks_by_database.values() for key in keys]
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(all_checks) if all_checks else {}
+    failed: dict[str, list[dg.AssetCheckEvaluation]] = {}
+    for status in check_statuses(instance, check_keys) if check_keys else []:
+        if status.status == "failed" and status.partition is not None:
+            evaluation = _latest_evaluation(instance, status.key, status.partition)
+            if evaluation is not None and not evaluation.passed:
+                failed.setdefault(status.partition, []).append(evaluation)
     figures = []
     for db in config.databases:
         status = recovery_status(storage, db.name, now, trend_days=1)
-        evaluations = {key.name: check_evaluation(latest.get(key)) for key in checks_by_database.get(db.name, [])}
         verified = status.verified
-        failed = [e for e in evaluations.values() if e is not None and not e.passed]
+        failing = failed.get(db.name, [])
         figures.append(
             DatabaseFigures(
                 database=db.name,
@@ -75,12 +77,19 @@ def gather_figures(
                 if verified and verified.finished_at
                 else None,
                 restore_seconds=verified.restore_seconds if verified else None,
-                check_errors=sum(1 for e in failed if e.severity != dg.AssetCheckSeverity.WARN),
-                check_warnings=sum(1 for e in failed if e.severity == dg.AssetCheckSeverity.WARN),
-                capacity_days_to_full=_days_to_full(evaluations.get("capacity_headroom")),
+                check_errors=sum(1 for e in failing if e.severity != dg.AssetCheckSeverity.WARN),
+                check_warnings=sum(1 for e in failing if e.severity == dg.AssetCheckSeverity.WARN),
+                capacity_days_to_full=_days_to_full(_latest_evaluation(instance, HEADROOM, db.name))
+                if HEADROOM in check_keys
+                else None,
             )
         )
     return figures
+
+
+def _latest_evaluation(instance: dg.DagsterInstance, key: dg.AssetCheckKey, database: str):
+    latest = check_history(instance, key, database, limit=1)
+    return check_evaluation(latest[0]) if latest else None
 
 
 def write_textfile(path, figures: list[DatabaseFigures]) -> None:

@@ -1,12 +1,13 @@
 """How long loading `defs` takes as the number of configured databases grows.
 
-Target (issue 2): a config of 50 databases loads in under 3 seconds on the project machine.
-Measured in-process (parse the YAML, build every factory, resolve the asset graph and the
-repository, which is what a code server does on load) and cold (a fresh `python` that imports
-Dagster and the code location, as `dagster-webserver` would when it starts the code server).
-The baseline is the same load with one database, measured in the same run.
+Target (the fleet issue): loading the code location for 500 databases costs at most 2x loading it
+for one, each in a cold `python` process, measured side by side in one run. Measured in-process
+(parse the YAML, build every asset, resolve the asset graph and the repository, which is what a
+code server does on load), cold (a fresh `python` that imports Dagster and the code location, as
+`dagster-webserver` would when it starts the code server; time from the import to loaded) and as
+the whole process's wall time (interpreter start included). The baseline is one database.
 
-    .venv/bin/python bench/bench_defs_load.py [--databases 50] [--repeat 5]
+    .venv/bin/python bench/bench_defs_load.py [--databases 1 50 200 500] [--repeat 5]
 """
 
 import argparse
@@ -48,38 +49,46 @@ def load_in_process(text: str) -> float:
     return time.perf_counter() - started
 
 
-def load_cold(path: Path) -> float:
+def load_cold(path: Path) -> tuple[float, float]:
+    """(import + load inside the process, the process's whole wall time)."""
     code = (
         "import time; t = time.perf_counter(); from ops_pipelines.definitions import defs; "
         "d = defs(); d.get_repository_def().load_all_definitions(); print(time.perf_counter() - t)"
     )
     env = {**os.environ, "OPS_PIPELINES_CONFIG": str(path)}
+    started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    wall = time.perf_counter() - started
+    return float(out.stdout.strip().splitlines()[-1]), wall
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--databases", type=int, default=50)
+    parser.add_argument("--databases", type=int, nargs="+", default=[1, 50, 200, 500])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    counts = sorted({1, *args.databases})
     load_in_process(config_text(1))  # warm imports so the first measurement is not an outlier
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for count in (1, args.databases):
+        for count in counts:
             text = config_text(count)
             path = Path(tmp) / f"config_{count}.yaml"
             path.write_text(text)
             warm = statistics.median(load_in_process(text) for _ in range(args.repeat))
-            cold = statistics.median(load_cold(path) for _ in range(args.repeat))
-            rows.append((count, warm, cold))
-    print(f"| databases | in-process load (median of {args.repeat}) | cold import + load (median of {args.repeat}) |")
-    print("|---:|---:|---:|")
-    for count, warm, cold in rows:
-        print(f"| {count} | {warm:.3f} s | {cold:.3f} s |")
-    base, big = rows[0], rows[-1]
-    print(f"\nratio {big[0]} vs {base[0]} databases: in-process {big[1] / base[1]:.1f}x, cold {big[2] / base[2]:.2f}x")
-    print(f"target: {big[0]} databases under 3 s cold: {'met' if big[2] < 3 else 'NOT met'}")
+            cold = [load_cold(path) for _ in range(args.repeat)]
+            rows.append((count, warm, statistics.median(c for c, _ in cold), statistics.median(w for _, w in cold)))
+    n = args.repeat
+    print(f"| databases | in-process load (median of {n}) | cold import + load (median of {n}) | cold process wall |")
+    print("|---:|---:|---:|---:|")
+    base = rows[0]
+    for count, warm, cold, wall in rows:
+        print(
+            f"| {count} | {warm:.3f} s | {cold:.3f} s ({cold / base[2]:.2f}x) | {wall:.3f} s ({wall / base[3]:.2f}x) |"
+        )
+    big = rows[-1]
+    verdict = "met" if big[2] <= 2 * base[2] and big[3] <= 2 * base[3] else "NOT met"
+    print(f"\ntarget: {big[0]} databases cold at most 2x one database: {verdict}")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ CONFIG_ENV_VAR = "OPS_PIPELINES_CONFIG"
 REPORTS_FOLDER = "reports"  # beside the databases' backup folders, locally and in S3
 DEMO_HINT = "run the demo with ./scripts/demo.sh, or point it at your YAML file (see README.md)"
 
-# Dagster names (groups, pools, asset-key segments we build on) allow only these characters.
+# Database and rule names become Dagster partition keys, asset names, run tags and folder names.
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,63}$")
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Keys whose values are never echoed in an error message (any other echoed value is masked too).
@@ -52,7 +52,10 @@ _SHAPE_ERRORS = {"model_type", "model_attributes_type", "dict_type", "list_type"
 
 def _check_name(value: str) -> str:
     if not _NAME.match(value):
-        raise ValueError(f'"{value}" is not a valid asset-key segment (letters, digits and _ only, at most 63)')
+        raise ValueError(
+            f'"{value}" is not a valid name: it becomes a Dagster partition key and asset name '
+            "(letters, digits and _ only, at most 63)"
+        )
     return value
 
 

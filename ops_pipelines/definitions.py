@@ -18,9 +18,7 @@ def build_definitions(config: OpsConfig) -> dg.Definitions:
     fleets = registry.fleets(config)
     capabilities = dg.Definitions.merge(*(c.build(config, fleets) for c in registry.in_use(config)))
     asset_graph = capabilities.resolve_asset_graph()
-    assets = dg.Definitions.merge(
-        capabilities, report.build(config, asset_graph, registry.maintenance_assets(config))
-    )
+    assets = dg.Definitions.merge(capabilities, report.build(config, asset_graph, registry.maintenance_assets(config)))
     capability_jobs = jobs.capability_jobs(config, fleets)
     cleanup_job, cleanup_schedule = instance_cleanup.build(config.timezone)
     automation = dg.Definitions(

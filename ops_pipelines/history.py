@@ -57,7 +57,12 @@ def check_statuses(instance: dg.DagsterInstance, keys: list[dg.AssetCheckKey], a
     storage id of its newest event: one query per check, for every database. `after`: only those with
     an event newer than that storage id."""
     return [
-        CheckStatus(info.check_key, info.partition_key, _STATUS.get(info.latest_execution_status, "running"), info.latest_check_event_storage_id)
+        CheckStatus(
+            info.check_key,
+            info.partition_key,
+            _STATUS.get(info.latest_execution_status, "running"),
+            info.latest_check_event_storage_id,
+        )
         for info in instance.event_log_storage.get_asset_check_partition_info(keys, after_storage_id=after)
     ]
 

@@ -66,9 +66,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         schedule="backup",
         extra_checks=(("restore_test", "restore_recent"),),  # a lapse in restore testing shows with every backup
     ),
-    Capability(
-        "restore_test", (Part(restore_test.build, _always("restore_test")),), schedule=FIRST_WEEK
-    ),
+    Capability("restore_test", (Part(restore_test.build, _always("restore_test")),), schedule=FIRST_WEEK),
     Capability(
         "vacuum",
         (Part(vacuum.build, _always("vacuum_analyze")),),

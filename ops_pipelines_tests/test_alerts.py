@@ -16,8 +16,8 @@ ALERT = Alert(
     run_id="0123456789abcdef",
     occurred_at="2026-11-22T02:00:05+07:00",
     database="erp",
-    asset="erp/backup",
-    job="ops_erp",
+    asset="backup",
+    job="backup_job",
     run_url="http://dagster.example:3000/runs/0123456789abcdef",
 )
 
@@ -45,8 +45,8 @@ def tick(defs: dg.Definitions, name: str, instance: dg.DagsterInstance, cursor: 
 def failing_restore_run(defs, config, instance) -> dg.ExecuteInProcessResult:
     """A run that fails at once and for good (not a transient failure Dagster would retry)."""
     job = capability_job(defs, config, "erp", "restore_test")
-    run_config = {"ops": {"erp__restore_test": {"config": {"backup": "20990101T000000Z"}}}}
-    result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+    run_config = {"ops": {"restore_test": {"config": {"backup": "20990101T000000Z"}}}}
+    result = job.execute_in_process(partition_key="erp", instance=instance, run_config=run_config, raise_on_error=False)
     assert not result.success
     return result
 
@@ -98,11 +98,11 @@ def test_generic_payload_carries_every_field():
     assert {k: body[k] for k in ("kind", "database", "asset", "cause", "run_id", "run_url", "job", "severity")} == {
         "kind": "run_failure",
         "database": "erp",
-        "asset": "erp/backup",
+        "asset": "backup",
         "cause": "pg_dump exited 1: <no space>",
         "run_id": "0123456789abcdef",
         "run_url": "http://dagster.example:3000/runs/0123456789abcdef",
-        "job": "ops_erp",
+        "job": "backup_job",
         "severity": "error",
     }
 
@@ -126,8 +126,8 @@ def test_one_post_per_failed_run_with_database_asset_cause_and_link(tmp_path, em
     assert (first["kind"], first["database"], first["asset"], first["job"]) == (
         "run_failure",
         "erp",
-        "erp/restore_test",
-        "ops_erp",
+        "restore_test",
+        "restore_test_job",
     )
     assert "no backup 20990101T000000Z of erp" in first["cause"]
     assert first["run_url"] == f"http://dagster.example:3000/runs/{runs[0]}"
@@ -161,7 +161,10 @@ def test_failed_check_posts_once_and_warnings_follow_check_severity(tmp_path, em
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
     _, cursor = tick(defs, "check_failure_alert_sensor", instance, None)
-    results = [capability_job(defs, config, "erp", "vacuum").execute_in_process(instance=instance) for _ in range(2)]
+    results = [
+        capability_job(defs, config, "erp", "vacuum").execute_in_process(partition_key="erp", instance=instance)
+        for _ in range(2)
+    ]
     assert all(r.success for r in results)  # a failed non-blocking check does not fail the run: only this sensor tells
 
     message, cursor = tick(defs, "check_failure_alert_sensor", instance, cursor)
@@ -170,7 +173,7 @@ def test_failed_check_posts_once_and_warnings_follow_check_severity(tmp_path, em
     assert (alert["kind"], alert["database"], alert["asset"], alert["check"], alert["severity"]) == (
         "check_failure",
         "erp",
-        "erp/vacuum_analyze",
+        "vacuum_analyze",
         "xid_age",
         "error",
     )
@@ -187,7 +190,7 @@ def test_failed_check_posts_once_and_warnings_follow_check_severity(tmp_path, em
         extra="vacuum: {xid_age_warn: 1, xid_age_error: 2000000000}",
     )
     defs = build_definitions(warn_only)
-    capability_job(defs, warn_only, "erp", "vacuum").execute_in_process(instance=instance)
+    capability_job(defs, warn_only, "erp", "vacuum").execute_in_process(partition_key="erp", instance=instance)
     message, _ = tick(defs, "check_failure_alert_sensor", instance, cursor)
     assert message.startswith("0 alerts posted") and len(webhook.posts) == 2
 

@@ -191,23 +191,25 @@ def test_archive_asset_and_check_in_dagster(erp_db, tmp_path):
     job = capability_job(defs, config, "erp", "archive")
     instance = dg.DagsterInstance.ephemeral()
     dry = job.execute_in_process(
-        instance=instance, run_config={"ops": {"erp__archive_completed_orders": {"config": {"dry_run": True}}}}
+        partition_key="erp",
+        instance=instance,
+        run_config={"ops": {"archive_completed_orders": {"config": {"dry_run": True}}}},
     )
     assert dry.success
     dry_metadata = instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "archive_completed_orders"])
+        dg.AssetKey("archive_completed_orders")
     ).asset_materialization.metadata
     assert dry_metadata["would_move public.orders"].value == expected(erp_db)["orders"]
     moving = expected(erp_db)
-    result = job.execute_in_process(instance=instance)
+    result = job.execute_in_process(partition_key="erp", instance=instance)
     assert result.success
     metadata = instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "archive_completed_orders"])
+        dg.AssetKey("archive_completed_orders")
     ).asset_materialization.metadata
     assert metadata["rows public.orders"].value == moving["orders"] and metadata["batches"].value >= 2
     assert metadata["rows_per_second"].value > 0 and metadata["longest_batch_ms"].value > 0
     assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {"archive_consistent": True}
-    schedule = defs.resolve_schedule_def("archive_erp_schedule")
+    schedule = defs.resolve_schedule_def("archive_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 9 * * 1", "Asia/Ho_Chi_Minh")
 
 

@@ -123,9 +123,9 @@ def test_asset_and_checks_in_dagster(erp_db, tmp_path):
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
     job = capability_job(defs, config, "erp", "backup")
-    result = job.execute_in_process(instance=instance)
+    result = job.execute_in_process(partition_key="erp", instance=instance)
     assert result.success
-    metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "backup"])).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(dg.AssetKey("backup")).asset_materialization.metadata
     assert metadata["tables"].value == 10 and metadata["total_rows"].value > 2000
     assert metadata["mb_per_second"].value > 0 and metadata["bytes"].value > 0
     assert (
@@ -254,12 +254,14 @@ def test_backup_job_with_off_site_copy_passes_every_check(erp_db, tmp_path, s3_e
         s3=f"{{bucket: {s3_bucket}, prefix: prod/, endpoint_url: '{s3_endpoint}', region: us-east-1}}",
     )
     instance = dg.DagsterInstance.ephemeral()
-    result = capability_job(build_definitions(config), config, "erp", "backup").execute_in_process(instance=instance)
+    result = capability_job(build_definitions(config), config, "erp", "backup").execute_in_process(
+        partition_key="erp", instance=instance
+    )
     assert result.success
     checks = {e.check_name: e for e in result.get_asset_check_evaluations() if e.check_name != "restore_recent"}
     assert checks["offsite_matches"].passed, checks["offsite_matches"].description
     assert all(c.passed for c in checks.values())
-    copied = instance.get_latest_materialization_event(dg.AssetKey(["erp", "offsite_copy"])).asset_materialization
+    copied = instance.get_latest_materialization_event(dg.AssetKey("offsite_copy")).asset_materialization
     assert copied.metadata["uri"].value.startswith(f"s3://{s3_bucket}/prod/erp/")
     logs = "\n".join(
         str(record.user_message) + str(record.dagster_event) for record in instance.all_logs(result.run_id)
@@ -440,19 +442,17 @@ def test_checks_warn_about_a_newer_dump_without_manifest_and_escape_table_names(
     config = make_config(tmp_path, {"erp": erp_db})
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
-    result = capability_job(defs, config, "erp", "backup").execute_in_process(instance=instance)
+    result = capability_job(defs, config, "erp", "backup").execute_in_process(partition_key="erp", instance=instance)
     assert result.success
     summary = (
-        instance.get_latest_materialization_event(dg.AssetKey(["erp", "backup"]))
-        .asset_materialization.metadata["summary"]
-        .value
+        instance.get_latest_materialization_event(dg.AssetKey("backup")).asset_materialization.metadata["summary"].value
     )
     assert "\\<img src=x onerror=alert(1)\\>" in summary
     assert re.search(r"(?<!\\)[<>]", summary) is None  # every angle bracket escaped: text, never HTML
 
     orphan = tmp_path / "erp" / "29990101T000000Z.dump.zst"  # a dump whose backup never wrote its manifest
     orphan.write_bytes(b"interrupted")
-    checks = capability_job(defs, config, "erp", "backup").execute_in_process(instance=instance)
+    checks = capability_job(defs, config, "erp", "backup").execute_in_process(partition_key="erp", instance=instance)
     assert checks.success  # a warning does not block
     complete = [e for e in list_backups(LocalStorage(tmp_path), "erp") if e.complete][-1]
     evaluations = {e.check_name: e for e in checks.get_asset_check_evaluations()}

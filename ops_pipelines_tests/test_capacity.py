@@ -84,11 +84,13 @@ def test_forecast_asset_with_imported_history(erp_db, empty_db, tmp_path):
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
     result = capability_job(defs, config, "erp", "capacity").execute_in_process(
-        instance=instance, run_config={"ops": {"erp__capacity_sample": {"config": {"import_csv": str(csv)}}}}
+        partition_key="erp",
+        instance=instance,
+        run_config={"ops": {"capacity_sample": {"config": {"import_csv": str(csv)}}}},
     )
     assert result.success
     metadata = instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "capacity_forecast"])
+        dg.AssetKey("capacity_forecast")
     ).asset_materialization.metadata
     assert metadata["enough_history"].value and metadata["imported_samples"].value == 120
     assert metadata["forecast_90d_bytes"].value > 0 and "days_to_warning" in metadata
@@ -103,10 +105,12 @@ def test_forecast_asset_with_imported_history(erp_db, empty_db, tmp_path):
 def test_too_little_history_is_said_not_guessed(erp_db, empty_db, tmp_path):
     config = capacity_config(tmp_path, erp_db, empty_db)
     instance = dg.DagsterInstance.ephemeral()
-    result = capability_job(build_definitions(config), config, "erp", "capacity").execute_in_process(instance=instance)
+    result = capability_job(build_definitions(config), config, "erp", "capacity").execute_in_process(
+        partition_key="erp", instance=instance
+    )
     assert result.success
     metadata = instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "capacity_forecast"])
+        dg.AssetKey("capacity_forecast")
     ).asset_materialization.metadata
     assert not metadata["enough_history"].value and "forecast_90d_bytes" not in metadata
     assert "not enough history: 1 days of samples, 14 needed" in metadata["summary"].value
@@ -128,7 +132,7 @@ def test_headroom_thresholds():
 def test_connection_headroom_warns(erp_db, empty_db, tmp_path):
     config = capacity_config(tmp_path, erp_db, empty_db, "capacity: {connection_warn_ratio: 0.001}")
     result = capability_job(build_definitions(config), config, "erp", "capacity").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral()
+        partition_key="erp", instance=dg.DagsterInstance.ephemeral()
     )
     check = {c.check_name: c for c in result.get_asset_check_evaluations()}["connection_headroom"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
@@ -156,14 +160,18 @@ def test_without_a_metrics_database_the_history_lives_in_dagsters_event_log(erp_
     instance = dg.DagsterInstance.ephemeral()
     job = capability_job(defs, config, "erp", "capacity")
     first = job.execute_in_process(
-        instance=instance, run_config={"ops": {"erp__capacity_sample": {"config": {"import_csv": str(csv)}}}}
+        partition_key="erp",
+        instance=instance,
+        run_config={"ops": {"capacity_sample": {"config": {"import_csv": str(csv)}}}},
     )
-    second = job.execute_in_process(instance=instance)  # a later day's sample adds to the same history
+    second = job.execute_in_process(
+        partition_key="erp", instance=instance
+    )  # a later day's sample adds to the same history
     assert first.success and second.success
-    sample = instance.get_latest_materialization_event(dg.AssetKey(["erp", "capacity_sample"])).asset_materialization
+    sample = instance.get_latest_materialization_event(dg.AssetKey("capacity_sample")).asset_materialization
     assert sample.metadata["history_kept_in"].value == "Dagster event log"
     assert SampleFigures.from_metadata(sample.metadata).volume_total_bytes == 6_000_000_000
-    forecast_event = instance.get_latest_materialization_event(dg.AssetKey(["erp", "capacity_forecast"]))
+    forecast_event = instance.get_latest_materialization_event(dg.AssetKey("capacity_forecast"))
     figures = ForecastFigures.from_metadata(forecast_event.asset_materialization.metadata)
     assert figures.enough_history and figures.imported_samples == 120 and figures.samples >= 120
     assert set(figures.horizons) == {30, 90, 180} and figures.horizons[90] > 2e9

@@ -83,7 +83,10 @@ def test_env_fallback_and_escape(write_config):
             ('    dsn: "host=127.0.0.1 dbname=erp"', '    dsn: "${ERP_MISSING_DSN}"'),
             "databases[0].dsn: environment variable ERP_MISSING_DSN is not set",
         ),
-        (("name: erp_prod", "name: erp-prod"), 'databases[0].name: "erp-prod" is not a valid asset-key segment'),
+        (
+            ("name: erp_prod", "name: erp-prod"),
+            'databases[0].name: "erp-prod" is not a valid name: it becomes a Dagster partition key',
+        ),
         (
             (
                 '    dsn: "host=127.0.0.1 dbname=erp"',

@@ -28,19 +28,31 @@ databases:
 
 
 def describe(definitions: dg.Definitions) -> list[str]:
-    """Every asset key with its group, kinds and pool, every job, schedule and sensor: one per line."""
+    """Every asset key with its group, kinds and partitions (databases), every check with its
+    partitions, every job, schedule and sensor: one per line."""
     graph = definitions.resolve_asset_graph()
+
+    def partitions(partitions_def) -> str:
+        return ",".join(partitions_def.get_partition_keys()) if partitions_def else "-"
+
     lines = []
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
         node = graph.get(key)
-        pool = definitions.resolve_assets_def(key).op.pool or "-"
         lines.append(
-            f"asset {key.to_user_string()} group={node.group_name} kinds={','.join(sorted(node.kinds))} pool={pool}"
+            f"asset {key.to_user_string()} group={node.group_name} kinds={','.join(sorted(node.kinds))} "
+            f"partitions={partitions(node.partitions_def)}"
         )
     for check_key in sorted(graph.asset_check_keys, key=str):
-        lines.append(f"check {check_key.asset_key.to_user_string()}:{check_key.name}")
+        spec = graph.get(check_key)
+        lines.append(
+            f"check {check_key.asset_key.to_user_string()}:{check_key.name} partitions={partitions(spec.partitions_def)}"
+        )
     repo = definitions.get_repository_def()
-    lines += [f"job {j.name}" for j in sorted(repo.get_all_jobs(), key=lambda j: j.name) if not j.name.startswith("__")]
+    lines += [
+        f"job {j.name} partitions={partitions(j.partitions_def)} assets={','.join(sorted(k.to_user_string() for k in j.asset_layer.executable_asset_keys))}"
+        for j in sorted(repo.get_all_jobs(), key=lambda j: j.name)
+        if not j.name.startswith("__")
+    ]
     lines += [
         f"schedule {s.name} {s.cron_schedule} {s.execution_timezone}"
         for s in sorted(repo.schedule_defs, key=lambda s: s.name)
@@ -57,13 +69,32 @@ def test_definitions_match_the_snapshot():
     assert lines == SNAPSHOT.read_text().splitlines()
 
 
-def test_every_database_gets_its_own_prefix_and_group():
+def test_every_database_is_a_partition_of_each_asset_it_has():
     definitions = build_definitions(parse_config(THREE_DATABASES, {}))
     graph = definitions.resolve_asset_graph()
-    for name in ("erp_prod", "erp_mes", "erp_food"):
-        key = dg.AssetKey([name, "table_stats"])
-        assert graph.get(key).group_name == name
-        assert graph.get(key).description
+    every = ["erp_prod", "erp_mes", "erp_food"]
+    for name in ("table_stats", "backup", "restore_test", "vacuum_analyze", "capacity_forecast", "offsite_copy"):
+        assert graph.get(dg.AssetKey(name)).partitions_def.get_partition_keys() == every, name
+        assert graph.get(dg.AssetKey(name)).description
+    # assets only some databases have are partitioned by those alone
+    assert graph.get(dg.AssetKey("archive_completed_orders")).partitions_def.get_partition_keys() == ["erp_prod"]
+    assert graph.get(dg.AssetKey("maintenance_window")).partitions_def.get_partition_keys() == ["erp_prod"]
+    assert graph.get(dg.AssetKey("maintenance_report")).partitions_def is None
+
+
+def test_adding_or_removing_a_database_changes_partitions_only():
+    """A database added to the config appears as a partition on reload; removing one removes its
+    partition; the keys (and so the history of the others) stay."""
+    three = build_definitions(parse_config(THREE_DATABASES, {})).resolve_asset_graph()
+    four = build_definitions(
+        parse_config(THREE_DATABASES + '  - {name: erp_new, dsn: "host=db4 dbname=new"}\n', {})
+    ).resolve_asset_graph()
+    two = build_definitions(
+        parse_config(THREE_DATABASES.replace('  - {name: erp_food, dsn: "host=db3 dbname=food"}\n', ""), {})
+    ).resolve_asset_graph()
+    assert set(three.get_all_asset_keys()) == set(four.get_all_asset_keys()) == set(two.get_all_asset_keys())
+    assert four.get(dg.AssetKey("backup")).partitions_def.get_partition_keys()[-1] == "erp_new"
+    assert "erp_food" not in two.get(dg.AssetKey("backup")).partitions_def.get_partition_keys()
 
 
 def test_defs_reads_the_config_named_by_the_env_var(monkeypatch, write_config):
@@ -108,26 +139,52 @@ def test_dagster_definitions_validate_shows_the_config_error(write_config, tmp_p
     path = write_config(THREE_DATABASES.replace("erp_mes", "erp-mes"))
     result = _validate(str(path), tmp_path)
     assert result.returncode != 0
-    assert f'{path}: databases[1].name: "erp-mes" is not a valid asset-key segment' in result.stdout + result.stderr
+    assert (
+        f'{path}: databases[1].name: "erp-mes" is not a valid name: it becomes a Dagster partition key'
+        in result.stdout + result.stderr
+    )
 
 
 def test_each_capability_builds_exactly_the_assets_the_registry_declares():
     """The registry is the one place that says which assets a capability has for a database: its
-    factories must build those, and nothing else, with the pool its `exclusive` says."""
+    factories must build those, and nothing else, partitioned by the databases that have them."""
     from ops_pipelines import registry
     from ops_pipelines.config import Schedules
 
     minimal = parse_config("backup_store: {local_dir: /tmp/x}\ndatabases: [{name: bare, dsn: 'host=db'}]\n", {})
     for config in (parse_config(THREE_DATABASES, {}), minimal):
-        for db in config.databases:
-            for capability in registry.CAPABILITIES:
-                declared = {dg.AssetKey([db.name, name]) for name in capability.assets(config, db)}
-                built = capability.build(config, db) if declared else dg.Definitions()
-                keys = {key for assets_def in built.assets or [] for key in assets_def.keys}
-                assert keys == declared, (capability.name, db.name)
-                for key in keys:
-                    pool = built.resolve_assets_def(key).op.pool
-                    assert pool == (f"db_{db.name}" if capability.exclusive else None), (capability.name, key)
+        fleets = registry.fleets(config)
+        for capability in registry.in_use(config):
+            declared = {
+                dg.AssetKey(name): [db.name for db in config.databases if name in capability.assets(config, db)]
+                for db in config.databases
+                for name in capability.assets(config, db)
+            }
+            built = capability.build(config, fleets)
+            keys = {key for assets_def in built.assets or [] for key in assets_def.keys}
+            assert keys == set(declared), capability.name
+            for key in keys:
+                assert built.resolve_assets_def(key).partitions_def.get_partition_keys() == declared[key], key
     assert {c.schedule for c in registry.CAPABILITIES} <= {None, registry.FIRST_WEEK, *Schedules.model_fields}
     bare = {c.name for c in registry.present(minimal, minimal.databases[0])}
     assert bare == {"table_stats", "backup", "restore_test", "vacuum", "reindex", "capacity"}  # no s3, rules, window
+
+
+def test_a_capability_whose_assets_differ_per_database_gets_a_job_per_set():
+    """Archive rules only some databases have: a Dagster job runs assets of one partitions definition,
+    so each set of databases gets its own job and schedule, each naming its rules."""
+    config = parse_config(
+        """\
+backup_store: {local_dir: /tmp/ops_test_backups}
+databases:
+  - {name: erp_a, dsn: "host=a", archive: [{name: orders, table: public.orders, age_column: at, older_than: 30 days},
+                                           {name: logs, table: public.logs, age_column: at, older_than: 30 days}]}
+  - {name: erp_b, dsn: "host=b", archive: [{name: orders, table: public.orders, age_column: at, older_than: 30 days}]}
+""",
+        {},
+    )
+    repo = build_definitions(config).get_repository_def()
+    orders, logs = repo.get_job("archive__orders_job"), repo.get_job("archive__logs_job")
+    assert orders.partitions_def.get_partition_keys() == ["erp_a", "erp_b"]
+    assert logs.partitions_def.get_partition_keys() == ["erp_a"]
+    assert {s.name for s in repo.schedule_defs} >= {"archive__orders_schedule", "archive__logs_schedule"}

@@ -59,7 +59,7 @@ def test_demo_materializes_table_stats_into_a_postgres_backed_instance(demo_dir,
         monkeypatch.setenv(key, value)
     with dg.DagsterInstance.from_config(str(demo_dir / "dagster_home")) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        event = instance.get_latest_materialization_event(dg.AssetKey(["erp_demo", "table_stats"]))
+        event = instance.get_latest_materialization_event(dg.AssetKey("table_stats"))
         assert event is not None
         assert event.asset_materialization.metadata["tables"].value >= 10  # + archive tables once archival ran
 
@@ -67,5 +67,5 @@ def test_demo_materializes_table_stats_into_a_postgres_backed_instance(demo_dir,
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
         assert "reused:" in second.stdout
         assert json.loads((demo_dir / "cluster.json").read_text())["port"] == port
-        records = instance.fetch_materializations(dg.AssetKey(["erp_demo", "table_stats"]), limit=10).records
+        records = instance.fetch_materializations(dg.AssetKey("table_stats"), limit=10).records
         assert len(records) == 2

@@ -36,6 +36,9 @@ def pg_env(monkeypatch, pg_server):
     drop_database(pg_server, name)
 
 
+ONE_PER_DATABASE = {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+
+
 @pytest.mark.parametrize("path", INSTANCE_CONFIGS)
 def test_instance_config_matches_dagsters_schema(path, tmp_path, pg_env):
     shutil.copy(REPO / path, tmp_path / "dagster.yaml")
@@ -49,7 +52,8 @@ def test_instance_config_matches_dagsters_schema(path, tmp_path, pg_env):
             assert result.success, [e.message for e in result.errors]
     assert config["telemetry"] == {"enabled": False}
     assert config["run_retries"]["retry_on_asset_or_op_failure"] is False
-    assert config["concurrency"]["pools"]["default_limit"] == 1
+    # one run per database (partition) at a time
+    assert config["concurrency"]["runs"]["tag_concurrency_limits"] == [ONE_PER_DATABASE]
 
 
 def test_the_main_instance_config_runs_on_postgres(tmp_path, pg_env):
@@ -59,7 +63,8 @@ def test_the_main_instance_config_runs_on_postgres(tmp_path, pg_env):
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+        assert [dict(limit) for limit in limits] == [ONE_PER_DATABASE]
 
 
 def test_compose_and_helm_values_are_wired_to_the_shipped_files():

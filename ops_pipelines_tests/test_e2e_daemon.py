@@ -48,9 +48,9 @@ def wait_for(what: str, probe, timeout: float, interval: float = 2.0):
 
 
 def runs(port: int, database: str, capability: str) -> list[dict]:
-    """Runs of one capability of one database (they are runs of the job ops_<database>)."""
+    """Runs of one capability (its job's tag) of one database (the run's partition), however launched."""
     tags = [
-        {"key": "ops_pipelines/database", "value": database},
+        {"key": "dagster/partition", "value": database},
         {"key": "ops_pipelines/capability", "value": capability},
     ]
     data = graphql(
@@ -64,19 +64,29 @@ def runs(port: int, database: str, capability: str) -> list[dict]:
     return data["runsOrError"]["results"]
 
 
-def checks_of_latest(port: int, path: list[str]) -> dict[str, str]:
+def checks_of_latest(port: int, asset: str, database: str) -> dict[str, str]:
+    """The status of the newest execution of each check of `asset` on one database (partition)."""
     data = graphql(
         port,
         """
         query Checks($path: [String!]!) {
-          assetNodes(assetKeys: [{path: $path}]) {
-            assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } }
-          }
+          assetNodes(assetKeys: [{path: $path}]) { assetChecksOrError { ... on AssetChecks { checks { name } } } }
         }""",
-        {"path": path},
+        {"path": [asset]},
     )
-    checks = data["assetNodes"][0]["assetChecksOrError"]["checks"]
-    return {c["name"]: (c["executionForLatestMaterialization"] or {}).get("status") for c in checks}
+    names = [c["name"] for c in data["assetNodes"][0]["assetChecksOrError"]["checks"]]
+    statuses = {}
+    for name in names:
+        executions = graphql(
+            port,
+            """
+            query E($key: AssetKeyInput!, $name: String!, $partition: String) {
+              assetCheckExecutions(assetKey: $key, checkName: $name, partition: $partition, limit: 1) { status }
+            }""",
+            {"key": {"path": [asset]}, "name": name, "partition": database},
+        )["assetCheckExecutions"]
+        statuses[name] = executions[0]["status"] if executions else None
+    return statuses
 
 
 @pytest.fixture(scope="module")
@@ -199,11 +209,11 @@ def test_daemon_runs_the_missing_backup_sensor_turned_on_through_graphql(dagster
             f"the backup run of {db} launched by the sensor", lambda db=db: finished(port, db, "backup"), 300
         )[0]
         assert backup_run["status"] == "SUCCESS", (tmp_path / "daemon.log").read_text()[-3000:]
-        assert backup_run["jobName"] == f"ops_{db}"
+        assert backup_run["jobName"] == "backup_job"
         tags = {t["key"]: t["value"] for t in backup_run["tags"]}
         assert tags["dagster/sensor_name"] == "missing_backup_sensor"
         assert tags["dagster/run_key"] == f"missing-backup:{db}:none"
-        checks = checks_of_latest(port, [db, "backup"])
+        checks = checks_of_latest(port, "backup", db)
         assert {
             checks[name] for name in ("backup_fresh", "backup_checksum", "backup_readable", "backup_size_sane")
         } == {"SUCCEEDED"}
@@ -212,12 +222,14 @@ def test_daemon_runs_the_missing_backup_sensor_turned_on_through_graphql(dagster
         "the restore test the new backup triggers", lambda: finished(port, "erp", "restore_test"), 300
     )[0]
     assert restore_run["status"] == "SUCCESS"
-    assert checks_of_latest(port, ["erp", "restore_test"])["restore_verified"] == "SUCCEEDED"
+    assert checks_of_latest(port, "restore_test", "erp")["restore_verified"] == "SUCCEEDED"
     assert len(runs(port, "erp", "backup")) == 1  # one gap, one run
 
 
 @pytest.mark.slow
 def test_runs_of_one_database_never_overlap_and_databases_run_in_parallel(dagster_services):
+    """Launched as the UI launches a partition: the run queue's limit on `dagster/partition` holds the
+    second run of a database until the first ends, while the other database's run proceeds."""
     port, _ = dagster_services
     launched = []
     for db in ("erp", "mes", "erp", "mes"):
@@ -231,15 +243,8 @@ def test_runs_of_one_database_never_overlap_and_databases_run_in_parallel(dagste
             }""",
             {
                 "params": {
-                    "selector": {
-                        **LOCATION,
-                        "jobName": f"ops_{db}",
-                        "assetSelection": [{"path": [db, "table_stats"]}, {"path": [db, "vacuum_analyze"]}],
-                        "assetCheckSelection": [
-                            {"assetKey": {"path": [db, "vacuum_analyze"]}, "name": name}
-                            for name in ("xid_age", "dead_tuples_ok")
-                        ],
-                    },
+                    "selector": {**LOCATION, "jobName": "vacuum_job"},
+                    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": db}]},
                     "runConfigData": {},
                 }
             },
@@ -268,7 +273,7 @@ def test_runs_of_one_database_never_overlap_and_databases_run_in_parallel(dagste
 
     same_db = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1 :] if a[0] == b[0]]
     other_db = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1 :] if a[0] != b[0]]
-    assert not any(overlap(a, b) for a, b in same_db), spans  # the pool db_<name> admits one run
+    assert not any(overlap(a, b) for a, b in same_db), spans  # one run per partition key at a time
     assert any(overlap(a, b) for a, b in other_db), spans  # different databases in parallel
 
 
@@ -298,8 +303,9 @@ def test_a_failed_run_posts_one_alert_and_the_textfile_follows_the_runs(dagster_
         }""",
         {
             "params": {
-                "selector": {**LOCATION, "jobName": "ops_mes", "assetSelection": [{"path": ["mes", "restore_test"]}]},
-                "runConfigData": {"ops": {"mes__restore_test": {"config": {"backup": "20990101T000000Z"}}}},
+                "selector": {**LOCATION, "jobName": "restore_test_job"},
+                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "mes"}]},
+                "runConfigData": {"ops": {"restore_test": {"config": {"backup": "20990101T000000Z"}}}},
             }
         },
     )
@@ -309,7 +315,7 @@ def test_a_failed_run_posts_one_alert_and_the_textfile_follows_the_runs(dagster_
         return [p for p in receiver.posts if p["kind"] == "run_failure" and p["run_id"] == run_id]
 
     alert = wait_for("the alert of the failed run", alerts_for_run, 180)[0]
-    assert (alert["database"], alert["asset"], alert["job"]) == ("mes", "mes/restore_test", "ops_mes")
+    assert (alert["database"], alert["asset"], alert["job"]) == ("mes", "restore_test", "restore_test_job")
     assert "no backup 20990101T000000Z of mes" in alert["cause"]
     assert alert["run_url"] == f"http://ops.example:3000/runs/{run_id}"
     # A tick is recorded when it starts, so the newest one now is the tick that posted (or a later one):

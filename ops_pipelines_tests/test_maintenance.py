@@ -98,11 +98,11 @@ def test_vacuum_asset_reports_in_dagster_and_xid_check_thresholds(erp_db, tmp_pa
     churn(erp_db, ["DELETE FROM auth.login_attempts WHERE id % 2 = 0"])
     config = make_config(tmp_path, {"erp": erp_db}, "vacuum: {xid_age_warn: 1, xid_age_error: 2000000000}")
     instance = dg.DagsterInstance.ephemeral()
-    result = capability_job(build_definitions(config), config, "erp", "vacuum").execute_in_process(instance=instance)
+    result = capability_job(build_definitions(config), config, "erp", "vacuum").execute_in_process(
+        partition_key="erp", instance=instance
+    )
     assert result.success
-    metadata = instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "vacuum_analyze"])
-    ).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(dg.AssetKey("vacuum_analyze")).asset_materialization.metadata
     assert metadata["tables_vacuumed"].value >= 1 and metadata["dead_tuples_removed"].value > 1000
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert not checks["xid_age"].passed and checks["xid_age"].severity == dg.AssetCheckSeverity.WARN
@@ -148,9 +148,11 @@ def test_an_invalid_index_is_dropped_and_the_check_passes(erp_db, tmp_path):
     verdict = invalid_index_verdict(config.databases[0])
     assert not verdict.passed and "public.orders_status_ccnew" in verdict.description
     instance = dg.DagsterInstance.ephemeral()
-    result = capability_job(build_definitions(config), config, "erp", "reindex").execute_in_process(instance=instance)
+    result = capability_job(build_definitions(config), config, "erp", "reindex").execute_in_process(
+        partition_key="erp", instance=instance
+    )
     assert result.success
-    metadata = instance.get_latest_materialization_event(dg.AssetKey(["erp", "reindex"])).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(dg.AssetKey("reindex")).asset_materialization.metadata
     assert metadata["invalid_dropped"].value == 1
     assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()} == {"no_invalid_indexes": True}
 
@@ -164,7 +166,7 @@ def test_window_work_is_refused_outside_the_window_unless_overridden(erp_db, tmp
     if window_state(config, dt.datetime.now(dt.UTC)).inside:
         pytest.skip("running inside the real maintenance window: the refusal cannot be shown now")
     job = capability_job(build_definitions(config), config, "erp", "maintenance_window")
-    refused = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    refused = job.execute_in_process(partition_key="erp", instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert not refused.success
     error = refused.get_step_failure_events()[0].event_specific_data.error
     failure = error.cause.message if error.cause else error.message
@@ -172,22 +174,30 @@ def test_window_work_is_refused_outside_the_window_unless_overridden(erp_db, tmp
 
     instance = dg.DagsterInstance.ephemeral()
     allowed = job.execute_in_process(
-        instance=instance, run_config={"ops": {"erp__maintenance_window": {"config": {"override_window": True}}}}
+        partition_key="erp",
+        instance=instance,
+        run_config={"ops": {"maintenance_window": {"config": {"override_window": True}}}},
     )
     assert allowed.success
     metadata = instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "maintenance_window"])
+        dg.AssetKey("maintenance_window")
     ).asset_materialization.metadata
     assert metadata["done"].value == 2 and metadata["bytes_reclaimed"].value > 0
 
 
-def test_every_heavy_action_of_a_database_shares_its_pool_of_one(tmp_path):
+def test_every_run_of_a_database_carries_its_partition_for_the_run_queue(tmp_path):
+    """The run queue admits one run per `dagster/partition` value (dagster.yaml): every job of a
+    database's work is partitioned by database, so each of its runs carries that tag."""
     config = make_config(
         tmp_path, {"erp": "host=unused", "mes": "host=unused"}, "maintenance_window: {full_reindex: true}"
     )
-    graph = build_definitions(config).resolve_asset_graph()
-    for name in ("erp", "mes"):
-        for asset in ("backup", "backup_retention", "restore_test", "vacuum_analyze", "reindex", "maintenance_window"):
-            assert graph.get(dg.AssetKey([name, asset])).pools == {f"db_{name}"}
+    repo = build_definitions(config).get_repository_def()
+    for job in repo.get_all_jobs():
+        if job.name.startswith("__") or job.name in ("instance_cleanup", "maintenance_report_job"):
+            continue
+        assert job.partitions_def is not None and job.partitions_def.get_partition_keys() == ["erp", "mes"], job.name
+        assert job.get_tags_for_partition_key("mes", selected_asset_keys=None)["dagster/partition"] == "mes"
     instance_config = yaml.safe_load((REPO / "dagster.yaml").read_text())
-    assert instance_config["concurrency"]["pools"] == {"default_limit": 1, "granularity": "run"}
+    assert instance_config["concurrency"]["runs"]["tag_concurrency_limits"] == [
+        {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+    ]

@@ -88,7 +88,7 @@ databases:
 
     def run(capability, run_config=None, db="erp"):
         result = capability_job(defs, config, db, capability).execute_in_process(
-            instance=instance, run_config=run_config or {}, raise_on_error=False
+            partition_key=db, instance=instance, run_config=run_config or {}, raise_on_error=False
         )
         assert result.success, capability
         return result
@@ -98,15 +98,15 @@ databases:
     history.write_text(
         "date,bytes\n" + "".join(f"{start + dt.timedelta(days=i)},{int(1e9 + i * 15e6)}\n" for i in range(120))
     )
-    run("capacity", {"ops": {"erp__capacity_sample": {"config": {"import_csv": str(history)}}}})
+    run("capacity", {"ops": {"capacity_sample": {"config": {"import_csv": str(history)}}}})
     plant_traffic_history(metrics)
     run("backup")
     plant_older_backup(config, days=10)  # retention keeps one backup a day: history needs days
     run("restore_test")
-    missing = {"ops": {"erp__restore_test": {"config": {"backup": "20990101T000000Z"}}}}
+    missing = {"ops": {"restore_test": {"config": {"backup": "20990101T000000Z"}}}}
     assert (
         not capability_job(defs, config, "erp", "restore_test")
-        .execute_in_process(instance=instance, run_config=missing, raise_on_error=False)
+        .execute_in_process(partition_key="erp", instance=instance, run_config=missing, raise_on_error=False)
         .success
     )  # the failed run of the week
     with connect(erp, autocommit=True) as conn:
@@ -261,10 +261,10 @@ def test_maintenance_section_lists_the_weeks_actions_with_figures(week):
     _, markdown = report_files(week)
     maintenance = part(section(markdown, "erp"), "Maintenance this week")
     vacuum = week.instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "vacuum_analyze"])
+        dg.AssetKey("vacuum_analyze")
     ).asset_materialization.metadata
     archive = week.instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "archive_completed_orders"])
+        dg.AssetKey("archive_completed_orders")
     ).asset_materialization.metadata
     assert f"tables vacuumed: {vacuum['tables_vacuumed'].value:,}" in maintenance
     assert f"dead tuples removed: {vacuum['dead_tuples_removed'].value:,}" in maintenance
@@ -279,7 +279,7 @@ def test_capacity_section_has_the_forecast_chart_and_headroom(week):
     html, markdown = report_files(week)
     capacity = part(section(markdown, "erp"), "Capacity")
     forecast = week.instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "capacity_forecast"])
+        dg.AssetKey("capacity_forecast")
     ).asset_materialization.metadata
     assert "![erp: capacity forecast](capacity_erp.png)" in capacity
     assert f"model: {forecast['method'].value}" in capacity
@@ -503,7 +503,7 @@ def test_textfile_holds_the_gauges_and_parses(week):
     assert value["ops_pipelines_check_failures", "erp", "error"] == 1  # xid_age
     assert value["ops_pipelines_check_failures", "erp", "warning"] == 1  # capacity_headroom: warning ratio in 47 days
     forecast = week.instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "capacity_forecast"])
+        dg.AssetKey("capacity_forecast")
     ).asset_materialization.metadata
     assert value["ops_pipelines_capacity_days_to_full", "erp"] <= forecast["days_to_full"].value  # the earlier model's
     # A database never backed up reads 0, so `time() - x > max_age` alerts for it as well.
@@ -514,7 +514,9 @@ def test_textfile_holds_the_gauges_and_parses(week):
     with dg.build_sensor_context(instance=week.instance, definitions=week.defs, cursor=result.cursor) as context:
         again = sensor.evaluate_tick(context)
     assert again.skip_message.startswith("no run finished since")
-    capability_job(week.defs, week.config, "erp", "vacuum").execute_in_process(instance=week.instance)
+    capability_job(week.defs, week.config, "erp", "vacuum").execute_in_process(
+        partition_key="erp", instance=week.instance
+    )
     with dg.build_sensor_context(instance=week.instance, definitions=week.defs, cursor=again.cursor) as context:
         after_run = sensor.evaluate_tick(context)
     assert after_run.skip_message.startswith("wrote the gauges")

@@ -196,7 +196,7 @@ def test_an_auth_failure_fails_the_run_in_seconds_without_retry(pg_server, tmp_p
     instance = dg.DagsterInstance.ephemeral()
     started = time.monotonic()
     result = capability_job(build_definitions(config), config, "erp", "backup").execute_in_process(
-        instance=instance, raise_on_error=False
+        partition_key="erp", instance=instance, raise_on_error=False
     )
     assert not result.success and time.monotonic() - started < 10
     events = [e.event_type_value for e in result.all_events]

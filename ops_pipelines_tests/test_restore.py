@@ -163,43 +163,44 @@ def test_restore_job_sensor_and_checks_in_dagster(erp_db, tmp_path):
     config = make_config(tmp_path, {"erp": erp_db}, SANITY)
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
-    assert capability_job(defs, config, "erp", "backup").execute_in_process(instance=instance).success
+    assert (
+        capability_job(defs, config, "erp", "backup").execute_in_process(partition_key="erp", instance=instance).success
+    )
 
     sensor = defs.resolve_sensor_def("restore_after_backup_sensor")
     with dg.build_sensor_context(instance=instance, definitions=defs) as context:
-        requests = list(sensor(context))
+        requests = sensor(context)
         cursor = context.cursor
     stamp = list_backups(LocalStorage(tmp_path), "erp")[-1].stamp
-    assert [(r.job_name, r.run_key) for r in requests] == [("ops_erp", f"restore-test:erp:{stamp}")]
-    assert requests[0].asset_selection == [dg.AssetKey(["erp", "restore_test"])]
+    assert [(r.job_name, r.partition_key, r.run_key) for r in requests] == [
+        ("restore_test_job", "erp", f"restore-test:erp:{stamp}")
+    ]
     with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor) as context:
-        assert list(sensor(context)) == []  # one restore test per backup
+        assert isinstance(sensor(context), dg.SkipReason)  # one restore test per backup
 
     result = capability_job(defs, config, "erp", "restore_test").execute_in_process(
-        instance=instance, run_config=requests[0].run_config
+        partition_key="erp", instance=instance, run_config=requests[0].run_config
     )
     assert result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks["restore_verified"].passed
-    metadata = instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "restore_test"])
-    ).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(dg.AssetKey("restore_test")).asset_materialization.metadata
     assert metadata["backup"].value == stamp and metadata["tables_checked"].value == 10
     assert metadata["restore_seconds"].value > 0
 
-    again = capability_job(defs, config, "erp", "backup").execute_in_process(instance=instance)
+    again = capability_job(defs, config, "erp", "backup").execute_in_process(partition_key="erp", instance=instance)
     recent = {c.check_name: c for c in again.get_asset_check_evaluations()}["restore_recent"]
     assert recent.passed
 
 
 def test_monthly_restore_schedule_runs_on_the_first_saturday_only(tmp_path):
     config = make_config(tmp_path, {"erp": "host=unused"})
-    schedule = build_definitions(config).resolve_schedule_def("restore_test_erp_monthly")
+    schedule = build_definitions(config).resolve_schedule_def("restore_test_monthly")
     assert schedule.cron_schedule == "0 2 * * 6" and schedule.execution_timezone == "Asia/Ho_Chi_Minh"
     zone = dt.timezone(dt.timedelta(hours=7))
     first = schedule(dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 12, 5, 2, tzinfo=zone)))
     second = schedule(dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 12, 12, 2, tzinfo=zone)))
-    assert isinstance(first, dg.RunRequest) and first.run_key == "monthly:2026-12"
+    assert [(r.partition_key, r.run_key) for r in first] == [("erp", "restore_test_job:erp:2026-12")]
     assert isinstance(second, dg.SkipReason)
 
 

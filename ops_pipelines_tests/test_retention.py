@@ -109,15 +109,14 @@ def test_retention_asset_deletes_locally_and_off_site(tmp_path, s3_endpoint, s3_
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
-        [defs.resolve_assets_def(dg.AssetKey(["erp", "backup_retention"]))],
+        [defs.resolve_assets_def(dg.AssetKey("backup_retention"))],
         instance=instance,
-        run_config={"ops": {"erp__backup_retention": {"config": {"dry_run": dry_run}}}},
-        selection=[dg.AssetKey(["erp", "backup_retention"])],
+        run_config={"ops": {"backup_retention": {"config": {"dry_run": dry_run}}}},
+        selection=[dg.AssetKey("backup_retention")],
+        partition_key="erp",
     )
     assert result.success
-    metadata = instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "backup_retention"])
-    ).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(dg.AssetKey("backup_retention")).asset_materialization.metadata
     remaining_local = [e.stamp for e in list_backups(local, "erp")]
     remaining_s3 = [e.stamp for e in list_backups(s3, "erp")]
     if dry_run:
@@ -133,9 +132,13 @@ def test_retention_asset_deletes_locally_and_off_site(tmp_path, s3_endpoint, s3_
 
 def run_retention(config):
     instance = dg.DagsterInstance.ephemeral()
-    key = dg.AssetKey(["erp", "backup_retention"])
+    key = dg.AssetKey("backup_retention")
     result = dg.materialize(
-        [build_definitions(config).resolve_assets_def(key)], instance=instance, selection=[key], raise_on_error=False
+        [build_definitions(config).resolve_assets_def(key)],
+        instance=instance,
+        selection=[key],
+        partition_key="erp",
+        raise_on_error=False,
     )
     return result, instance
 
@@ -155,9 +158,7 @@ def test_an_off_site_copy_whose_local_backup_is_gone_is_still_deleted(tmp_path, 
     assert result.success
     assert [e.stamp for e in list_backups(s3, "erp")] == stamps[2:]
     assert [e.stamp for e in list_backups(local, "erp")] == stamps[2:]
-    metadata = instance.get_latest_materialization_event(
-        dg.AssetKey(["erp", "backup_retention"])
-    ).asset_materialization.metadata
+    metadata = instance.get_latest_materialization_event(dg.AssetKey("backup_retention")).asset_materialization.metadata
     assert metadata["deleted"].value == 2 and metadata["delete_failures"].value == 0
 
 

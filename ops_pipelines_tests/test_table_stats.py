@@ -32,9 +32,10 @@ def test_dead_tuples_show_after_deletes(erp_db):
 def test_asset_materializes_with_figures(erp_db):
     defs = build_definitions(config_for(erp_db))
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize(defs.assets, instance=instance)
+    key = dg.AssetKey("table_stats")
+    result = dg.materialize([defs.resolve_assets_def(key)], instance=instance, partition_key="erp_test")
     assert result.success
-    event = instance.get_latest_materialization_event(dg.AssetKey(["erp_test", "table_stats"]))
+    event = instance.get_latest_materialization_event(dg.AssetKey("table_stats"))
     metadata = event.asset_materialization.metadata
     assert metadata["tables"].value == 10
     assert metadata["live_tuples"].value > 2000

@@ -14,12 +14,20 @@ import dagster as dg
 
 from ops_pipelines.assets.report import REPORT_KEY
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.history import check_evaluation, check_history, check_statuses, database_of_run, one_line, run_failure
+from ops_pipelines.history import (
+    check_evaluation,
+    check_history,
+    check_statuses,
+    database_of_run,
+    one_line,
+    run_failure,
+)
 from ops_pipelines.localtime import local_iso
 from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, post
 
 INTERVAL_SECONDS = 30
 RUNS_PER_TICK = 100
+HISTORY_PER_TICK = 20  # executions of one check on one database read per tick: more than can happen in 30 s
 TICK_BUDGET_SECONDS = 40  # sensors time out at 60 s; what is left waits for the next tick
 MAX_PENDING = 500  # alerts kept while the receiver is down; the oldest are dropped past this (logged)
 
@@ -87,40 +95,53 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
     def check_failure_alerts(context: dg.SensorEvaluationContext):
         state = json.loads(context.cursor) if context.cursor else {}
         pending = [Alert.from_dict(item) for item in state.get("pending", [])]
-        # One number: the storage id of the newest check event read, for every check and database.
-        # A check's evaluation is a new event, so a result is never behind the cursor when it lands.
-        # (A check that fails and is started again within one interval is read as running, then as
-        # its new result: the failure in between is not alerted.)
+        # `after`: the storage id of the newest check event read, for every check and database: the
+        # (check, database) pairs with a newer event are what changed (one query per check).
+        # `running`: pairs whose newest execution had not finished then, with its id (an execution's
+        # id is given when it is planned, so its result may land behind `after`).
         first_tick = "after" not in state
+        before, running = state.get("after", 0), state.get("running", {})
         changed = check_statuses(context.instance, check_keys, after=state.get("after"))
-        state["after"] = max([state.get("after", 0), *(change.storage_id for change in changed)])
+        state["after"] = max([before, *(change.storage_id for change in changed)])
         if first_tick:
+            state["running"] = {}
             context.update_cursor(json.dumps(state))
             return dg.SkipReason("started: checks failing from now on will be alerted")
         for change in sorted(changed, key=lambda c: c.storage_id):
-            if change.status != "failed":
-                continue
-            latest = check_history(context.instance, change.key, change.partition, limit=1)
-            record = latest[0] if latest else None
-            evaluation = check_evaluation(record)
-            if record is None or evaluation is None or evaluation.passed:
-                continue
-            severity = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
-            if severity == "warning" and least == "error":
-                continue
-            pending.append(
-                Alert(
-                    kind="check_failure",
-                    cause=one_line(evaluation.description or "the check failed without a description"),
-                    run_id=record.run_id,
-                    occurred_at=local_iso(record.create_timestamp, config.timezone),
-                    database=change.partition,
-                    asset=change.key.asset_key.to_user_string(),
-                    check=change.key.name,
-                    severity=severity,
-                    run_url=_run_url(config, record.run_id),
+            pair = f"{change.key.to_user_string()}@{change.partition or ''}"
+            if change.status == "passed":
+                running.pop(pair, None)
+                continue  # (a failure and a pass between two ticks is a flap; the pass stands)
+            # Every execution of this pair since the last read, not only the newest: a check may
+            # fail twice, or fail and be started again, between two ticks.
+            history = check_history(context.instance, change.key, change.partition, limit=HISTORY_PER_TICK)
+            for record in reversed(history):
+                evaluation = check_evaluation(record)
+                new = record.id > before or record.id == running.get(pair)
+                if evaluation is None or not new or evaluation.passed:
+                    continue
+                severity = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
+                if severity == "warning" and least == "error":
+                    continue
+                pending.append(
+                    Alert(
+                        kind="check_failure",
+                        cause=one_line(evaluation.description or "the check failed without a description"),
+                        run_id=record.run_id,
+                        occurred_at=local_iso(record.create_timestamp, config.timezone),
+                        database=change.partition,
+                        asset=change.key.asset_key.to_user_string(),
+                        check=change.key.name,
+                        severity=severity,
+                        run_url=_run_url(config, record.run_id),
+                    )
                 )
-            )
+            newest = history[0] if history else None
+            if newest is not None and check_evaluation(newest) is None:
+                running[pair] = newest.id
+            else:
+                running.pop(pair, None)
+        state["running"] = running
         return _deliver(context, state, pending, config)
 
     return check_failure_alerts

@@ -46,7 +46,6 @@ class CapabilityJob:
         return dg.define_asset_job(
             self.name,
             selection=selection,
-            partitions_def=self.fleet.partitions,
             description=f"{self.capability} of one database (a run per partition): {', '.join(self.assets)}. {when}"
             "Runs of one database queue behind each other; different databases run side by side.",
             tags={CAPABILITY_TAG: self.capability},

@@ -54,7 +54,9 @@ def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
     return [metrics_textfile]
 
 
-def gather_figures(config: OpsConfig, instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey]) -> list[DatabaseFigures]:
+def gather_figures(
+    config: OpsConfig, instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey]
+) -> list[DatabaseFigures]:
     storage = local_storage(config)
     now = dt.datetime.now(dt.UTC)
     failed: dict[str, list[dg.AssetCheckEvaluation]] = {}

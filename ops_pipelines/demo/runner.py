@@ -141,10 +141,10 @@ def run_demo(scale: float, ui: bool, ui_port: int) -> int:
     env = instance_env(directory, cluster, config_path)
     step(f"config {config_path}; Dagster instance {env['DAGSTER_HOME']} (runs stored in PostgreSQL)")
 
-    step("materializing every asset once")
+    step(f"materializing every asset once (partition {DEMO_DB}: the demo's one database)")
     dagster = [sys.executable, "-m", "dagster"]
     subprocess.run(
-        [*dagster, "asset", "materialize", "--select", "*", "-m", "ops_pipelines.definitions"],
+        [*dagster, "asset", "materialize", "--select", "*", "--partition", DEMO_DB, "-m", "ops_pipelines.definitions"],
         env=env,
         cwd=REPO,
         check=True,

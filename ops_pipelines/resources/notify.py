@@ -46,6 +46,8 @@ class Alert:
     @property
     def title(self) -> str:
         subject = self.asset or (f"job {self.job}" if self.job else f"run {self.run_id[:8]}")
+        if self.database:  # `erp_prod/backup`: the database first, as a DBA scans a channel
+            subject = f"{self.database}/{subject}"
         if self.kind == "check_failure":
             return f"{subject}: check {self.check} failed" + (" (warning)" if self.severity == "warning" else "")
         return f"{subject}: run failed"

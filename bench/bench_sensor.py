@@ -30,7 +30,7 @@ from psycopg import sql
 from ops_pipelines.config import parse_config
 from ops_pipelines.core.backup_catalog import stamp_for
 from ops_pipelines.definitions import build_definitions
-from ops_pipelines.resources.postgres import connect, with_dbname
+from ops_pipelines.resources.postgres import connect
 
 SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
@@ -105,7 +105,7 @@ def measure(databases: int, backups: int, history: int) -> list[tuple[str, float
             graph = defs.resolve_asset_graph()
             names = [db.name for db in config.databases]
             for day in range(history):
-                for i, name in enumerate(names):
+                for name in names:
                     instance.report_runless_asset_event(backup_event(name, day))
                     for evaluation in check_events(graph, name, failing=False):
                         instance.report_runless_asset_event(evaluation)

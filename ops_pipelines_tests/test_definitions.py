@@ -44,15 +44,13 @@ def describe(definitions: dg.Definitions) -> list[str]:
         )
     for check_key in sorted(graph.asset_check_keys, key=str):
         spec = graph.get(check_key)
-        lines.append(
-            f"check {check_key.asset_key.to_user_string()}:{check_key.name} partitions={partitions(spec.partitions_def)}"
-        )
+        partitioned = partitions(spec.partitions_def)
+        lines.append(f"check {check_key.asset_key.to_user_string()}:{check_key.name} partitions={partitioned}")
     repo = definitions.get_repository_def()
-    lines += [
-        f"job {j.name} partitions={partitions(j.partitions_def)} assets={','.join(sorted(k.to_user_string() for k in j.asset_layer.executable_asset_keys))}"
-        for j in sorted(repo.get_all_jobs(), key=lambda j: j.name)
-        if not j.name.startswith("__")
-    ]
+    for job in sorted(repo.get_all_jobs(), key=lambda j: j.name):
+        if not job.name.startswith("__"):
+            assets = ",".join(sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys))
+            lines.append(f"job {job.name} partitions={partitions(job.partitions_def)} assets={assets}")
     lines += [
         f"schedule {s.name} {s.cron_schedule} {s.execution_timezone}"
         for s in sorted(repo.schedule_defs, key=lambda s: s.name)

@@ -1,5 +1,6 @@
 """`archive_<rule>` (partitioned by the databases with a rule of that name): old rows (and their
-children) moved to the archive in batches, with the check `archive_consistent`. `dry_run: true` in the launchpad counts what would move and stops."""
+children) moved to the archive in batches, with the check `archive_consistent`. `dry_run: true` in
+the launchpad counts what would move and stops."""
 
 import dagster as dg
 

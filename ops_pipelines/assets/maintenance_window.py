@@ -1,6 +1,6 @@
-"""`maintenance_window` (partitioned by the databases with such work): VACUUM FULL of the listed tables (and REINDEX DATABASE when set):
-work that locks tables for its whole duration, so it refuses to run outside the monthly window
-unless the launchpad sets `override_window: true`. Built only when there is such work."""
+"""`maintenance_window` (partitioned by the databases with such work): VACUUM FULL of the listed
+tables (and REINDEX DATABASE when set): work that locks tables for its whole duration, so it refuses
+to run outside the monthly window unless the launchpad sets `override_window: true`."""
 
 import datetime as dt
 

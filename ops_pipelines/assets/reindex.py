@@ -1,5 +1,5 @@
-"""`reindex` (partitioned by database): drop invalid leftovers of failed concurrent builds, then REINDEX CONCURRENTLY the
-indexes over the bloat ratio and minimum size. Check: `no_invalid_indexes`."""
+"""`reindex` (partitioned by database): drop invalid leftovers of failed concurrent builds, then
+REINDEX CONCURRENTLY the indexes over the bloat ratio and minimum size. Check: `no_invalid_indexes`."""
 
 import dagster as dg
 

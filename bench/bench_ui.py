@@ -1,0 +1,198 @@
+"""How fast the Dagster UI opens its pages for a fleet of databases, in headless Chromium against
+the real dagster-webserver, with a PostgreSQL-backed instance holding each database's history.
+
+Target (the fleet issue): the asset catalog, asset pages and automation pages open in under 3 s
+with 500 databases. "Open" is measured from navigation to the moment the page shows what it is
+for (a text only the loaded data contains), polled every 50 ms. Each page is opened `--repeat`
+times after one warm-up load (the JavaScript bundle is cached, as for a DBA who uses the UI);
+the baseline is the same pages with one database, in the same run. Screenshots of each page at the
+larger fleet go to `--screenshots` (default bench/screenshots/).
+
+    .venv/bin/python bench/bench_ui.py [--databases 500] [--history 3] [--repeat 3]
+"""
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import dagster as dg
+from psycopg import sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_sensor import backup_event, check_events, make_fleet  # noqa: E402
+from ops_pipelines.config import parse_config  # noqa: E402
+from ops_pipelines.definitions import build_definitions  # noqa: E402
+from ops_pipelines.resources.cluster import free_port  # noqa: E402
+from ops_pipelines.resources.postgres import connect  # noqa: E402
+from ops_pipelines_tests.browser import _devtools_port, _Session, find_chromium  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+# page, its screenshot's name, path, a text that appears only once the page's data has loaded
+PAGES = [
+    ("asset catalog", "catalog", "/assets", "backup_retention"),
+    ("asset page: backup", "backup", "/assets/backup", "backup_checksum"),
+    ("asset page: backup, partitions", "backup_partitions", "/assets/backup?view=partitions", "erp_000"),
+    ("asset page: backup, checks", "backup_checks", "/assets/backup?view=checks", "backup_size_sane"),
+    ("automation (schedules and sensors)", "automation", "/automation", "restore_after_backup_sensor"),
+]
+
+
+def populate(home: Path, url: str, config_text: str, history: int) -> None:
+    (home / "dagster.yaml").write_text(
+        f"storage:\n  postgres:\n    postgres_url: {url}\ntelemetry:\n  enabled: false\nnux:\n  enabled: false\n"
+    )
+    config = parse_config(config_text, {})
+    graph = build_definitions(config).resolve_asset_graph()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for day in range(history):
+            for i, db in enumerate(config.databases):
+                instance.report_runless_asset_event(backup_event(db.name, day))
+                for evaluation in check_events(graph, db.name, failing=day == history - 1 and i % 10 == 0):
+                    instance.report_runless_asset_event(evaluation)
+
+
+def measure(databases: int, history: int, repeat: int, chromium: str, shots: Path | None) -> list[tuple[str, float]]:
+    dbname = f"ops_bench_ui_{uuid.uuid4().hex[:8]}"
+    with connect(SERVER, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    tmp = Path(tempfile.mkdtemp(prefix="ops_bench_ui_"))
+    processes = []
+    try:
+        home = tmp / "home"
+        home.mkdir()
+        config_text = make_fleet(tmp, databases, backups=2)
+        (tmp / "config.yaml").write_text(config_text)
+        populate(home, f"postgresql://postgres@127.0.0.1:5432/{dbname}", config_text, history)
+        port = free_port()
+        env = {**os.environ, "DAGSTER_HOME": str(home), "OPS_PIPELINES_CONFIG": str(tmp / "config.yaml")}
+        bin_dir = Path(sys.executable).parent
+        processes.append(
+            subprocess.Popen(
+                [bin_dir / "dagster-webserver", "-m", "ops_pipelines.definitions", "-h", "127.0.0.1", "-p", str(port)],
+                env=env,
+                cwd=tmp,
+                stdout=(tmp / "webserver.log").open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        wait_until_loaded(port)
+        browser, session = open_browser(chromium, tmp)
+        processes.append(browser)
+        rows = []
+        for name, shot_name, path, marker in PAGES:
+            open_page(session, f"http://127.0.0.1:{port}{path}", marker)  # warm-up
+            seconds = statistics.median(
+                open_page(session, f"http://127.0.0.1:{port}{path}", marker) for _ in range(repeat)
+            )
+            rows.append((name, seconds))
+            if shots is not None:
+                shots.mkdir(parents=True, exist_ok=True)
+                shot = session.call("Page.captureScreenshot", {"format": "png"})["data"]
+                (shots / f"{databases}_{shot_name}.png").write_bytes(base64.b64decode(shot))
+        return rows
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+        with connect(SERVER, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+def wait_until_loaded(port: int, timeout: float = 180) -> None:
+    query = json.dumps({"query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/graphql", data=query.encode(), headers={"Content-Type": "application/json"}
+            )
+            body = json.loads(urllib.request.urlopen(request, timeout=10).read())
+            entries = body["data"]["workspaceOrError"]["locationEntries"]
+            if entries and entries[0]["loadStatus"] == "LOADED":
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError("the webserver did not load the code location")
+
+
+def open_browser(chromium: str, tmp: Path):
+    from websockets.sync.client import connect as ws_connect
+
+    profile = tmp / "chromium-profile"
+    process = subprocess.Popen(
+        [
+            chromium,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--window-size=1600,1000",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    port = _devtools_port(profile, process, 60)
+    targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+    socket_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+    socket = ws_connect(socket_url, max_size=None, open_timeout=60)
+    session = _Session(socket, 120)
+    session.call("Page.enable")
+    return process, session
+
+
+def open_page(session, url: str, marker: str, timeout: float = 60) -> float:
+    started = time.perf_counter()
+    session.call("Page.navigate", {"url": url})
+    expression = f"document.body && document.body.innerText.includes({json.dumps(marker)})"
+    while time.perf_counter() - started < timeout:
+        if session.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"].get("value"):
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not show {marker!r} within {timeout:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--databases", type=int, default=500)
+    parser.add_argument("--history", type=int, default=3, help="days of backups and check results per database")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--screenshots", type=Path, default=REPO / "bench" / "screenshots")
+    args = parser.parse_args()
+    chromium = find_chromium()
+    if chromium is None:
+        sys.exit("chromium is not installed (apt-get install chromium)")
+    base = measure(1, args.history, args.repeat, chromium, None)
+    fleet = measure(args.databases, args.history, args.repeat, chromium, args.screenshots)
+    print(f"| page | 1 database | {args.databases} databases |")
+    print("|---|---:|---:|")
+    for (name, one), (_, many) in zip(base, fleet, strict=True):
+        print(f"| {name} | {one:.2f} s | {many:.2f} s |")
+    slowest = max(seconds for _, seconds in fleet)
+    print(
+        f"\nslowest page at {args.databases} databases: {slowest:.2f} s; target under 3 s: "
+        f"{'met' if slowest < 3 else 'NOT met'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -31,7 +31,7 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_sensor import backup_event, check_events, make_fleet  # noqa: E402
+from bench.bench_sensor import backup_event, check_events, make_fleet, record_check  # noqa: E402
 from ops_pipelines.config import parse_config  # noqa: E402
 from ops_pipelines.definitions import build_definitions  # noqa: E402
 from ops_pipelines.resources.cluster import free_port  # noqa: E402
@@ -61,7 +61,7 @@ def populate(home: Path, url: str, config_text: str, history: int) -> None:
             for i, db in enumerate(config.databases):
                 instance.report_runless_asset_event(backup_event(db.name, day))
                 for evaluation in check_events(graph, db.name, failing=day == history - 1 and i % 10 == 0):
-                    instance.report_runless_asset_event(evaluation)
+                    record_check(instance, evaluation, f"bench-day-{day}")
 
 
 def measure(databases: int, history: int, repeat: int, chromium: str, shots: Path | None) -> list[tuple[str, float]]:

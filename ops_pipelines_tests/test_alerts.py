@@ -199,3 +199,30 @@ def test_no_alert_sensors_without_a_webhook(tmp_path):
     defs = build_definitions(make_config(tmp_path, {"erp": "host=127.0.0.1 dbname=unused"}))
     names = {s.name for s in defs.sensors}
     assert "run_failure_alert_sensor" not in names and "check_failure_alert_sensor" not in names
+
+
+def test_a_check_failing_on_one_database_names_that_database_only(tmp_path, empty_db, webhook):
+    """Two databases share every check (partitions): a failure on one alerts for that one."""
+    top = f"alerts: {{webhook_url: '{webhook.url}', format: generic}}\n"
+    config = make_config(tmp_path, {"erp": empty_db, "mes": empty_db}, top=top)
+    config = config.model_copy(
+        update={
+            "databases": [
+                config.databases[0],
+                config.databases[1].model_copy(
+                    update={
+                        "vacuum": config.databases[1].vacuum.model_copy(update={"xid_age_warn": 1, "xid_age_error": 2})
+                    }
+                ),
+            ]
+        }
+    )
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    _, cursor = tick(defs, "check_failure_alert_sensor", instance, None)
+    for database in ("erp", "mes"):
+        capability_job(defs, config, database, "vacuum").execute_in_process(partition_key=database, instance=instance)
+    message, _ = tick(defs, "check_failure_alert_sensor", instance, cursor)
+    assert message.startswith("1 alerts posted"), message
+    assert [(p["database"], p["check"]) for p in webhook.posts] == [("mes", "xid_age")]
+    assert webhook.posts[0]["title"].startswith("mes/vacuum_analyze: check xid_age failed")

@@ -211,6 +211,9 @@ def forecast_metadata(result: "Forecast", imported: int, chart: Path, timezone: 
         horizons={h: int(point) for h, (point, _, _) in result.horizons.items()} if result.enough_history else {},
         days_to_warning=result.days_to_warn if result.enough_history else None,
         days_to_full=result.days_to_full if result.enough_history else None,
+        headroom=Headroom(result.earliest_days_to_warn, result.earliest_days_to_full)
+        if result.enough_history
+        else None,
     )
     metadata = {**figures.to_metadata(), "chart": dg.MetadataValue.path(str(chart))}
     image = base64.b64encode(chart.read_bytes()).decode()

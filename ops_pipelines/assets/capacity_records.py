@@ -98,6 +98,8 @@ class ForecastFigures:
     horizons: dict[int, int] = field(default_factory=dict)  # days ahead -> forecast bytes
     days_to_warning: int | None = None  # None: no crossing forecast (or no forecast)
     days_to_full: int | None = None
+    # What `capacity_headroom` judges: the earlier of the two models' crossings (None: no forecast).
+    headroom: "Headroom | None" = None
 
     def to_metadata(self) -> dict:
         metadata = {
@@ -111,6 +113,10 @@ class ForecastFigures:
         for name in ("days_to_warning", "days_to_full"):
             if getattr(self, name) is not None:
                 metadata[name] = dg.MetadataValue.int(getattr(self, name))
+        if self.headroom is not None:
+            for name in ("days_to_warning", "days_to_full"):
+                if getattr(self.headroom, name) is not None:
+                    metadata[f"headroom_{name}"] = dg.MetadataValue.int(getattr(self.headroom, name))
         return metadata
 
     @classmethod
@@ -127,6 +133,9 @@ class ForecastFigures:
             },
             days_to_warning=_value(metadata, "days_to_warning"),
             days_to_full=_value(metadata, "days_to_full"),
+            headroom=Headroom(_value(metadata, "headroom_days_to_warning"), _value(metadata, "headroom_days_to_full"))
+            if _value(metadata, "enough_history", False)
+            else None,
         )
 
 

@@ -27,6 +27,7 @@ from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, pos
 
 INTERVAL_SECONDS = 30
 RUNS_PER_TICK = 100
+LATE_SECONDS = 120  # how much later than it was made a check result may be stored
 HISTORY_PER_TICK = 20  # executions of one check on one database read per tick: more than can happen in 30 s
 TICK_BUDGET_SECONDS = 40  # sensors time out at 60 s; what is left waits for the next tick
 MAX_PENDING = 500  # alerts kept while the receiver is down; the oldest are dropped past this (logged)
@@ -97,29 +98,31 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
         pending = [Alert.from_dict(item) for item in state.get("pending", [])]
         # `after`: the storage id of the newest check event read, for every check and database: the
         # (check, database) pairs with a newer event are what changed (one query per check).
-        # `running`: pairs whose newest execution had not finished then, with its id (an execution's
-        # id is given when it is planned, so its result may land behind `after`).
+        # `since`: when the last tick read; a result is new when it was evaluated after that (less
+        # LATE_SECONDS, for results stored a little after they were made), unless `alerted` holds
+        # it already (execution ids alerted within that margin).
         first_tick = "after" not in state
-        before, running = state.get("after", 0), state.get("running", {})
+        started = time.time()
+        since = state.get("since", started) - LATE_SECONDS
+        alerted: dict[str, float] = state.get("alerted", {})
         changed = check_statuses(context.instance, check_keys, after=state.get("after"))
-        state["after"] = max([before, *(change.storage_id for change in changed)])
+        state["after"] = max([state.get("after", 0), *(change.storage_id for change in changed)])
+        state["since"] = started
         if first_tick:
-            state["running"] = {}
             context.update_cursor(json.dumps(state))
             return dg.SkipReason("started: checks failing from now on will be alerted")
         for change in sorted(changed, key=lambda c: c.storage_id):
-            pair = f"{change.key.to_user_string()}@{change.partition or ''}"
             if change.status == "passed":
-                running.pop(pair, None)
-                continue  # (a failure and a pass between two ticks is a flap; the pass stands)
+                continue  # (a failure then a pass between two ticks is a flap: the pass stands)
             # Every execution of this pair since the last read, not only the newest: a check may
             # fail twice, or fail and be started again, between two ticks.
             history = check_history(context.instance, change.key, change.partition, limit=HISTORY_PER_TICK)
             for record in reversed(history):
                 evaluation = check_evaluation(record)
-                new = record.id > before or record.id == running.get(pair)
-                if evaluation is None or not new or evaluation.passed:
+                evaluated_at = record.event.timestamp if record.event is not None else 0.0
+                if evaluation is None or evaluation.passed or evaluated_at <= since or str(record.id) in alerted:
                     continue
+                alerted[str(record.id)] = evaluated_at
                 severity = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
                 if severity == "warning" and least == "error":
                     continue
@@ -136,12 +139,7 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
                         run_url=_run_url(config, record.run_id),
                     )
                 )
-            newest = history[0] if history else None
-            if newest is not None and check_evaluation(newest) is None:
-                running[pair] = newest.id
-            else:
-                running.pop(pair, None)
-        state["running"] = running
+        state["alerted"] = {key: at for key, at in alerted.items() if at > started - 2 * LATE_SECONDS}
         return _deliver(context, state, pending, config)
 
     return check_failure_alerts

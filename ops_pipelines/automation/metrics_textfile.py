@@ -12,17 +12,24 @@ import time
 
 import dagster as dg
 
-from ops_pipelines.assets.capacity_records import Headroom
+from ops_pipelines.assets.capacity_records import ForecastFigures
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.prometheus import DatabaseFigures, render
 from ops_pipelines.core.recovery_status import recovery_status
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_text
-from ops_pipelines.history import FINISHED_RUN_STATUSES, check_evaluation, check_history, check_statuses
+from ops_pipelines.history import (
+    FINISHED_RUN_STATUSES,
+    check_evaluation,
+    check_history,
+    check_statuses,
+    latest_materializations,
+    materialization_metadata,
+)
 from ops_pipelines.resources.storage import local_storage
 
 REFRESH_SECONDS = 600
-HEADROOM = dg.AssetCheckKey(dg.AssetKey("capacity_forecast"), "capacity_headroom")
+FORECAST = dg.AssetKey("capacity_forecast")
 
 
 def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
@@ -65,6 +72,8 @@ def gather_figures(
             evaluation = _latest_evaluation(instance, status.key, status.partition)
             if evaluation is not None and not evaluation.passed:
                 failed.setdefault(status.partition, []).append(evaluation)
+    # the newest forecast of every database in two queries (not a query per database)
+    forecasts = latest_materializations(instance, FORECAST)
     figures = []
     for db in config.databases:
         status = recovery_status(storage, db.name, now, trend_days=1)
@@ -81,9 +90,7 @@ def gather_figures(
                 restore_seconds=verified.restore_seconds if verified else None,
                 check_errors=sum(1 for e in failing if e.severity != dg.AssetCheckSeverity.WARN),
                 check_warnings=sum(1 for e in failing if e.severity == dg.AssetCheckSeverity.WARN),
-                capacity_days_to_full=_days_to_full(_latest_evaluation(instance, HEADROOM, db.name))
-                if HEADROOM in check_keys
-                else None,
+                capacity_days_to_full=_days_to_full(forecasts.get(db.name)),
             )
         )
     return figures
@@ -102,7 +109,8 @@ def write_textfile(path, figures: list[DatabaseFigures]) -> None:
         raise OpsError(f"cannot write the metrics textfile {path}: {exc.strerror or exc}") from None
 
 
-def _days_to_full(evaluation) -> float | None:
-    """From capacity_headroom, which takes the earlier of the two models' crossings; None: no forecast yet."""
-    headroom = Headroom.from_metadata(evaluation.metadata) if evaluation is not None else None
+def _days_to_full(forecast) -> float | None:
+    """What capacity_headroom judges (the earlier of the two models' crossings), as the forecast
+    recorded it; None: no forecast yet."""
+    headroom = ForecastFigures.from_metadata(materialization_metadata(forecast)).headroom if forecast else None
     return headroom.days_to_full_or_inf if headroom else None

@@ -46,6 +46,12 @@ PAGES = [
     ("asset page: backup", "backup", "/assets/backup", "backup_checksum"),
     ("asset page: backup, partitions", "backup_partitions", "/assets/backup?view=partitions", "erp_000"),
     ("asset page: backup, checks", "backup_checks", "/assets/backup?view=checks", "backup_size_sane"),
+    (
+        "asset page: backup, one database",
+        "backup_erp_000",
+        "/assets/backup?view=partitions&partition=erp_000",
+        "erp_000",
+    ),
     ("automation (schedules and sensors)", "automation", "/automation", "restore_after_backup_sensor"),
 ]
 

@@ -10,7 +10,15 @@ import dagster as dg
 
 from ops_pipelines import registry
 from ops_pipelines.assets import report
-from ops_pipelines.automation import alerts, instance_cleanup, jobs, metrics_textfile, schedules, sensors
+from ops_pipelines.automation import (
+    alerts,
+    database_status,
+    instance_cleanup,
+    jobs,
+    metrics_textfile,
+    schedules,
+    sensors,
+)
 from ops_pipelines.config import OpsConfig, load_config_from_env
 
 
@@ -30,7 +38,7 @@ def build_definitions(config: OpsConfig) -> dg.Definitions:
             *metrics_textfile.build(config, asset_graph),
         ],
     )
-    return dg.Definitions.merge(assets, automation)
+    return dg.Definitions.merge(assets, automation, database_status.build(config, asset_graph))
 
 
 def capability_job(definitions: dg.Definitions, config: OpsConfig, database: str, capability: str) -> dg.JobDefinition:

@@ -186,3 +186,50 @@ databases:
     assert orders.partitions_def.get_partition_keys() == ["erp_a", "erp_b"]
     assert logs.partitions_def.get_partition_keys() == ["erp_a"]
     assert {s.name for s in repo.schedule_defs} >= {"archive__orders_schedule", "archive__logs_schedule"}
+
+
+@pytest.mark.slow
+def test_the_cli_materializes_one_database_as_a_partition(write_config, erp_db, tmp_path):
+    """`dagster asset materialize --select table_stats --partition <db>`: one database's partition,
+    recorded in the instance under that partition."""
+    config = write_config(
+        f"backup_store: {{local_dir: {tmp_path / 'backups'}}}\n"
+        f'databases:\n  - {{name: erp, dsn: "{erp_db}"}}\n  - {{name: mes, dsn: "host=127.0.0.1 port=1"}}\n'
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "OPS_PIPELINES"))}
+    env.update({CONFIG_ENV_VAR: str(config), "DAGSTER_HOME": str(home)})
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [dagster, "asset", "materialize", "--select", "table_stats", "--partition", "erp"]
+    result = subprocess.run(
+        [*command, "-m", "ops_pipelines.definitions"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        records = instance.fetch_materializations(dg.AssetKey("table_stats"), limit=5).records
+        assert [r.partition_key for r in records] == ["erp"]
+    unknown = subprocess.run(
+        [
+            dagster,
+            "asset",
+            "materialize",
+            "--select",
+            "table_stats",
+            "--partition",
+            "nope",
+            "-m",
+            "ops_pipelines.definitions",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert unknown.returncode != 0 and "nope" in unknown.stdout + unknown.stderr

@@ -10,7 +10,8 @@ of its partition). Ticks measured:
 - restore_after_backup, steady: one new backup of every database since the last tick;
 - check_failure_alert: a check evaluation of every check of every database since the last tick,
   a tenth of them failing (the webhook receiver is down: alerts wait in the cursor);
-- metrics_textfile: the gauges of every database.
+- metrics_textfile: the gauges of every database;
+- database_status: every database's status page, first recorded, then unchanged.
 
 The baseline is the same ticks with one database, in the same run.
 
@@ -87,16 +88,19 @@ def record_check(instance: dg.DagsterInstance, evaluation: dg.AssetCheckEvaluati
 
 
 def tick(defs: dg.Definitions, instance: dg.DagsterInstance, name: str, cursor: str | None) -> tuple[float, str, str]:
+    """One tick as the daemon evaluates it: (seconds, what it did, the new cursor)."""
     sensor = defs.resolve_sensor_def(name)
     with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor) as context:
         started = time.perf_counter()
-        result = sensor(context)
-        results = list(result) if isinstance(result, list | tuple) else [result]
+        result = sensor.evaluate_tick(context)
         seconds = time.perf_counter() - started
-        new_cursor = context.cursor
-    requests = sum(isinstance(r, dg.RunRequest) for r in results)
-    skip = next((r.skip_message for r in results if isinstance(r, dg.SkipReason)), "")
-    return seconds, f"{requests} requests" if requests else (skip or "")[:60], new_cursor or ""
+    if result.run_requests:
+        note = f"{len(result.run_requests)} run requests"
+    elif result.asset_events:
+        note = f"{len(result.asset_events)} statuses recorded"
+    else:
+        note = (result.skip_message or "")[:70]
+    return seconds, note, result.cursor or ""
 
 
 def measure(databases: int, backups: int, history: int) -> list[tuple[str, float, str]]:
@@ -135,6 +139,10 @@ def measure(databases: int, backups: int, history: int) -> list[tuple[str, float
             rows.append(("check_failure_alert, every check of each evaluated", seconds, note))
             seconds, note, _ = tick(defs, instance, "metrics_textfile_sensor", None)
             rows.append(("metrics_textfile", seconds, note))
+            seconds, note, status_cursor = tick(defs, instance, "database_status_sensor", None)
+            rows.append(("database_status, first tick (every database recorded)", seconds, note))
+            seconds, note, _ = tick(defs, instance, "database_status_sensor", status_cursor)
+            rows.append(("database_status, nothing changed", seconds, note))
     finally:
         with connect(SERVER, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))

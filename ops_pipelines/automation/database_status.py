@@ -141,13 +141,13 @@ def status_metadata(status: RecoveryStatus, offsite: dict, failing: list[dict], 
         + (f"**{len(failing)} failing checks**\n\n" + "\n".join(table) if failing else "No check fails.")
     )
     metadata: dict = {
+        "summary": dg.MetadataValue.md(summary),  # first: the answer, as a DBA reads it
         "newest_backup": status.newest_backup or "none",
         "newest_backup_proven": verified.backup if verified else "none",
         "newest_is_proven": bool(verified and verified.backup == status.newest_backup),
         "offsite_copy": copied.value if copied is not None else "none",
         "failing_checks": len(failing),
         "failing_errors": sum(1 for f in failing if f["severity"] == "error"),
-        "summary": dg.MetadataValue.md(summary),
     }
     if verified and verified.restore_seconds is not None:
         metadata["restore_seconds"] = verified.restore_seconds

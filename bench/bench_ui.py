@@ -43,14 +43,14 @@ SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 # page, its screenshot's name, path, a text that appears only once the page's data has loaded
 PAGES = [
     ("asset catalog", "catalog", "/assets", "backup_retention"),
-    ("asset page: backup", "backup", "/assets/backup", "backup_checksum"),
-    ("asset page: backup, partitions", "backup_partitions", "/assets/backup?view=partitions", "erp_000"),
+    ("asset page: backup", "backup", "/assets/backup", "Automation details"),
+    ("asset page: backup, partitions", "backup_partitions", "/assets/backup?view=partitions", "Materialized ("),
     ("asset page: backup, checks", "backup_checks", "/assets/backup?view=checks", "backup_size_sane"),
     (
-        "asset page: backup, one database",
-        "backup_erp_000",
-        "/assets/backup?view=partitions&partition=erp_000",
-        "erp_000",
+        "database_status of one database",
+        "database_status_erp_000",
+        "/assets/database_status?view=partitions&partition=erp_000",
+        "newest backup proven restorable",
     ),
     ("automation (schedules and sensors)", "automation", "/automation", "restore_after_backup_sensor"),
 ]

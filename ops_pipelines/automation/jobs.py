@@ -98,7 +98,7 @@ def _short(spec: registry.Capability, asset: str) -> str:
 
 
 def job_for(jobs: list[CapabilityJob], capability: str, database: str) -> CapabilityJob | None:
-    """The job that runs `capability` on `database`, or None when that database does not have it."""
+    """The job that runs `capability` on `database` (the first, when its archive rules need several), or None."""
     return next((j for j in jobs if j.capability == capability and database in j.fleet.names), None)
 
 

@@ -25,7 +25,7 @@ def build(config: OpsConfig, jobs: list[CapabilityJob]) -> list[dg.SensorDefinit
     if backup_job is not None:
         sensors.append(missing_backup_sensor(config, backup_job))
     if backup_job is not None and restore_job is not None:
-        sensors.append(restore_after_backup_sensor(backup_job, restore_job))
+        sensors.append(restore_after_backup_sensor(restore_job))
     return sensors
 
 
@@ -63,7 +63,7 @@ def missing_backup_sensor(config: OpsConfig, backup: CapabilityJob) -> dg.Sensor
     return missing_backup
 
 
-def restore_after_backup_sensor(backup: CapabilityJob, restore: CapabilityJob) -> dg.SensorDefinition:
+def restore_after_backup_sensor(restore: CapabilityJob) -> dg.SensorDefinition:
     @dg.sensor(
         name="restore_after_backup_sensor",
         job_name=restore.name,

@@ -3,10 +3,10 @@ the real dagster-webserver, with a PostgreSQL-backed instance holding each datab
 
 Target (the fleet issue): the asset catalog, asset pages and automation pages open in under 3 s
 with 500 databases. "Open" is measured from navigation to the moment the page shows what it is
-for (a text only the loaded data contains) and no panel says it is still loading, polled every 50 ms. Each page is opened `--repeat`
-times after one warm-up load (the JavaScript bundle is cached, as for a DBA who uses the UI);
-the baseline is the same pages with one database, in the same run. Screenshots of each page at the
-larger fleet go to `--screenshots` (default bench/screenshots/).
+for (a text only the loaded data contains) and no panel says it is still loading, polled every
+50 ms. Each page is opened `--repeat` times after one warm-up load (the JavaScript bundle is
+cached, as for a DBA who uses the UI); the baseline is the same pages with one database, in the
+same run. Screenshots of each page at the larger fleet go to `--screenshots` (bench/screenshots/).
 
     .venv/bin/python bench/bench_ui.py [--databases 500] [--history 3] [--repeat 3]
 """

@@ -36,7 +36,7 @@ from ops_pipelines.config import parse_config  # noqa: E402
 from ops_pipelines.definitions import build_definitions  # noqa: E402
 from ops_pipelines.resources.cluster import free_port  # noqa: E402
 from ops_pipelines.resources.postgres import connect  # noqa: E402
-from ops_pipelines_tests.browser import _devtools_port, _Session, find_chromium  # noqa: E402
+from ops_pipelines_tests.browser import _Session, find_chromium, start_chromium  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -148,28 +148,8 @@ def wait_until_loaded(port: int, timeout: float = 180) -> None:
 def open_browser(chromium: str, tmp: Path):
     from websockets.sync.client import connect as ws_connect
 
-    profile = tmp / "chromium-profile"
-    process = subprocess.Popen(
-        [
-            chromium,
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--window-size=1600,1000",
-            "--remote-debugging-port=0",
-            f"--user-data-dir={profile}",
-            "about:blank",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    port = _devtools_port(profile, process, 60)
-    targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
-    socket_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-    socket = ws_connect(socket_url, max_size=None, open_timeout=60)
-    session = _Session(socket, 120)
+    process, socket_url = start_chromium(chromium, tmp, extra_args=("--window-size=1600,1000",))
+    session = _Session(ws_connect(socket_url, max_size=None, open_timeout=60), 120)
     session.call("Page.enable")
     return process, session
 

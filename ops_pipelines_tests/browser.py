@@ -33,6 +33,20 @@ def find_chromium() -> str | None:
 
 
 def load_page(chromium: str, page: Path, workdir: Path, timeout: float = 60) -> PageLoad:
+    process, socket_url = start_chromium(chromium, workdir, timeout)
+    try:
+        with connect(socket_url, max_size=None, open_timeout=timeout) as socket:
+            return _inspect(_Session(socket, timeout), page.resolve().as_uri())
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def start_chromium(
+    chromium: str, workdir: Path, timeout: float = 60, extra_args: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
+    """Headless Chromium with a blank page; returns the process (its own session: kill its group)
+    and the DevTools WebSocket URL of the page."""
     profile = workdir / "chromium-profile"
     process = subprocess.Popen(
         [
@@ -45,6 +59,7 @@ def load_page(chromium: str, page: Path, workdir: Path, timeout: float = 60) -> 
             "--disable-background-networking",
             "--remote-debugging-port=0",
             f"--user-data-dir={profile}",
+            *extra_args,
             "about:blank",
         ],
         stdout=subprocess.DEVNULL,
@@ -54,12 +69,11 @@ def load_page(chromium: str, page: Path, workdir: Path, timeout: float = 60) -> 
     try:
         port = _devtools_port(profile, process, timeout)
         targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
-        socket_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-        with connect(socket_url, max_size=None, open_timeout=timeout) as socket:
-            return _inspect(_Session(socket, timeout), page.resolve().as_uri())
-    finally:
+        return process, next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+    except BaseException:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+        raise
 
 
 class _Session:

@@ -24,7 +24,7 @@ def database_of_run(run: dg.DagsterRun) -> str | None:
     return run.tags.get(PARTITION_TAG) or run.tags.get(DATABASE_TAG)
 
 
-def partitioned_checks(asset_graph) -> dict[dg.AssetCheckKey, tuple[str, ...]]:
+def checks_with_partitions(asset_graph) -> dict[dg.AssetCheckKey, tuple[str, ...]]:
     """Every check of the graph with the databases (partitions) it is evaluated for."""
     checks = {}
     for key in sorted(asset_graph.asset_check_keys, key=lambda k: k.to_user_string()):
@@ -89,6 +89,31 @@ def check_history(instance: dg.DagsterInstance, key: dg.AssetCheckKey, partition
             key, limit=limit, partition_filter=PartitionKeyFilter(key=partition) if partition else None
         )
     )
+
+
+@dataclass(frozen=True)
+class FailingCheck:
+    key: dg.AssetCheckKey
+    evaluation: dg.AssetCheckEvaluation
+    run_id: str
+
+    @property
+    def severity(self) -> str:
+        return "warning" if self.evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
+
+
+def failing_checks(instance: dg.DagsterInstance, keys: list[dg.AssetCheckKey]) -> dict[str, list[FailingCheck]]:
+    """Per database, the checks whose newest result failed: one status query per check for the whole
+    fleet, then one read per failing (check, database) — few."""
+    found: dict[str, list[FailingCheck]] = {}
+    for status in check_statuses(instance, keys) if keys else []:
+        if status.status != "failed" or status.partition is None:
+            continue
+        latest = check_history(instance, status.key, status.partition, limit=1)
+        evaluation = check_evaluation(latest[0]) if latest else None
+        if evaluation is not None and not evaluation.passed:
+            found.setdefault(status.partition, []).append(FailingCheck(status.key, evaluation, latest[0].run_id))
+    return found
 
 
 def materialization_metadata(event) -> dict:

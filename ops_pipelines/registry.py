@@ -34,7 +34,7 @@ from ops_pipelines.assets.common import Fleet, Fleets
 from ops_pipelines.capability import FIRST_WEEK, AssetNames, Capability, Part
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 
-__all__ = ["CAPABILITIES", "FIRST_WEEK", "Capability", "fleets", "maintenance_assets", "present"]
+__all__ = ["CAPABILITIES", "FIRST_WEEK", "Capability", "fleets", "in_use", "maintenance_assets"]
 
 
 def _always(*names: str) -> AssetNames:
@@ -94,11 +94,6 @@ CAPABILITIES: tuple[Capability, ...] = (
         schedule="capacity_sample",
     ),
 )
-
-
-def present(config: OpsConfig, db: DatabaseConfig) -> list[Capability]:
-    """The capabilities `db` has, in registry order."""
-    return [capability for capability in CAPABILITIES if capability.assets(config, db)]
 
 
 def in_use(config: OpsConfig) -> list[Capability]:

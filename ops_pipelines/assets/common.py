@@ -82,7 +82,7 @@ def fleet_check(asset: str, name: str, fleet: Fleet, *, description: str, blocki
     """`@dg.asset_check` on one partition (database) of a fleet asset."""
 
     def decorate(fn: Callable[..., dg.AssetCheckResult]) -> dg.AssetChecksDefinition:
-        with partitioned_checks():
+        with _partitioned_check_preview():
             return dg.asset_check(
                 asset=dg.AssetKey(asset),
                 name=name,
@@ -96,14 +96,14 @@ def fleet_check(asset: str, name: str, fleet: Fleet, *, description: str, blocki
 
 def fleet_check_spec(asset: str, name: str, fleet: Fleet, *, description: str, blocking: bool = False):
     """An `AssetCheckSpec` evaluated inside the asset's own function, per partition."""
-    with partitioned_checks():
+    with _partitioned_check_preview():
         return dg.AssetCheckSpec(
             name, asset=dg.AssetKey(asset), partitions_def=fleet.partitions, blocking=blocking, description=description
         )
 
 
 @contextlib.contextmanager
-def partitioned_checks() -> Iterator[None]:
+def _partitioned_check_preview() -> Iterator[None]:
     # Partitioned asset checks are a preview API in Dagster 1.13 ("may change in patch releases"),
     # which is why pyproject.toml pins Dagster's exact version: the suite runs them before any upgrade.
     # The alternative, unpartitioned checks naming failing databases in metadata, would lose the

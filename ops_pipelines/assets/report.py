@@ -32,9 +32,9 @@ from ops_pipelines.history import (
     PARTITION_TAG,
     check_evaluation,
     check_history,
+    checks_with_partitions,
     latest_materialization,
     materialization_metadata,
-    partitioned_checks,
     run_failure,
 )
 from ops_pipelines.localtime import local_day, local_time
@@ -48,7 +48,7 @@ HISTORY_LIMIT = 200  # events per asset or check in a week: more than any schedu
 def build(config: OpsConfig, asset_graph, maintenance: list[str]) -> dg.Definitions:
     """`maintenance`: the assets whose runs count as maintenance done (from the registry)."""
     present = set(asset_graph.get_all_asset_keys())
-    checks = partitioned_checks(asset_graph)
+    checks = checks_with_partitions(asset_graph)
     # Lineage: the report reads these assets' history.
     read_from = {dg.AssetKey(name) for name in ("backup", "restore_test", "capacity_forecast", *maintenance)}
     deps = sorted(read_from & present, key=str)

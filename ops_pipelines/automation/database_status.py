@@ -17,9 +17,8 @@ import dagster as dg
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.recovery_status import RecoveryStatus, recovery_status
 from ops_pipelines.history import (
-    check_evaluation,
-    check_history,
-    check_statuses,
+    FailingCheck,
+    failing_checks,
     latest_materializations,
     materialization_metadata,
     one_line,
@@ -82,29 +81,7 @@ def status_sensor(config: OpsConfig, check_keys: list[dg.AssetCheckKey]) -> dg.S
     return database_status
 
 
-def failing_checks(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey]) -> dict[str, list[dict]]:
-    """Per database, the checks whose newest result failed: one status query per check, then one
-    read per failing check (few)."""
-    found: dict[str, list[dict]] = {}
-    for status in check_statuses(instance, check_keys) if check_keys else []:
-        if status.status != "failed" or status.partition is None:
-            continue
-        latest = check_history(instance, status.key, status.partition, limit=1)
-        evaluation = check_evaluation(latest[0]) if latest else None
-        if evaluation is None or evaluation.passed:
-            continue
-        found.setdefault(status.partition, []).append(
-            {
-                "check": f"{status.key.asset_key.to_user_string()}:{status.key.name}",
-                "severity": "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error",
-                "why": one_line(evaluation.description or "", 300),
-                "run_id": latest[0].run_id,
-            }
-        )
-    return found
-
-
-def status_metadata(status: RecoveryStatus, offsite: dict, failing: list[dict], timezone: str) -> dict:
+def status_metadata(status: RecoveryStatus, offsite: dict, failing: list[FailingCheck], timezone: str) -> dict:
     """Plain values (the sensor compares them to see a change); Dagster types them when recorded."""
     newest_at = status.newest_backup_at
     verified = status.verified
@@ -133,7 +110,9 @@ def status_metadata(status: RecoveryStatus, offsite: dict, failing: list[dict], 
         "| incomplete dumps | " + str(status.incomplete) + " |",
     ]
     table = ["| check | severity | why |", "|---|---|---|"] + [
-        f"| {md_cell(f['check'])} | {f['severity']} | {md_cell(f['why'])} |" for f in failing
+        f"| {md_cell(f.key.asset_key.to_user_string() + ':' + f.key.name)} | {f.severity} | "
+        f"{md_cell(one_line(f.evaluation.description or '', 300))} |"
+        for f in failing
     ]
     summary = (
         "\n".join(lines)
@@ -147,7 +126,7 @@ def status_metadata(status: RecoveryStatus, offsite: dict, failing: list[dict], 
         "newest_is_proven": bool(verified and verified.backup == status.newest_backup),
         "offsite_copy": copied.value if copied is not None else "none",
         "failing_checks": len(failing),
-        "failing_errors": sum(1 for f in failing if f["severity"] == "error"),
+        "failing_errors": sum(1 for f in failing if f.severity == "error"),
     }
     if verified and verified.restore_seconds is not None:
         metadata["restore_seconds"] = verified.restore_seconds

@@ -20,9 +20,7 @@ from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_text
 from ops_pipelines.history import (
     FINISHED_RUN_STATUSES,
-    check_evaluation,
-    check_history,
-    check_statuses,
+    failing_checks,
     latest_materializations,
     materialization_metadata,
 )
@@ -66,12 +64,7 @@ def gather_figures(
 ) -> list[DatabaseFigures]:
     storage = local_storage(config)
     now = dt.datetime.now(dt.UTC)
-    failed: dict[str, list[dg.AssetCheckEvaluation]] = {}
-    for status in check_statuses(instance, check_keys) if check_keys else []:
-        if status.status == "failed" and status.partition is not None:
-            evaluation = _latest_evaluation(instance, status.key, status.partition)
-            if evaluation is not None and not evaluation.passed:
-                failed.setdefault(status.partition, []).append(evaluation)
+    failed = failing_checks(instance, check_keys)
     # the newest forecast of every database in two queries (not a query per database)
     forecasts = latest_materializations(instance, FORECAST)
     figures = []
@@ -88,17 +81,12 @@ def gather_figures(
                 if verified and verified.finished_at
                 else None,
                 restore_seconds=verified.restore_seconds if verified else None,
-                check_errors=sum(1 for e in failing if e.severity != dg.AssetCheckSeverity.WARN),
-                check_warnings=sum(1 for e in failing if e.severity == dg.AssetCheckSeverity.WARN),
+                check_errors=sum(1 for f in failing if f.severity == "error"),
+                check_warnings=sum(1 for f in failing if f.severity == "warning"),
                 capacity_days_to_full=_days_to_full(forecasts.get(db.name)),
             )
         )
     return figures
-
-
-def _latest_evaluation(instance: dg.DagsterInstance, key: dg.AssetCheckKey, database: str):
-    latest = check_history(instance, key, database, limit=1)
-    return check_evaluation(latest[0]) if latest else None
 
 
 def write_textfile(path, figures: list[DatabaseFigures]) -> None:

@@ -120,9 +120,11 @@ def parse_size(value: object) -> int:
 
 
 def format_bytes(count: float) -> str:
-    """Human figure for messages and reports, binary units as PostgreSQL's pg_size_pretty."""
+    """Human figure for messages, metadata, charts and reports, in decimal units (1 MB = 10^6 bytes),
+    the units config sizes are read in: `volume_capacity: 250MB` shows as "250.0 MB" everywhere.
+    (PostgreSQL's pg_size_pretty uses binary units under the same names; we do not.)"""
     for unit in ("bytes", "kB", "MB", "GB", "TB"):
-        if abs(count) < 1024 or unit == "TB":
+        if abs(count) < 1000 or unit == "TB":
             return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1024
+        count /= 1000
     raise AssertionError("unreachable")

@@ -6,7 +6,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from ops_pipelines.assets.capacity import headroom_verdict
+from ops_pipelines.assets.capacity import forecast_figures, headroom_verdict
 from ops_pipelines.core.capacity import CsvError, import_csv, read_history, store_sample, take_sample
 from ops_pipelines.core.forecast import forecast
 from ops_pipelines.definitions import build_definitions, capability_job
@@ -120,13 +120,33 @@ def test_too_little_history_is_said_not_guessed(erp_db, empty_db, tmp_path):
 
 def test_headroom_thresholds():
     values = 100 * GB + np.arange(60) * 2 * GB  # 218 GB now, +2 GB/day
-    near_full = forecast(history(values), 260 * GB, 0.7)  # full in ~21 days
-    verdict = headroom_verdict(near_full, warn_days=90, error_days=30)
-    assert not verdict.passed and not verdict.warning_only and "full in" in verdict.description
-    warning = headroom_verdict(forecast(history(values), 400 * GB, 0.7), warn_days=90, error_days=30)
+
+    def verdict(capacity):
+        return headroom_verdict(forecast_figures(forecast(history(values), capacity, 0.7), 0), 90, 30)
+
+    near_full = verdict(260 * GB)  # full in ~21 days
+    assert not near_full.passed and not near_full.warning_only and "full in" in near_full.description
+    warning = verdict(400 * GB)
     assert not warning.passed and warning.warning_only  # 70% of 400 = 280 GB in ~31 days; full in ~91
-    fine = headroom_verdict(forecast(history(values), 2000 * GB, 0.7), warn_days=90, error_days=30)
-    assert fine.passed
+    assert verdict(2000 * GB).passed
+
+
+def test_when_the_models_disagree_the_earlier_crossing_counts_and_both_are_named():
+    """Growth that accelerates: the backtest may keep the linear projection, but the verdict takes
+    the model that crosses first, says which it is, and shows the other one's days too."""
+    days = np.arange(120)
+    values = 100 * GB + 0.2 * GB * days + 0.004 * GB * days**2  # accelerating
+    result = forecast(history(values), 400 * GB, 0.7)
+    figures = forecast_figures(result, 0)
+    linear, holt = figures.crossings["robust linear trend"], figures.crossings["damped Holt trend"]
+    assert linear != holt
+    assert figures.days_to_full == min(d for d in (linear[1], holt[1]) if d is not None)
+    earlier = "robust linear trend" if figures.days_to_full == linear[1] else "damped Holt trend"
+    assert figures.full_model == earlier
+    text = figures.crossing_text("full")
+    assert text.startswith(f"in {figures.days_to_full} days ({earlier}; ") and "robust linear trend" in text
+    judged = headroom_verdict(figures, warn_days=3650, error_days=3650)
+    assert not judged.passed and figures.crossing_text("full") in judged.description
 
 
 def test_connection_headroom_warns(erp_db, empty_db, tmp_path):
@@ -179,4 +199,4 @@ def test_without_a_metrics_database_the_history_lives_in_dagsters_event_log(erp_
     assert Headroom.from_metadata(headroom.metadata) is not None
     view = capacity_view(instance, config, config.databases[0])
     shown = dict(view.figures)
-    assert shown["model"] == figures.method and "in 90 days" in shown and "volume used" in shown
+    assert shown["projection"] == figures.method and "in 90 days" in shown and "volume used" in shown

@@ -143,7 +143,7 @@ def plant_traffic_history(metrics_dsn: str) -> None:
             conn.execute(
                 "INSERT INTO ops_metrics.capacity_samples (database, sampled_at, database_bytes, commits, rollbacks,"
                 " deadlocks, temp_bytes, stats_reset) VALUES ('erp', %s, 1, %s, %s, %s, %s, '2000-01-01')",
-                (now - dt.timedelta(days=days_ago), commits, rollbacks, deadlocks, (14 - days_ago) * 2**20),
+                (now - dt.timedelta(days=days_ago), commits, rollbacks, deadlocks, (14 - days_ago) * 10**6),
             )
 
 
@@ -246,8 +246,20 @@ def test_recovery_section_has_the_backup_restore_and_failed_check_figures(week):
     assert f"Newest backup proven restorable: {verified.backup}" in recovery
     assert f"restored in {verified.restore_seconds:.1f} s" in recovery
     assert re.search(rf"\| {verified.backup} \| passed \| {verified.restore_seconds:.1f} s \|", recovery)
-    failed = re.findall(r"\| vacuum_analyze xid_age \| error \| (.+?) \|", recovery)
+    now_failing, this_week = recovery.split("failing now:")[1].split("this week:", 1)
+    failed = re.findall(r"\| vacuum_analyze xid_age \| error \| (.+?) \|", this_week)
     assert len(failed) == 1 and "past 2" in failed[0]
+    # Every check failing now, warnings too, is listed, and the summary derives from them: never
+    # "nothing needs attention" above a failed check.
+    assert re.findall(r"\| (\w+ \w+) \| (error|warning) \|", now_failing) == [
+        ("capacity_forecast capacity_headroom", "warning"),
+        ("vacuum_analyze xid_age", "error"),
+    ]
+    summary_row = next(line for line in markdown.split("## Summary")[1].splitlines() if line.startswith("| [erp]"))
+    assert "failing (error): vacuum_analyze:xid_age; failing (warning): capacity_forecast:capacity_headroom" in (
+        summary_row
+    )
+    assert "Nothing needs attention" not in erp
     failed_run = re.findall(r"\| restore_test \| (.+?) \|", recovery.split("1 failed run this week:")[1])
     assert failed_run == [
         "ops_pipelines.errors.OpsError: no backup 20990101T000000Z of erp in "
@@ -275,17 +287,41 @@ def test_maintenance_section_lists_the_weeks_actions_with_figures(week):
     assert actions == ["vacuum_analyze", "reindex", "archive_completed_orders"]  # oldest first
 
 
-def test_capacity_section_has_the_forecast_chart_and_headroom(week):
+def test_capacity_verdict_metadata_report_and_gauge_agree(week):
+    """One answer everywhere: the forecast's metadata, the capacity_headroom check, the report and the
+    Prometheus gauge state the same days, from the same (earlier) model, and name that model."""
+    from ops_pipelines.assets.capacity_records import ForecastFigures, Headroom
+    from ops_pipelines.history import check_history
+
     html, markdown = report_files(week)
     capacity = part(section(markdown, "erp"), "Capacity")
-    forecast = week.instance.get_latest_materialization_event(
+    metadata = week.instance.get_latest_materialization_event(
         dg.AssetKey("capacity_forecast")
     ).asset_materialization.metadata
+    figures = ForecastFigures.from_metadata(metadata)
+    assert figures.enough_history and figures.days_to_warning is not None and figures.days_to_full is not None
+    assert set(figures.crossings) == {"robust linear trend", "damped Holt trend"}  # both models, named
+    assert figures.days_to_full == min(f for _, f in figures.crossings.values() if f is not None)
+    assert figures.full_model in figures.crossings and figures.model in figures.crossings
+
+    check_key = dg.AssetCheckKey(dg.AssetKey("capacity_forecast"), "capacity_headroom")
+    evaluation = check_history(week.instance, check_key, "erp", limit=1)[0].event.dagster_event.event_specific_data
+    headroom = Headroom.from_metadata(evaluation.metadata)
+    assert (headroom.days_to_warning, headroom.days_to_full) == (figures.days_to_warning, figures.days_to_full)
+    assert figures.crossing_text("warning") in evaluation.description  # the same words, the model named
+
+    summary = metadata["summary"].value
+    assert figures.crossing_text("warning") in summary and figures.crossing_text("full") in summary
+    assert "robust linear trend" in summary and "damped Holt trend" in summary
+
+    assert f"warning ratio reached: {figures.crossing_text('warning')}" in capacity
+    assert f"volume full: {figures.crossing_text('full')}" in capacity
+    assert f"{'passed' if evaluation.passed else 'FAILED'}: {evaluation.description}" in capacity
     assert "![erp: capacity forecast](capacity_erp.png)" in capacity
-    assert f"model: {forecast['method'].value}" in capacity
-    assert f"volume full in: {forecast['days_to_full'].value} days" in capacity
-    assert "Headroom check: passed" in capacity or "Headroom check: FAILED" in capacity
     assert 'alt="erp: capacity forecast"' in html
+
+    gauge = textfile_values(week)[("ops_pipelines_capacity_days_to_full", "erp")]
+    assert gauge == figures.days_to_full
 
 
 def test_traffic_section_has_daily_figures_and_the_week_against_the_one_before(week):
@@ -476,20 +512,28 @@ def test_report_opens_in_headless_chromium_with_every_image_and_no_error(week, t
 # ---------------------------------------------------------------------------- Prometheus
 
 
+def textfile_values(week, cursor=None) -> dict:
+    """One tick of the textfile sensor, and the gauges it wrote: (name, database[, severity]) -> value."""
+    sensor = week.defs.resolve_sensor_def("metrics_textfile_sensor")
+    with dg.build_sensor_context(instance=week.instance, definitions=week.defs, cursor=cursor) as context:
+        sensor.evaluate_tick(context)
+    families = {f.name: f for f in text_string_to_metric_families(week.config.metrics.textfile_path.read_text())}
+    assert all(f.type == "gauge" for f in families.values())
+    value = {
+        (s.name, s.labels.get("database"), s.labels.get("severity")): s.value
+        for f in families.values()
+        for s in f.samples
+    }
+    return {(k[0], k[1]) if k[2] is None else k: v for k, v in value.items()}
+
+
 def test_textfile_holds_the_gauges_and_parses(week):
     path = week.config.metrics.textfile_path
     sensor = week.defs.resolve_sensor_def("metrics_textfile_sensor")
     with dg.build_sensor_context(instance=week.instance, definitions=week.defs) as context:
         result = sensor.evaluate_tick(context)
     assert "wrote the gauges of 2 databases" in result.skip_message
-    families = {f.name: f for f in text_string_to_metric_families(path.read_text())}
-    value = {
-        (s.name, s.labels.get("database"), s.labels.get("severity")): s.value
-        for f in families.values()
-        for s in f.samples
-    }
-    value = {(k[0], k[1]) if k[2] is None else k: v for k, v in value.items()}
-    assert all(f.type == "gauge" for f in families.values())
+    value = textfile_values(week, result.cursor)
 
     status = recovery_status(local_storage(week.config), "erp", dt.datetime.now(dt.UTC))
     assert value["ops_pipelines_backup_last_timestamp_seconds", "erp"] == status.newest_backup_at.timestamp()
@@ -505,7 +549,7 @@ def test_textfile_holds_the_gauges_and_parses(week):
     forecast = week.instance.get_latest_materialization_event(
         dg.AssetKey("capacity_forecast")
     ).asset_materialization.metadata
-    assert value["ops_pipelines_capacity_days_to_full", "erp"] <= forecast["days_to_full"].value  # the earlier model's
+    assert value["ops_pipelines_capacity_days_to_full", "erp"] == forecast["days_to_full"].value  # the earlier model's
     # A database never backed up reads 0, so `time() - x > max_age` alerts for it as well.
     assert value["ops_pipelines_backup_last_timestamp_seconds", "gone"] == 0
     assert ("ops_pipelines_backup_last_bytes", "gone") not in value

@@ -138,8 +138,10 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         fleets["capacity_forecast"],
         deps=("capacity_sample",),
         kinds=("pandas",),
-        description="Growth of the database projected 30/90/180 days ahead (robust linear or damped Holt, "
-        "chosen by backtest), with the dates the volume crosses capacity.warn_ratio and 100%.",
+        description="Growth of the database projected 30/90/180 days ahead by two models (robust linear and "
+        "damped Holt; the backtest chooses the projection), and the days until the volume crosses "
+        "capacity.warn_ratio and 100% by the EARLIER of the two: the days capacity_headroom, the report and the "
+        "gauge state. Sizes in decimal units (1 GB = 10^9 bytes).",
     )
     def capacity_forecast(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from ops_pipelines.core.capacity import draw_chart
@@ -158,25 +160,26 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
             mode=ops_config.reports.file_mode,
         )
         context.log.info(f"{db.name}: {result.reason}")
-        return dg.MaterializeResult(metadata=forecast_metadata(result, history.imported, chart, ops_config.timezone))
+        return dg.MaterializeResult(metadata=forecast_metadata(result, history.imported, chart, history.capacity_bytes))
 
     @fleet_check(
         "capacity_forecast",
         "capacity_headroom",
         fleets["capacity_forecast"],
         description="Warns when capacity.warn_ratio of the volume is forecast within capacity.warn_within, errors "
-        "when 100% is forecast within capacity.error_within (the earlier of the two models counts).",
+        "when 100% is forecast within capacity.error_within. Judges the newest capacity_forecast's figures: the "
+        "earlier of its two models' crossings, the same days the report and the Prometheus gauge state.",
     )
     def capacity_headroom(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        from ops_pipelines.core.forecast import forecast
-
         db = fleet.database(context.partition_key)
         settings = db.capacity
-        past = load_history(context.instance, db)
-        result = forecast(past.used, past.capacity_bytes, settings.warn_ratio)
+        event = latest_materialization(context.instance, dg.AssetKey("capacity_forecast"), db.name)
+        if event is None:
+            return check_result(Verdict(True, True, "no capacity_forecast yet: no claim"))
+        figures = ForecastFigures.from_metadata(materialization_metadata(event))
         return check_result(
             headroom_verdict(
-                result, settings.warn_within.to_timedelta().days, settings.error_within.to_timedelta().days
+                figures, settings.warn_within.to_timedelta().days, settings.error_within.to_timedelta().days
             )
         )
 
@@ -185,36 +188,50 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
     )
 
 
-def headroom_verdict(result: "Forecast", warn_days: int, error_days: int) -> Verdict:
-    if not result.enough_history:
-        return Verdict(True, True, f"{result.reason}: no claim yet")
-    full, warn = result.earliest_days_to_full, result.earliest_days_to_warn
+def headroom_verdict(figures: ForecastFigures, warn_days: int, error_days: int) -> Verdict:
+    if not figures.enough_history:
+        return Verdict(True, True, f"{figures.method}: no claim yet")
+    full, warn = figures.days_to_full, figures.days_to_warning
     metadata = Headroom(days_to_warning=warn, days_to_full=full).to_metadata()
     if full is not None and full <= error_days:
-        return Verdict(False, False, f"the volume is forecast full in {full} days (limit {error_days})", metadata)
+        return Verdict(
+            False, False, f"the volume is forecast full {figures.crossing_text('full')} (limit {error_days})", metadata
+        )
     if warn is not None and warn <= warn_days:
-        return Verdict(False, True, f"the warning ratio is forecast in {warn} days (limit {warn_days})", metadata)
+        return Verdict(
+            False,
+            True,
+            f"the warning ratio is forecast {figures.crossing_text('warning')} (limit {warn_days})",
+            metadata,
+        )
     return Verdict(
         True,
         False,
-        "no crossing within the limits" + (f": warning in {warn} days" if warn is not None else ""),
+        "no crossing within the limits" + (f": warning ratio {figures.crossing_text('warning')}" if warn else ""),
         metadata,
     )
 
 
-def forecast_metadata(result: "Forecast", imported: int, chart: Path, timezone: str) -> dict:
-    figures = ForecastFigures(
-        enough_history=result.enough_history,
+def forecast_figures(result: "Forecast", imported: int) -> ForecastFigures:
+    if not result.enough_history:
+        return ForecastFigures(False, result.reason, result.samples, imported)
+    return ForecastFigures(
+        enough_history=True,
         method=result.reason,
         samples=result.samples,
         imported_samples=imported,
-        horizons={h: int(point) for h, (point, _, _) in result.horizons.items()} if result.enough_history else {},
-        days_to_warning=result.days_to_warn if result.enough_history else None,
-        days_to_full=result.days_to_full if result.enough_history else None,
-        headroom=Headroom(result.earliest_days_to_warn, result.earliest_days_to_full)
-        if result.enough_history
-        else None,
+        horizons={h: int(point) for h, (point, _, _) in result.horizons.items()},
+        model=result.model,
+        days_to_warning=result.days_to_warn,
+        days_to_full=result.days_to_full,
+        warning_model=result.warn_model,
+        full_model=result.full_model,
+        crossings={name: (c.days_to_warn, c.days_to_full) for name, c in result.crossings.items()},
     )
+
+
+def forecast_metadata(result: "Forecast", imported: int, chart: Path, capacity_bytes: int | None) -> dict:
+    figures = forecast_figures(result, imported)
     metadata = {**figures.to_metadata(), "chart": dg.MetadataValue.path(str(chart))}
     image = base64.b64encode(chart.read_bytes()).decode()
     if not result.enough_history:
@@ -222,23 +239,32 @@ def forecast_metadata(result: "Forecast", imported: int, chart: Path, timezone: 
             f"**{result.reason}.** No forecast yet.\n\n![chart](data:image/png;base64,{image})"
         )
         return metadata
-    lines = [
+    if result.mape is not None:
+        metadata["backtest_mape_percent"] = dg.MetadataValue.float(round(result.mape, 2))
+    horizons = [
         f"| in {h} days | {format_bytes(p)} | {format_bytes(lo)} – {format_bytes(hi)} |"
         for h, (p, lo, hi) in result.horizons.items()
     ]
-    if result.mape is not None:
-        metadata["backtest_mape_percent"] = dg.MetadataValue.float(round(result.mape, 2))
-    crossing = []
-    for label, days in (("warning ratio", result.days_to_warn), ("full", result.days_to_full)):
-        if days is not None:
-            crossing.append(f"{label}: {result.crossing_date(days)} (in {days} days)")
+    models = [
+        f"| {name}{' (chosen)' if name == result.model else ''} | {result.backtest.get(name, 0):.1f}% | "
+        f"{_days(crossing.days_to_warn)} | {_days(crossing.days_to_full)} |"
+        for name, crossing in result.crossings.items()
+    ]
     label = f" ({imported} imported samples)" if imported else ""
+    capacity = f" of {format_bytes(capacity_bytes)}" if capacity_bytes else " (no volume capacity known)"
     metadata["summary"] = dg.MetadataValue.md(
-        f"**{result.model}**, backtest MAPE {result.mape:.1f}% on {result.samples} days{label}.\n\n"
+        f"**Warning ratio {figures.crossing_text('warning')}; volume{capacity} full "
+        f"{figures.crossing_text('full')}.** The earlier model counts: capacity_headroom, the report and the "
+        "gauge state these days.\n\n"
+        "| model | backtest error (MAPE) | warning ratio in | full in |\n|---|---:|---:|---:|\n"
+        + "\n".join(models)
+        + f"\n\nProjection of the chosen model ({result.model}), {result.samples} days of history{label}:\n\n"
         "| horizon | forecast | 95% interval |\n|---|---:|---:|\n"
-        + "\n".join(lines)
-        + "\n\n"
-        + ("; ".join(crossing) or "no crossing within ten years")
+        + "\n".join(horizons)
         + f"\n\n![chart](data:image/png;base64,{image})"
     )
     return metadata
+
+
+def _days(days: int | None) -> str:
+    return f"{days} days" if days is not None else "no crossing"

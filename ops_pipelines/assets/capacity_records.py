@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from ops_pipelines.history import materialization_metadata
+from ops_pipelines.units import format_bytes
 
 HORIZONS = (30, 90, 180)  # days ahead the forecast states
 
@@ -89,17 +90,22 @@ class SampleFigures:
 
 @dataclass(frozen=True)
 class ForecastFigures:
-    """One `capacity_forecast` materialization: the chosen model's projection."""
+    """One `capacity_forecast` materialization. `days_to_warning` / `days_to_full` are the EARLIER of
+    the two models' crossings, and `warning_model` / `full_model` name the model each comes from: the
+    figures the headroom check judges, the report prints and the Prometheus gauge exports. The
+    horizons are the chosen model's (`model`). Every model's own crossings are in `crossings`."""
 
     enough_history: bool
     method: str  # the model and why it was chosen, or why there is no forecast
     samples: int
     imported_samples: int
     horizons: dict[int, int] = field(default_factory=dict)  # days ahead -> forecast bytes
+    model: str | None = None  # chosen by backtest: the horizons' model
     days_to_warning: int | None = None  # None: no crossing forecast (or no forecast)
     days_to_full: int | None = None
-    # What `capacity_headroom` judges: the earlier of the two models' crossings (None: no forecast).
-    headroom: "Headroom | None" = None
+    warning_model: str | None = None
+    full_model: str | None = None
+    crossings: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)  # model -> (warning, full)
 
     def to_metadata(self) -> dict:
         metadata = {
@@ -110,13 +116,17 @@ class ForecastFigures:
         }
         for days, size in self.horizons.items():
             metadata[f"forecast_{days}d_bytes"] = dg.MetadataValue.int(int(size))
-        for name in ("days_to_warning", "days_to_full"):
+            metadata[f"forecast_{days}d"] = dg.MetadataValue.text(format_bytes(size))
+        if self.model is not None:
+            metadata["model"] = dg.MetadataValue.text(self.model)
+        for name, model in (("days_to_warning", self.warning_model), ("days_to_full", self.full_model)):
             if getattr(self, name) is not None:
                 metadata[name] = dg.MetadataValue.int(getattr(self, name))
-        if self.headroom is not None:
-            for name in ("days_to_warning", "days_to_full"):
-                if getattr(self.headroom, name) is not None:
-                    metadata[f"headroom_{name}"] = dg.MetadataValue.int(getattr(self.headroom, name))
+                metadata[f"{name}_model"] = dg.MetadataValue.text(model or "")
+        if self.crossings:
+            metadata["model_crossings"] = dg.MetadataValue.json(
+                {name: {"days_to_warning": w, "days_to_full": f} for name, (w, f) in self.crossings.items()}
+            )
         return metadata
 
     @classmethod
@@ -131,18 +141,45 @@ class ForecastFigures:
                 for days in HORIZONS
                 if (size := _value(metadata, f"forecast_{days}d_bytes")) is not None
             },
+            model=_value(metadata, "model"),
             days_to_warning=_value(metadata, "days_to_warning"),
             days_to_full=_value(metadata, "days_to_full"),
-            headroom=Headroom(_value(metadata, "headroom_days_to_warning"), _value(metadata, "headroom_days_to_full"))
-            if _value(metadata, "enough_history", False)
-            else None,
+            warning_model=_value(metadata, "days_to_warning_model"),
+            full_model=_value(metadata, "days_to_full_model"),
+            crossings={
+                name: (c.get("days_to_warning"), c.get("days_to_full"))
+                for name, c in (_value(metadata, "model_crossings") or {}).items()
+            },
         )
+
+    @property
+    def days_to_full_or_inf(self) -> float | None:
+        """For the gauge: None without a forecast, infinity when no model crosses."""
+        if not self.enough_history:
+            return None
+        return math.inf if self.days_to_full is None else float(self.days_to_full)
+
+    def crossing_text(self, kind: str) -> str:
+        """'in 41 days (damped Holt trend; robust linear trend: 287 days)': one phrasing for the
+        check, the report and the forecast's summary. kind: 'warning' or 'full'."""
+        days, model = (
+            (self.days_to_warning, self.warning_model) if kind == "warning" else (self.days_to_full, self.full_model)
+        )
+        index = 0 if kind == "warning" else 1
+        others = [
+            f"{name}: {'in ' + str(c[index]) + ' days' if c[index] is not None else 'no crossing'}"
+            for name, c in self.crossings.items()
+            if name != model
+        ]
+        if days is None:
+            return "no crossing forecast within ten years by either model"
+        return f"in {days} days ({model}" + (f"; {'; '.join(others)}" if others else "") + ")"
 
 
 @dataclass(frozen=True)
 class Headroom:
-    """`capacity_headroom`'s figures: days until the earlier of the two models reaches the warning
-    ratio / fills the volume (None: no crossing forecast)."""
+    """`capacity_headroom`'s figures: the forecast's days until the warning ratio / a full volume
+    (the earlier model's; None: no crossing forecast)."""
 
     days_to_warning: int | None
     days_to_full: int | None
@@ -160,10 +197,6 @@ class Headroom:
         if not _value(metadata, "forecast_made", False):
             return None
         return cls(_value(metadata, "days_to_warning"), _value(metadata, "days_to_full"))
-
-    @property
-    def days_to_full_or_inf(self) -> float:
-        return math.inf if self.days_to_full is None else float(self.days_to_full)
 
 
 def history_points(records) -> list[tuple[dt.datetime, float, int | None, bool]]:

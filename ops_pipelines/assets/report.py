@@ -20,6 +20,7 @@ from ops_pipelines.core.report import (
     DatabaseReport,
     FailedCheck,
     FailedRun,
+    FailingCheckNow,
     MaintenanceAction,
     Report,
     RestoreTestRun,
@@ -33,6 +34,7 @@ from ops_pipelines.history import (
     check_evaluation,
     check_history,
     checks_with_partitions,
+    failing_checks,
     latest_materialization,
     materialization_metadata,
     run_failure,
@@ -68,9 +70,16 @@ def build(config: OpsConfig, asset_graph, maintenance: list[str]) -> dg.Definiti
         now = dt.datetime.now(dt.UTC)
         week_start = now - dt.timedelta(days=7)
         sections = []
+        failing = failing_checks(context.instance, sorted(checks, key=lambda k: k.to_user_string()))
         for db in config.databases:
             of_database = [key for key, databases in checks.items() if db.name in databases]
             section = database_report(context.instance, config, db, of_database, maintenance, present, now, week_start)
+            section.failing_now = [
+                FailingCheckNow(
+                    f.key.asset_key.to_user_string(), f.key.name, f.severity, f.evaluation.description or ""
+                )
+                for f in failing.get(db.name, [])
+            ]
             if section.unreachable:
                 context.log.warning(f"{db.name}: {section.unreachable}")
             sections.append(section)
@@ -130,6 +139,7 @@ def database_report(
             for r in _week(instance, dg.AssetKey("restore_test"), db.name, week_start)
         ],
         failed_checks=failed_checks(instance, check_keys, db.name, week_start),
+        failing_now=[],  # filled by the caller, from one read of every check's status for the fleet
         failed_runs=failed_runs(instance, db, week_start, present),
         maintenance=sorted(
             (
@@ -215,14 +225,12 @@ def capacity_view(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseC
     if not forecast.enough_history:
         view.note = f"No forecast yet: {forecast.method}."
         return view
-    view.figures.append(("model", forecast.method))
+    view.figures.append(("projection", forecast.method))
     for days, size in forecast.horizons.items():
         view.figures.append((f"in {days} days", format_bytes(size)))
-    for label, days in (
-        ("warning ratio reached in", forecast.days_to_warning),
-        ("volume full in", forecast.days_to_full),
-    ):
-        view.figures.append((label, f"{days} days" if days is not None else "no crossing forecast"))
+    # The same days, in the same words, as capacity_headroom and the gauge: the earlier model's.
+    view.figures.append(("warning ratio reached", forecast.crossing_text("warning")))
+    view.figures.append(("volume full", forecast.crossing_text("full")))
     headroom = check_history(
         instance, dg.AssetCheckKey(dg.AssetKey("capacity_forecast"), "capacity_headroom"), db.name, limit=1
     )

@@ -100,5 +100,4 @@ def write_textfile(path, figures: list[DatabaseFigures]) -> None:
 def _days_to_full(forecast) -> float | None:
     """What capacity_headroom judges (the earlier of the two models' crossings), as the forecast
     recorded it; None: no forecast yet."""
-    headroom = ForecastFigures.from_metadata(materialization_metadata(forecast)).headroom if forecast else None
-    return headroom.days_to_full_or_inf if headroom else None
+    return ForecastFigures.from_metadata(materialization_metadata(forecast)).days_to_full_or_inf if forecast else None

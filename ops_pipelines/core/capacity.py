@@ -22,7 +22,7 @@ from ops_pipelines.core.forecast import Forecast
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
 from ops_pipelines.resources.postgres import Connection, connect, connect_db, one, read_sql
-from ops_pipelines.units import parse_size
+from ops_pipelines.units import format_bytes, parse_size
 
 TRAFFIC_COUNTERS = ("commits", "rollbacks", "deadlocks", "temp_bytes", "stats_reset")
 
@@ -219,7 +219,8 @@ def parse_history_csv(path: Path) -> list[tuple[dt.datetime, int]]:
 def draw_chart(
     history: History, result: Forecast, warn_ratio: float, title: str, path: Path, mode: int = 0o600
 ) -> Path:
-    """History, forecast with its 95% interval, and the warning and full lines, as a PNG."""
+    """History, both models' forecasts (the chosen one with its 95% interval), and the warning and
+    full lines, as a PNG. Sizes in GB (10^9 bytes), as everywhere (units.format_bytes)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers
@@ -229,8 +230,18 @@ def draw_chart(
     gb = 1e9
     axes.plot(history.used.index, history.used.to_numpy() / gb, color="#1f77b4", label="used (imported and sampled)")
     if result.enough_history and result.path is not None:
-        shown = result.path.iloc[: max(180, (result.days_to_full or 0) + 14)]
-        axes.plot(shown["date"], shown["forecast"] / gb, color="#d62728", label=f"forecast ({result.model})")
+        latest_full = max((c.days_to_full or 0 for c in result.crossings.values()), default=0)
+        shown = result.path.iloc[: max(180, latest_full + 14)]
+        for name, crossing in result.crossings.items():
+            chosen = name == result.model
+            full = f"full in {crossing.days_to_full} d" if crossing.days_to_full is not None else "no crossing"
+            axes.plot(
+                shown["date"],
+                shown[name] / gb,
+                color="#d62728" if chosen else "#9467bd",
+                linestyle="-" if chosen else "--",
+                label=f"{name} ({'chosen' if chosen else 'other model'}; {full})",
+            )
         axes.fill_between(
             shown["date"], shown["low"] / gb, shown["high"] / gb, color="#d62728", alpha=0.15, label="95% interval"
         )
@@ -239,7 +250,7 @@ def draw_chart(
             history.capacity_bytes / gb,
             color="black",
             linestyle="--",
-            label=f"full ({history.capacity_bytes / gb:,.1f} GB)",
+            label=f"full ({format_bytes(history.capacity_bytes)})",
         )
         axes.axhline(
             warn_ratio * history.capacity_bytes / gb,

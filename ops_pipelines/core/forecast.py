@@ -9,6 +9,13 @@ recent past best, and say when the volume crosses the warning ratio and when it 
 The last `BACKTEST_SHARE` of the history (at least a week) is held out: each model is fitted on
 the rest and forecasts it; the lower MAPE wins and is refitted on everything. Under
 `MIN_SAMPLES` days of history there is no forecast, only the reason why.
+
+Two figures answer two questions, and each says which model gave it:
+- the projection (30/90/180 days, with its interval) is the backtest's winner: the best guess;
+- the crossings (`days_to_warn`, `days_to_full`) are the EARLIER of the two models': what the
+  headroom check, the report and the Prometheus gauge all state, so a database whose growth
+  accelerates is not called safe because the chosen model damps its trend. Both models' crossings
+  are kept (`crossings`) and both are drawn on the chart.
 """
 
 import datetime as dt
@@ -34,6 +41,14 @@ class Fit:
 
 
 @dataclass(frozen=True)
+class Crossing:
+    """When one model's forecast reaches the warning ratio and the capacity (None: not within ten years)."""
+
+    days_to_warn: int | None
+    days_to_full: int | None
+
+
+@dataclass(frozen=True)
 class Forecast:
     enough_history: bool
     reason: str
@@ -44,13 +59,30 @@ class Forecast:
     mape: float | None = None  # of the chosen model on the held-out days, in percent
     backtest: dict[str, float] = field(default_factory=dict)  # MAPE of every model
     horizons: dict[int, tuple[float, float, float]] = field(default_factory=dict)  # days -> (point, low, high)
-    days_to_warn: int | None = None
-    days_to_full: int | None = None
-    # The earlier crossing of the two models: what checks alert on, so a database whose growth
-    # accelerates is not called safe because the chosen model damps its trend.
-    earliest_days_to_warn: int | None = None
-    earliest_days_to_full: int | None = None
-    path: pd.DataFrame | None = None  # date, forecast, low, high: for the chart
+    crossings: dict[str, Crossing] = field(default_factory=dict)  # model name -> its crossings
+    path: pd.DataFrame | None = None  # date, forecast, low, high (chosen model), and each model's points
+
+    @property
+    def days_to_warn(self) -> int | None:
+        """The earlier model's day the warning ratio is reached: what every verdict states."""
+        return _earliest(c.days_to_warn for c in self.crossings.values())
+
+    @property
+    def days_to_full(self) -> int | None:
+        return _earliest(c.days_to_full for c in self.crossings.values())
+
+    @property
+    def warn_model(self) -> str | None:
+        """The model `days_to_warn` comes from (the chosen one when both agree)."""
+        return self._model_of(lambda c: c.days_to_warn)
+
+    @property
+    def full_model(self) -> str | None:
+        return self._model_of(lambda c: c.days_to_full)
+
+    def _model_of(self, days) -> str | None:
+        known = [(days(c), name != self.model, name) for name, c in self.crossings.items() if days(c) is not None]
+        return min(known)[2] if known else None
 
     def crossing_date(self, days: int | None) -> dt.date | None:
         return None if days is None or self.last_date is None else self.last_date + dt.timedelta(days=days)
@@ -89,12 +121,15 @@ def forecast(samples: pd.Series, capacity_bytes: float | None, warn_ratio: float
         )
         for h in HORIZONS
     }
-    crossings: dict[str, tuple[int | None, ...]] = {"warn": (None, None), "full": (None, None)}
-    if capacity_bytes:
-        for name, threshold in (("warn", warn_ratio * capacity_bytes), ("full", capacity_bytes)):
-            crossings[name] = tuple(_first_day_at_or_over(y[-1], fit.points, threshold) for fit in (chosen, other))
-    days_to_warn, days_to_full = crossings["warn"][0], crossings["full"][0]
-    shown = max(HORIZONS[-1], min(MAX_DAYS, (days_to_full or 0) + 30))
+    crossings = {
+        fit.name: Crossing(
+            _first_day_at_or_over(y[-1], fit.points, warn_ratio * capacity_bytes) if capacity_bytes else None,
+            _first_day_at_or_over(y[-1], fit.points, capacity_bytes) if capacity_bytes else None,
+        )
+        for fit in (chosen, other)
+    }
+    latest_full = max((c.days_to_full or 0 for c in crossings.values()), default=0)
+    shown = max(HORIZONS[-1], min(MAX_DAYS, latest_full + 30))
     last_day = cast(pd.Timestamp, series.index[-1])  # a DatetimeIndex (daily_series): never NaT
     dates = pd.date_range(last_day + pd.Timedelta(days=1), periods=shown, freq="D")
     path = pd.DataFrame(
@@ -103,6 +138,7 @@ def forecast(samples: pd.Series, capacity_bytes: float | None, warn_ratio: float
             "forecast": chosen.points[:shown],
             "low": chosen.points[:shown] - Z95 * chosen.sigma[:shown],
             "high": chosen.points[:shown] + Z95 * chosen.sigma[:shown],
+            **{fit.name: fit.points[:shown] for fit in (chosen, other)},
         }
     )
     return Forecast(
@@ -115,15 +151,12 @@ def forecast(samples: pd.Series, capacity_bytes: float | None, warn_ratio: float
         backtest[chosen_name],
         backtest,
         horizons,
-        days_to_warn,
-        days_to_full,
-        _earliest(*crossings["warn"]),
-        _earliest(*crossings["full"]),
+        crossings,
         path,
     )
 
 
-def _earliest(*days: int | None) -> int | None:
+def _earliest(days) -> int | None:
     known = [d for d in days if d is not None]
     return min(known) if known else None
 

@@ -32,6 +32,16 @@ class FailedCheck:
 
 
 @dataclass(frozen=True)
+class FailingCheckNow:
+    """A check whose newest result, now, is a failure (error or warning), whenever it ran."""
+
+    asset: str
+    check: str
+    severity: str  # error | warning
+    description: str
+
+
+@dataclass(frozen=True)
 class FailedRun:
     at: dt.datetime
     what: str  # the capability (backup, vacuum ...) or the job
@@ -65,6 +75,7 @@ class DatabaseReport:
     recovery: RecoveryStatus
     restore_tests: list[RestoreTestRun]  # this week's
     failed_checks: list[FailedCheck]  # this week's, newest first
+    failing_now: list[FailingCheckNow]  # every check of the database whose newest result failed
     failed_runs: list[FailedRun]  # this week's, newest first
     maintenance: list[MaintenanceAction]  # this week's, oldest first
     capacity: CapacityView
@@ -73,7 +84,8 @@ class DatabaseReport:
     unreachable: str | None = None  # why health is None
 
     def attention(self, now: dt.datetime) -> list[str]:
-        """What a DBA must look at first, in plain words; empty when all is well."""
+        """What a DBA must look at first, in plain words; empty when all is well. Every check failing
+        now counts, warnings too: the summary never says "nothing" above a failed check."""
         found = []
         age = self.recovery.backup_age(now)
         if age is None:
@@ -85,9 +97,10 @@ class DatabaseReport:
             found.append("no backup ever proven restorable")
         elif now - stamp_time(verified.backup) > self.max_restore_age:
             found.append("no recent backup proven restorable")
-        errors = sum(1 for c in self.failed_checks if c.severity == "error")
-        if errors:
-            found.append(f"{errors} failed check" + ("s" if errors > 1 else ""))
+        for severity in ("error", "warning"):
+            failing = [f"{c.asset}:{c.check}" for c in self.failing_now if c.severity == severity]
+            if failing:
+                found.append(f"failing ({severity}): {', '.join(failing)}")
         if self.failed_runs:
             found.append(f"{len(self.failed_runs)} failed run" + ("s" if len(self.failed_runs) > 1 else ""))
         if self.unreachable:

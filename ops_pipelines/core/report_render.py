@@ -71,7 +71,7 @@ def report_blocks(report: Report) -> list:
         Heading(1, "Weekly maintenance report"),
         Para(
             f"Week {_local(report.week_start, tz)} to {_local(now, tz)} ({report.timezone}); "
-            f"{len(report.databases)} databases."
+            f"{_count(len(report.databases), 'database')}."
         ),
         Heading(2, "Summary", "summary"),
         Table(
@@ -174,6 +174,14 @@ def _database_blocks(report: Report, db: DatabaseReport, tz: str) -> list:
                     for t in db.restore_tests
                 ],
                 numeric=frozenset({3}),
+            )
+        )
+    if db.failing_now:
+        blocks.append(Para(f"{_count(len(db.failing_now), 'check')} failing now:", "bad"))
+        blocks.append(
+            Table(
+                ["check", "severity", "why"],
+                [[f"{c.asset} {c.check}", c.severity, c.description] for c in db.failing_now],
             )
         )
     if db.failed_checks:

@@ -55,3 +55,74 @@ def test_status_names_the_newest_backup_the_proven_one_and_failing_checks_per_da
     assert status["restore_seconds"].value > 0 and status["failing_checks"].value == 0
     assert "No check fails" in status["summary"].value
     assert latest_status(instance, "mes")["newest_backup"].value == "none"
+
+
+def test_a_test_of_an_older_backup_never_makes_the_newest_look_unproven(tmp_path, erp_db):
+    """Two restore tests, of the newest backup and of an older (damaged) one: the recovery view still
+    calls the newest proven; the older one's failure is recorded as a warning about that backup."""
+    from ops_pipelines.core.backup_catalog import list_backups
+    from ops_pipelines.resources.storage import LocalStorage
+
+    config = make_config(tmp_path, {"erp": erp_db})
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    for _ in range(2):  # the backup asset alone: retention would keep one backup a day
+        backup = capability_job(defs, config, "erp", "backup")
+        assert backup.execute_in_process(
+            partition_key="erp", instance=instance, asset_selection=[dg.AssetKey("backup")]
+        ).success
+    storage = LocalStorage(config.backup_store.local_dir)
+    older, newest = (e.stamp for e in list_backups(storage, "erp") if e.complete)
+    restore = capability_job(defs, config, "erp", "restore_test")
+    assert restore.execute_in_process(partition_key="erp", instance=instance).success  # the newest
+
+    dump = storage.path(next(e for e in list_backups(storage, "erp") if e.stamp == older).dump.key)
+    data = bytearray(dump.read_bytes())
+    data[len(data) // 2] ^= 0x01  # the older backup is damaged on disk
+    dump.write_bytes(bytes(data))
+    operator_test = restore.execute_in_process(
+        partition_key="erp", instance=instance, run_config={"ops": {"restore_test": {"config": {"backup": older}}}}
+    )
+    assert operator_test.success  # a test of an older backup answers for that backup only
+    verified = {c.check_name: c for c in operator_test.get_asset_check_evaluations()}["restore_verified"]
+    assert not verified.passed and verified.severity == dg.AssetCheckSeverity.WARN
+    assert verified.description.startswith(f"an older backup (the newest is {newest}): backup {older}: ")
+    assert "damaged, not restored" in verified.description
+    tested = instance.get_latest_materialization_event(dg.AssetKey("restore_test")).asset_materialization.metadata
+    assert tested["backup"].value == older and not tested["passed"].value
+    assert tested["tested"].value == f"an older backup (the newest is {newest})"
+
+    for event in tick(defs, instance, None).asset_events:
+        instance.report_runless_asset_event(event)
+    status = latest_status(instance, "erp")
+    assert status["newest_backup"].value == newest and status["newest_backup_proven"].value == newest
+    assert status["newest_is_proven"].value is True
+    assert f"{newest}, tested" in status["summary"].value and "(the newest)" in status["summary"].value
+
+
+def test_a_failed_verification_of_the_newest_backup_shows_failed_not_materialized(tmp_path, erp_db):
+    from ops_pipelines.core.backup_catalog import list_backups
+    from ops_pipelines.resources.storage import LocalStorage
+
+    config = make_config(tmp_path, {"erp": erp_db})
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    assert capability_job(defs, config, "erp", "backup").execute_in_process(partition_key="erp", instance=instance)
+    storage = LocalStorage(config.backup_store.local_dir)
+    entry = list_backups(storage, "erp")[-1]
+    dump = storage.path(entry.dump.key)
+    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])  # truncated
+
+    result = capability_job(defs, config, "erp", "restore_test").execute_in_process(
+        partition_key="erp", instance=instance, raise_on_error=False
+    )
+    assert not result.success
+    verified = {c.check_name: c for c in result.get_asset_check_evaluations()}["restore_verified"]
+    assert not verified.passed and verified.severity == dg.AssetCheckSeverity.ERROR
+    failure = result.get_step_failure_events()[0].step_failure_data
+    assert failure.error.message.startswith("dagster._core.definitions.events.Failure: erp: verification failed: ")
+    assert failure.user_failure_data.metadata["passed"].value is False
+    assert instance.get_latest_materialization_event(dg.AssetKey("restore_test")) is None
+    partitions = defs.resolve_assets_def("restore_test").partitions_def
+    status = instance.get_status_by_partition(dg.AssetKey("restore_test"), ["erp"], partitions)
+    assert status == {"erp": dg.AssetPartitionStatus.FAILED}  # red in the catalog, never "Materialized"

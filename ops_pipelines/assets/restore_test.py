@@ -3,9 +3,14 @@
 Its history answers "when was this database last proven recoverable, and how long did it take?"
 (`restore_seconds` is the recovery-time figure). Checks: `restore_verified` (blocking, error on any
 mismatch or pg_restore error) and `restore_recent` (a restore test passed within max_age).
+
+A failed verification of the newest backup fails the step: the asset shows failed, never
+"Materialized". A test of an older backup (named in the launchpad) is recorded as such (`tested`),
+its failure is a warning, and it never makes the newest backup look unproven.
 """
 
 import datetime as dt
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -21,7 +26,7 @@ from ops_pipelines.capability import Capability
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups, newest_verified_stamp
 from ops_pipelines.core.backup_checks import orphan_dumps
-from ops_pipelines.core.restore import RestoreReport, recent_restore, run_restore_test
+from ops_pipelines.core.restore import RestoreRefused, RestoreReport, recent_restore, run_restore_test
 from ops_pipelines.errors import OpsError
 from ops_pipelines.markdown import md_cell
 from ops_pipelines.resources.sandbox import sandbox_for
@@ -55,19 +60,22 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         ],
         description=(
             f"Restores a backup of the database into a sandbox ({', '.join(sandboxes)}) and verifies it against "
-            "the manifest. restore_seconds is the measured recovery time."
+            "the manifest. restore_seconds is the measured recovery time. A failed verification of the newest "
+            "backup fails the run (the asset shows failed); a test of an older backup, named in the launchpad, "
+            "is marked `tested: an older backup` and never makes the newest look unproven (see database_status)."
         ),
     )
-    def restore_test(context: dg.AssetExecutionContext, config: RestoreTestConfig) -> dg.MaterializeResult:
+    def restore_test(context: dg.AssetExecutionContext, config: RestoreTestConfig) -> Iterator:
         db = fleet.database(context.partition_key)
         entries = list_backups(storage, db.name)
+        newest = ([e for e in entries if e.complete][-1:] or [None])[0]
         if config.backup:
             chosen = [e for e in entries if e.stamp == config.backup]
             if not chosen:
                 raise OpsError(f"no backup {config.backup} of {db.name} in {storage.uri(db.name)}")
             why = "named in the launchpad"
         else:
-            chosen = [e for e in entries if e.complete][-1:]
+            chosen = [newest] if newest else []
             if not chosen:
                 raise OpsError(f"no complete backup of {db.name} to restore")
             why = "the newest complete backup"
@@ -75,32 +83,49 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
             if orphans:
                 why += f"; newer dump {', '.join(orphans)} has no manifest (did not complete) and was not tested"
                 context.log.warning(f"{db.name}: testing backup {chosen[0].stamp}: {why}")
-        with retry_if_transient():
-            report = run_restore_test(
-                db, storage, chosen[0], sandbox_for(db), log=lambda message: context.log.info(f"{db.name}: {message}")
-            )
+        entry = chosen[0]
+        # A test of an older backup (an operator checking last month's) answers for that backup only:
+        # it never makes the newest look unproven (database_status and restore_recent read the newest
+        # restore-ok marker), and its failure is a warning, not the red of a failed newest backup.
+        older = newest is not None and entry.stamp < newest.stamp
+        try:
+            with retry_if_transient():
+                report = run_restore_test(
+                    db, storage, entry, sandbox_for(db), log=lambda message: context.log.info(f"{db.name}: {message}")
+                )
+        except RestoreRefused as exc:  # damaged, truncated or without a manifest: a failed verification too
+            report = RestoreReport(db.name, entry.stamp, "not opened", restore_errors=[str(exc)])
+        tested = f"an older backup (the newest is {newest.stamp})" if older and newest else "the newest backup"
         verdict = (
             "verified"
             if report.passed
             else f"FAILED ({len(report.mismatches)} mismatches, {len(report.restore_errors)} restore errors)"
         )
-        context.log.info(f"{db.name}: backup {report.backup} {verdict}")
-        return dg.MaterializeResult(
-            metadata={**restore_metadata(report), "chosen_because": dg.MetadataValue.text(why)},
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name="restore_verified",
-                    passed=report.passed,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    description=_describe(report),
-                    metadata={
-                        "backup": report.backup,
-                        "mismatches": len(report.mismatches),
-                        "restore_errors": len(report.restore_errors),
-                    },
-                )
-            ],
+        context.log.info(f"{db.name}: backup {report.backup}, {tested}, {verdict}")
+        metadata = {
+            **restore_metadata(report),
+            "tested": dg.MetadataValue.text(tested),
+            "chosen_because": dg.MetadataValue.text(why),
+        }
+        check = dg.AssetCheckResult(
+            check_name="restore_verified",
+            passed=report.passed,
+            severity=dg.AssetCheckSeverity.WARN if older else dg.AssetCheckSeverity.ERROR,
+            description=(f"{tested}: " if older else "") + _describe(report),
+            metadata={
+                "backup": report.backup,
+                "tested": tested,
+                "mismatches": len(report.mismatches),
+                "restore_errors": len(report.restore_errors),
+            },
         )
+        if report.passed or older:
+            yield dg.MaterializeResult(metadata=metadata, check_results=[check])
+            return
+        # The newest backup failed its verification: the check says why, and the asset is recorded
+        # as failed, not "Materialized" — the catalog shows red for a backup that is not restorable.
+        yield check
+        raise dg.Failure(f"{db.name}: verification failed: {_describe(report)}", metadata=metadata)
 
     @fleet_check(
         "restore_test",

@@ -122,6 +122,26 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+def machine_timezone() -> str:
+    """The zone schedules run in when the config names none: $TZ, else the zone /etc/localtime links
+    to, else /etc/timezone, else UTC. Set `timezone` in the config to not depend on the machine."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    localtime = os.path.realpath("/etc/localtime")
+    if "/zoneinfo/" in localtime:
+        candidates.append(localtime.split("/zoneinfo/", 1)[1])
+    try:
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    except OSError:
+        pass
+    for name in candidates:
+        try:
+            if name and _check_timezone(name):
+                return name
+        except ValueError:
+            continue
+    return "UTC"
+
+
 def parse_qualified_name(value: object) -> tuple[str, str]:
     """`public.orders`, `orders` (schema public) or `"My Schema"."Order Lines"` -> (schema, table)."""
     if not isinstance(value, str):
@@ -362,7 +382,8 @@ class DatabaseConfig(DatabaseSettings):
 
 
 class OpsConfig(_Section):
-    timezone: Annotated[str, AfterValidator(_check_timezone)] = "Asia/Ho_Chi_Minh"
+    # The zone every schedule's time is read in; unset: the machine's (machine_timezone), never a guess.
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = Field(default_factory=machine_timezone)
     backup_store: BackupStore
     retention: Retention = Retention()
     alerts: Alerts = Alerts()

@@ -38,7 +38,17 @@ def build_definitions(config: OpsConfig) -> dg.Definitions:
             *metrics_textfile.build(config, asset_graph),
         ],
     )
-    return dg.Definitions.merge(assets, automation, database_status.build(config, asset_graph))
+    return dg.Definitions.merge(assets, automation, database_status.build(config, asset_graph), EXECUTION)
+
+
+# Every step of every capability drives an external program (pg_dump, pg_restore, zstd) or SQL on
+# the database: none needs a process of its own. Dagster's default executor starts a subprocess per
+# step and per check, each importing Dagster and this code location again — most of a backup run's
+# wall time (bench/RESULTS.md, "Run overhead"). In-process, the run worker runs the steps itself,
+# one after the other; one run per database still holds (the run queue), and databases still run
+# side by side. It applies to every job and to the UI's "Materialize" (Dagster's implicit asset job).
+# A future capability whose steps need CPU in parallel would set `executor_def` on its own job.
+EXECUTION = dg.Definitions(executor=dg.in_process_executor)
 
 
 def capability_job(definitions: dg.Definitions, config: OpsConfig, database: str, capability: str) -> dg.JobDefinition:

@@ -13,7 +13,8 @@ from ops_pipelines.resources.postgres import connect
 
 def make_config(local_dir: Path, databases: dict[str, str], extra: str = "", s3: str = "", top: str = "") -> OpsConfig:
     """`extra`: YAML under each database; `top`: top-level YAML (alerts, metrics, reports...)."""
-    lines = [*top.splitlines(), "backup_store:", f"  local_dir: {local_dir}"]
+    zone = [] if "timezone:" in top else ["timezone: Asia/Ho_Chi_Minh"]  # the tests' zone: not the machine's
+    lines = [*zone, *top.splitlines(), "backup_store:", f"  local_dir: {local_dir}"]
     if s3:
         lines.append(f"  s3: {s3}")
     lines.append("databases:")

@@ -201,7 +201,16 @@ def test_archive_asset_and_check_in_dagster(erp_db, tmp_path):
     ).asset_materialization.metadata
     assert dry_metadata["would_move public.orders"].value == expected(erp_db)["orders"]
     moving = expected(erp_db)
-    result = job.execute_in_process(partition_key="erp", instance=instance)
+    casual = job.execute_in_process(partition_key="erp", instance=instance)  # "Materialize all": not its schedule
+    assert casual.success and expected(erp_db) == moving  # nothing moved
+    assert casual.get_asset_materialization_events() == [] and casual.get_asset_check_evaluations() == []
+    [observation] = casual.get_asset_observation_events()
+    refusal = observation.asset_observation_data.asset_observation.metadata["refused"].value
+    assert refusal.startswith("archive_completed_orders of erp not run: it changes the database")
+    assert "confirm: true" in refusal
+    result = job.execute_in_process(
+        partition_key="erp", instance=instance, tags={"dagster/schedule_name": "archive_schedule"}
+    )
     assert result.success
     metadata = instance.get_latest_materialization_event(
         dg.AssetKey("archive_completed_orders")

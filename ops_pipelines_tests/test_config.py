@@ -335,3 +335,15 @@ def test_an_encrypted_client_key_password_is_refused_without_echo(write_config):
 def test_report_file_mode(write_config):
     assert load_config(write_config(MINIMAL + 'reports: {file_mode: "0640"}\n'), ENV).reports.file_mode == 0o640
     assert load_config(write_config(MINIMAL), ENV).reports.file_mode == 0o600
+
+
+def test_without_a_timezone_schedules_run_in_the_machines_zone(write_config, monkeypatch):
+    """Not a hard-coded zone: a config that forgets `timezone` gets its 02:00 backup at 02:00 local time."""
+    from ops_pipelines.config import load_config, machine_timezone
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    assert machine_timezone() == "Europe/Berlin"
+    assert load_config(write_config(MINIMAL)).timezone == "Europe/Berlin"
+    monkeypatch.setenv("TZ", "Not/AZone")  # an unusable $TZ falls through to the system's zone, else UTC
+    assert machine_timezone() != "Not/AZone"
+    assert load_config(write_config("timezone: America/Sao_Paulo\n" + MINIMAL)).timezone == "America/Sao_Paulo"

@@ -166,7 +166,12 @@ def test_window_work_is_refused_outside_the_window_unless_overridden(erp_db, tmp
     if window_state(config, dt.datetime.now(dt.UTC)).inside:
         pytest.skip("running inside the real maintenance window: the refusal cannot be shown now")
     job = capability_job(build_definitions(config), config, "erp", "maintenance_window")
-    refused = job.execute_in_process(partition_key="erp", instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    refused = job.execute_in_process(
+        partition_key="erp",
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"maintenance_window": {"config": {"confirm": True}}}},
+        raise_on_error=False,
+    )
     assert not refused.success
     error = refused.get_step_failure_events()[0].event_specific_data.error
     failure = error.cause.message if error.cause else error.message

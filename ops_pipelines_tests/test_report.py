@@ -7,6 +7,7 @@ import json
 import re
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,7 @@ def week(pg_server, erp_template, s3_endpoint, tmp_path_factory):
     indented = "".join(f"    {line}\n" for line in DATABASE_SETTINGS.splitlines())
     config = parse_config(
         f"""\
+timezone: Asia/Ho_Chi_Minh
 metrics: {{dsn: "{metrics}", textfile_path: {folder / "textfile" / "ops_pipelines.prom"}}}
 reports: {{long_running_after: 1s}}
 retention: {{daily: 30}}
@@ -114,7 +116,7 @@ databases:
         conn.execute("SELECT pg_stat_force_next_flush()")
     run("vacuum")  # its xid_age check fails (error past 2): the failed check of the week
     run("reindex")
-    run("archive")
+    run("archive", {"ops": {"archive_completed_orders": {"config": {"confirm": True}}}})
 
     sessions = LiveSessions(erp)
     try:
@@ -388,7 +390,21 @@ def test_an_unreachable_database_gets_a_sentence_not_a_failed_report(week):
     )
     metadata = week.instance.get_latest_materialization_event(REPORT).asset_materialization.metadata
     assert metadata["unreachable"].value == 1 and metadata["databases"].value == 2
-    assert "## erp" in metadata["report"].value and "see the HTML report" in metadata["report"].value
+    assert "## erp" in metadata["report"].value
+
+
+def test_the_report_is_reachable_from_the_ui_with_its_charts(week):
+    """The asset's Markdown view holds the whole report with its charts (data URIs: nothing for the
+    UI to fetch), and, with S3, `open_report` is a presigned link a browser opens without credentials."""
+    metadata = week.instance.get_latest_materialization_event(REPORT).asset_materialization.metadata
+    assert list(metadata)[0] == "report"  # the UI shows it first
+    shown = metadata["report"].value
+    assert shown.count("](data:image/png;base64,") == 2 and "see the HTML report" not in shown
+    link = metadata["open_report"].value
+    assert link.startswith(week.s3_endpoint) and "X-Amz-Signature=" in link and "X-Amz-Expires=604800" in link
+    with urllib.request.urlopen(link, timeout=30) as response:  # no credentials: the signature is the key
+        assert response.headers["Content-Type"] == "text/html"
+        assert response.read().decode() == Path(metadata["html"].value).read_text()
 
 
 def test_html_is_self_contained_and_the_files_are_also_in_s3(week):

@@ -1,10 +1,23 @@
 """`archive_<rule>` (partitioned by the databases with a rule of that name): old rows (and their
 children) moved to the archive in batches, with the check `archive_consistent`. `dry_run: true` in
-the launchpad counts what would move and stops."""
+the launchpad counts what would move and stops. Moving rows runs only from the archive schedule or
+with `confirm: true` in the launchpad (common.refused): never from a casual "Materialize all"."""
+
+from collections.abc import Iterator
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleet, Fleets, check_result, fleet_asset, fleet_check, retry_if_transient
+from ops_pipelines.assets.common import (
+    DELIBERATE,
+    DeliberateConfig,
+    Fleet,
+    Fleets,
+    check_result,
+    fleet_asset,
+    fleet_check,
+    refused,
+    retry_if_transient,
+)
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import ArchiveRule, DatabaseConfig, OpsConfig
 from ops_pipelines.core.archive import run_archive, verify_archive
@@ -12,8 +25,8 @@ from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
 
 
-class ArchiveConfig(dg.Config):
-    dry_run: bool = False
+class ArchiveConfig(DeliberateConfig):
+    dry_run: bool = False  # count what would move, change nothing (needs no confirm)
 
 
 def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
@@ -47,10 +60,14 @@ def _build_rule(capability: Capability, name: str, fleet: Fleet):
         else f"Archive rule {name}; its table, age and destination differ per database (see the config)."
     )
 
-    @fleet_asset(capability, f"archive_{name}", fleet, description=description)
-    def archive(context: dg.AssetExecutionContext, config: ArchiveConfig) -> dg.MaterializeResult:
+    @fleet_asset(
+        capability, f"archive_{name}", fleet, description=f"{description}\n\n{DELIBERATE}", output_required=False
+    )
+    def archive(context: dg.AssetExecutionContext, config: ArchiveConfig) -> Iterator[dg.MaterializeResult]:
         db = fleet.database(context.partition_key)
         rule = rules[db.name]
+        if not config.dry_run and refused(context, config.confirm, db.name):
+            return
         with retry_if_transient():
             run = run_archive(
                 db,
@@ -61,17 +78,18 @@ def _build_rule(capability: Capability, name: str, fleet: Fleet):
             )
         if config.dry_run:
             context.log.info(f"{db.name}/{rule.name}: dry run, would move {run.would_move}")
-            return dg.MaterializeResult(
+            yield dg.MaterializeResult(
                 metadata={
                     "dry_run": dg.MetadataValue.bool(True),
                     "cutoff": dg.MetadataValue.text(run.cutoff.isoformat()),
                     **{f"would_move {t}": dg.MetadataValue.int(n) for t, n in run.would_move.items()},
                 }
             )
+            return
         if not run.consistent:
             raise OpsError(f"{rule.name}: rows removed from the source differ from rows in the archive: {run.tables}")
         total = sum(f.removed for f in run.tables.values())
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "dry_run": dg.MetadataValue.bool(False),
                 "cutoff": dg.MetadataValue.text(run.cutoff.isoformat()),

@@ -20,6 +20,11 @@ from ops_pipelines.errors import OpsError, TransientError
 
 TRANSIENT_RETRIES = 3
 TRANSIENT_WAIT_SECONDS = 120
+SCHEDULE_TAG = "dagster/schedule_name"  # Dagster sets it on every run a schedule launches
+DELIBERATE = (
+    "Destructive: it runs when launched by its schedule, or with `confirm: true` in the launchpad; a casual "
+    '"Materialize all" leaves it alone and says so (run log, and an observation on this asset).'
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,31 @@ def _partitioned_check_preview() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=".*partitions_def.*AssetCheckSpec")
         yield
+
+
+class DeliberateConfig(dg.Config):
+    """Launchpad config of a destructive asset (archive, maintenance window): `confirm: true` runs it
+    now, outside its schedule."""
+
+    confirm: bool = False
+
+
+def refused(context: dg.AssetExecutionContext, confirm: bool, database: str) -> bool:
+    """True (and said: a warning in the run's log and an observation on the asset) when a destructive
+    asset was launched neither by its schedule nor with `confirm: true`. Its function then yields
+    nothing: the asset is not materialized, and the rest of the run goes on."""
+    if confirm or context.run.tags.get(SCHEDULE_TAG):
+        return False
+    asset = context.asset_key.to_user_string()
+    why = (
+        f"{asset} of {database} not run: it changes the database and this run was not launched by its schedule. "
+        f"To run it now, launch it with `confirm: true` (launchpad: ops: {asset}: config: confirm: true)."
+    )
+    context.log.warning(why)
+    context.log_event(
+        dg.AssetObservation(context.asset_key, partition=context.partition_key, metadata={"refused": why})
+    )
+    return True
 
 
 def check_result(verdict) -> dg.AssetCheckResult:

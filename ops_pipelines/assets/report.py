@@ -8,6 +8,7 @@ health, security review). A database that cannot be reached gets a sentence, not
 """
 
 import datetime as dt
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -45,6 +46,8 @@ from ops_pipelines.units import format_bytes
 
 REPORT_KEY = dg.AssetKey("maintenance_report")
 HISTORY_LIMIT = 200  # events per asset or check in a week: more than any schedule makes
+UI_CHART_BYTES = 2_000_000  # charts inlined into the UI's Markdown view up to this total size
+LINK_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live, and the report's own life
 
 
 def build(config: OpsConfig, asset_graph, maintenance: list[str]) -> dg.Definitions:
@@ -85,21 +88,28 @@ def build(config: OpsConfig, asset_graph, maintenance: list[str]) -> dg.Definiti
             sections.append(section)
         report = Report(now, week_start, config.timezone, sections, config.alerts.ui_base_url)
         blocks = report_blocks(report)
-        files = write_report(config, report, blocks)
-        context.log.info(f"report written: {', '.join(files)}")
-        markdown = render_markdown(blocks, with_images=False)
+        written = write_report(config, report, blocks)
+        context.log.info(f"report written: {', '.join(written.files)}")
+        # The whole report in the UI's Markdown view, charts included while they stay small (a fleet's
+        # hundreds of charts would make every load of this asset's page slow: then the HTML has them).
+        inline = written.images if sum(map(len, written.images.values())) <= UI_CHART_BYTES else {}
+        markdown = render_markdown(blocks, inline=inline)
+        links = {}
+        if written.link:  # S3: a link the DBA's browser opens, valid for a week (the report's life)
+            links["open_report"] = dg.MetadataValue.url(written.link)
         return dg.MaterializeResult(
             metadata={
-                "html": dg.MetadataValue.path(files[0]),
-                "markdown": dg.MetadataValue.path(files[1]),
-                **({"s3": dg.MetadataValue.text(files[2])} if len(files) > 2 else {}),
+                "report": dg.MetadataValue.md(markdown),
+                **links,
+                "html": dg.MetadataValue.path(written.files[0]),
+                "markdown": dg.MetadataValue.path(written.files[1]),
+                **({"s3": dg.MetadataValue.text(written.files[2])} if len(written.files) > 2 else {}),
                 "databases": dg.MetadataValue.int(len(sections)),
                 "needing_attention": dg.MetadataValue.int(sum(1 for s in sections if s.attention(now))),
                 "failed_checks": dg.MetadataValue.int(sum(len(s.failed_checks) for s in sections)),
                 "failed_runs": dg.MetadataValue.int(sum(len(s.failed_runs) for s in sections)),
                 "maintenance_actions": dg.MetadataValue.int(sum(len(s.maintenance) for s in sections)),
                 "unreachable": dg.MetadataValue.int(sum(1 for s in sections if s.unreachable)),
-                "report": dg.MetadataValue.md(markdown),
             }
         )
 
@@ -240,9 +250,15 @@ def capacity_view(instance: dg.DagsterInstance, config: OpsConfig, db: DatabaseC
     return view
 
 
-def write_report(config: OpsConfig, report: Report, blocks: list) -> list[str]:
-    """Charts, HTML and Markdown into the reports folder (each atomically), then to S3 when configured.
-    Returns the HTML path, the Markdown path and, with S3, the S3 URI of the HTML."""
+@dataclass(frozen=True)
+class WrittenReport:
+    files: list[str]  # the HTML path, the Markdown path and, with S3, the S3 URI of the HTML
+    images: dict[str, bytes]  # the charts, by file name
+    link: str | None  # with S3: a presigned URL of the HTML, valid LINK_SECONDS
+
+
+def write_report(config: OpsConfig, report: Report, blocks: list) -> WrittenReport:
+    """Charts, HTML and Markdown into the reports folder (each atomically), then to S3 when configured."""
     folder = config.reports_dir
     images: dict[str, bytes] = {}
     for section in report.databases:
@@ -265,11 +281,13 @@ def write_report(config: OpsConfig, report: Report, blocks: list) -> list[str]:
         raise OpsError(f"cannot write the report into {folder}: {exc.strerror or exc}") from None
     written = [str(folder / f"{name}.html"), str(folder / f"{name}.md")]
     offsite = offsite_storage(config)
+    link = None
     if offsite is not None:
         for file_name, data in {**images, **outputs}.items():  # the capacity charts too: the Markdown links them
             offsite.write_bytes(f"{REPORTS_FOLDER}/{file_name}", data)
         written.append(offsite.uri(f"{REPORTS_FOLDER}/{name}.html"))
-    return written
+        link = offsite.browser_link(f"{REPORTS_FOLDER}/{name}.html", LINK_SECONDS)
+    return WrittenReport(written, images, link)
 
 
 def _week(instance: dg.DagsterInstance, key: dg.AssetKey, database: str, since: dt.datetime) -> list:

@@ -478,8 +478,10 @@ def _security_blocks(health: DatabaseHealth, tz: str) -> list:
 # ---------------------------------------------------------------------------- Markdown
 
 
-def render_markdown(blocks: list[Block], with_images: bool = True) -> str:
-    """`with_images=False` for the Dagster UI, where a relative image link would not resolve."""
+def render_markdown(blocks: list[Block], with_images: bool = True, inline: dict[str, bytes] | None = None) -> str:
+    """The Markdown report. Images: a relative link beside the file (`with_images`), or, for the Dagster
+    UI where a relative link cannot resolve, the PNG itself as a data URI when it is in `inline`, else
+    a note pointing at the HTML report."""
     out = []
     for block in blocks:
         if isinstance(block, Heading):
@@ -495,11 +497,13 @@ def render_markdown(blocks: list[Block], with_images: bool = True) -> str:
             lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
             out.append("\n".join(lines))
         elif isinstance(block, Image):
-            out.append(
-                f"![{md_text(block.alt)}]({block.name})"
-                if with_images
-                else f"_Chart {block.name}: see the HTML report._"
-            )
+            if inline is not None and block.name in inline:
+                data = base64.b64encode(inline[block.name]).decode()
+                out.append(f"![{md_text(block.alt)}](data:image/png;base64,{data})")
+            elif with_images and inline is None:
+                out.append(f"![{md_text(block.alt)}]({block.name})")
+            else:
+                out.append(f"_Chart {block.name}: see the HTML report._")
     return "\n\n".join(out) + "\n"
 
 

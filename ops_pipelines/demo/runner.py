@@ -1,23 +1,26 @@
 """The demo: a local PostgreSQL cluster, a sample ERP database, a Dagster instance in PostgreSQL,
 every asset materialized once, then the UI. Run through ./scripts/demo.sh (which makes the venv).
 
-    python -m ops_pipelines.demo [--no-ui] [--scale 1] [--port 3000] [--stop]
+    ./scripts/demo.sh [--no-ui | --ui-only | --stop] [--scale 1] [--port 3000]   (--help says more)
 
 Everything lives under .demo/ (or $OPS_DEMO_DIR), which git ignores; a re-run reuses it.
 """
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from psycopg import sql
 
-from ops_pipelines.config import CONFIG_ENV_VAR, load_config
+from ops_pipelines import registry
+from ops_pipelines.config import CONFIG_ENV_VAR, OpsConfig, load_config
 from ops_pipelines.core.capacity import import_csv, read_history
 from ops_pipelines.demo.generator import generate_erp_database
 from ops_pipelines.errors import OpsError
@@ -28,6 +31,7 @@ from ops_pipelines.resources.postgres import connect, one
 REPO = Path(__file__).resolve().parents[2]
 DEMO_DB = "erp_demo"
 INSTANCE_DB = "dagster"
+STOP_GRACE_SECONDS = 20
 
 
 def demo_dir() -> Path:
@@ -120,7 +124,7 @@ def ensure_database(cluster: LocalCluster, dbname: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
 
 
-def run_demo(scale: float, ui: bool, ui_port: int) -> int:
+def run_demo(scale: float, ui: bool, ui_port: int, materialize: bool = True) -> int:
     directory = demo_dir()
     directory.mkdir(parents=True, exist_ok=True)
     cluster = demo_cluster(directory)
@@ -141,14 +145,25 @@ def run_demo(scale: float, ui: bool, ui_port: int) -> int:
     env = instance_env(directory, cluster, config_path)
     step(f"config {config_path}; Dagster instance {env['DAGSTER_HOME']} (runs stored in PostgreSQL)")
 
-    step(f"materializing every asset once (partition {DEMO_DB}: the demo's one database)")
     dagster = [sys.executable, "-m", "dagster"]
-    subprocess.run(
-        [*dagster, "asset", "materialize", "--select", "*", "--partition", DEMO_DB, "-m", "ops_pipelines.definitions"],
-        env=env,
-        cwd=REPO,
-        check=True,
-    )
+    marker = directory / "materialized"
+    if materialize:
+        step(f"materializing every asset once (partition {DEMO_DB}: the demo's one database)")
+        subprocess.run(
+            [
+                *dagster,
+                *("asset", "materialize", "--select", "*", "--partition", DEMO_DB, "-m", "ops_pipelines.definitions"),
+                *("--config-json", json.dumps(confirm_destructive(load_config(config_path)))),
+            ],
+            env=env,
+            cwd=REPO,
+            check=True,
+        )
+        atomic_write_text(marker, dt.datetime.now(dt.UTC).isoformat() + "\n")
+    elif not marker.exists():
+        print("   nothing materialized yet: run the demo once without --ui-only to fill the UI")
+    else:
+        print(f"   --ui-only: showing what was materialized at {marker.read_text().strip()} (UTC)")
     reports = sorted((directory / "reports").glob("maintenance_report_*.html"))
     if reports:
         print(f"\nThe weekly report: {reports[-1]} (open it in a browser; Markdown beside it)")
@@ -162,9 +177,40 @@ def run_demo(scale: float, ui: bool, ui_port: int) -> int:
         step("done (--no-ui: not starting the UI)")
         return 0
     step(f"starting the Dagster UI on http://127.0.0.1:{ui_port} (Ctrl-C stops it; the cluster keeps running)")
-    os.chdir(REPO)
-    os.execvpe(sys.executable, [*dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(ui_port)], env)
-    return 0  # not reached
+    return serve_ui([*dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(ui_port)], env)
+
+
+def confirm_destructive(config: OpsConfig) -> dict:
+    """Run config for `dagster asset materialize`: the demo means to run the destructive assets
+    (archival, maintenance window), which a casual "Materialize all" leaves alone."""
+    names = [name for name in registry.fleets(config) if name.startswith("archive_") or name == "maintenance_window"]
+    return {"ops": {name: {"config": {"confirm": True}} for name in names}}
+
+
+def serve_ui(command: list[str], env: dict[str, str]) -> int:
+    """`dagster dev` in a session of its own, stopped cleanly on Ctrl-C or SIGTERM: SIGINT to it (it
+    stops its webserver, daemon and code servers), then, after STOP_GRACE_SECONDS, SIGKILL to
+    whatever of its session is left, so no process outlives the demo."""
+    process = subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        step("stopping the Dagster UI")
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            print(f"   not stopped after {STOP_GRACE_SECONDS} s: killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # its webserver, daemon and code servers, if any is left
+        process.wait()
+        step("stopped (the demo cluster keeps running: --stop stops it)")
+        return 0
 
 
 def stop_demo() -> int:
@@ -182,14 +228,25 @@ def step(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ops_pipelines.demo", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--no-ui", action="store_true", help="stop after materializing (for scripts and CI)")
-    parser.add_argument("--scale", type=float, default=1.0, help="sample database scale (1 = a few MB)")
-    parser.add_argument("--port", type=int, default=3000, help="port of the Dagster UI")
-    parser.add_argument("--stop", action="store_true", help="stop the demo's PostgreSQL cluster and exit")
+    parser = argparse.ArgumentParser(
+        prog="./scripts/demo.sh",
+        description="The ops_pipelines demo: a local PostgreSQL cluster with a sample ERP database (erp_demo), a "
+        "Dagster instance stored in it, every asset materialized once for erp_demo (backup, restore test, "
+        "vacuum, reindex, archival, capacity, the weekly report), then the Dagster UI. About 2 minutes the "
+        "first time on 2 cores; everything lives in .demo/ (or $OPS_DEMO_DIR) and a re-run reuses it.",
+        epilog="Ctrl-C (or SIGTERM) stops the UI and everything it started; the cluster keeps running until --stop.",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--no-ui", action="store_true", help="stop after materializing (for scripts and CI)")
+    mode.add_argument("--ui-only", action="store_true", help="the UI on what is there, materialize nothing")
+    mode.add_argument("--stop", action="store_true", help="stop the demo's PostgreSQL cluster and exit")
+    parser.add_argument("--scale", type=float, default=1.0, help="sample database scale (default 1: about 30 MB)")
+    parser.add_argument("--port", type=int, default=3000, help="port of the Dagster UI (default 3000)")
     args = parser.parse_args(argv)
     try:
-        return stop_demo() if args.stop else run_demo(args.scale, not args.no_ui, args.port)
+        if args.stop:
+            return stop_demo()
+        return run_demo(args.scale, ui=not args.no_ui, ui_port=args.port, materialize=not args.ui_only)
     except OpsError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1

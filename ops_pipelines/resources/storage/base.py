@@ -65,6 +65,11 @@ class BackupStorage(abc.ABC):
     def uri(self, key: str) -> str:
         """Where a person finds the object: a path or an s3:// URI."""
 
+    def browser_link(self, key: str, seconds: int) -> str | None:
+        """A URL a browser opens for `seconds` without credentials, or None where there is none
+        (a local file is not reachable from the UI's browser)."""
+        return None
+
     def read_bytes(self, key: str) -> bytes:
         with self.open_read(key) as stream:
             return stream.read()

@@ -8,6 +8,7 @@ Credentials come from boto3's usual chain (environment, ~/.aws, instance role), 
 
 import contextlib
 import io
+import mimetypes
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -42,6 +43,7 @@ class S3Storage(BackupStorage):
             region_name=region,
             config=BotoConfig(
                 retries={"max_attempts": 4, "mode": "standard"},  # backs off between attempts
+                signature_version="s3v4",  # presigned links too (SigV2 is refused by most AWS regions)
                 connect_timeout=5,
                 read_timeout=60,
             ),
@@ -101,6 +103,13 @@ class S3Storage(BackupStorage):
         with self._errors(f"cannot delete {self.uri(key)}"):
             self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
+    def browser_link(self, key: str, seconds: int) -> str | None:
+        """A presigned GET URL (signed locally with the process's credentials; no request is made)."""
+        with self._errors(f"cannot sign a link to {self.uri(key)}"):
+            return self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": self.prefix + key}, ExpiresIn=seconds
+            )
+
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
         try:
@@ -116,6 +125,8 @@ class _MultipartWriter:
         self.storage = storage
         self.key = full_key
         self.metadata = metadata
+        # A report opened through a presigned link must render, not download: its type by its name.
+        self.content_type = mimetypes.guess_type(full_key)[0] or "application/octet-stream"
         self.buffer = io.BytesIO()
         self.upload_id: str | None = None
         self.parts: list[dict] = []
@@ -129,7 +140,9 @@ class _MultipartWriter:
     def _send_part(self) -> None:
         client, bucket = self.storage.client, self.storage.bucket
         if self.upload_id is None:
-            created = client.create_multipart_upload(Bucket=bucket, Key=self.key, Metadata=self.metadata)
+            created = client.create_multipart_upload(
+                Bucket=bucket, Key=self.key, Metadata=self.metadata, ContentType=self.content_type
+            )
             self.upload_id = created["UploadId"]
         number = len(self.parts) + 1
         sent = client.upload_part(
@@ -141,7 +154,13 @@ class _MultipartWriter:
     def finish(self) -> None:
         client, bucket = self.storage.client, self.storage.bucket
         if self.upload_id is None:
-            client.put_object(Bucket=bucket, Key=self.key, Body=self.buffer.getvalue(), Metadata=self.metadata)
+            client.put_object(
+                Bucket=bucket,
+                Key=self.key,
+                Body=self.buffer.getvalue(),
+                Metadata=self.metadata,
+                ContentType=self.content_type,
+            )
             return
         if self.buffer.tell():
             self._send_part()

@@ -12,7 +12,6 @@ same run. Screenshots of each page at the larger fleet go to `--screenshots` (be
 """
 
 import argparse
-import base64
 import json
 import os
 import shutil
@@ -36,7 +35,7 @@ from ops_pipelines.config import parse_config  # noqa: E402
 from ops_pipelines.definitions import build_definitions  # noqa: E402
 from ops_pipelines.resources.cluster import free_port  # noqa: E402
 from ops_pipelines.resources.postgres import connect  # noqa: E402
-from ops_pipelines_tests.browser import _Session, find_chromium, start_chromium  # noqa: E402
+from ops_pipelines_tests.browser import browse, find_chromium  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -54,8 +53,6 @@ PAGES = [
     ),
     ("automation (schedules and sensors)", "automation", "/automation", "restore_after_backup_sensor"),
 ]
-# Shown while a panel still loads: a page is open when none of these is left.
-STILL_LOADING = ("Loading...", "Refreshing data")
 
 
 def populate(home: Path, url: str, config_text: str, history: int) -> None:
@@ -104,19 +101,15 @@ def measure(databases: int, history: int, repeat: int, chromium: str, shots: Pat
             )
         )
         wait_until_loaded(port)
-        browser, session = open_browser(chromium, tmp)
-        processes.append(browser)
         rows = []
-        for name, shot_name, path, marker in PAGES:
-            open_page(session, f"http://127.0.0.1:{port}{path}", marker)  # warm-up
-            seconds = statistics.median(
-                open_page(session, f"http://127.0.0.1:{port}{path}", marker) for _ in range(repeat)
-            )
-            rows.append((name, seconds))
-            if shots is not None:
-                shots.mkdir(parents=True, exist_ok=True)
-                shot = session.call("Page.captureScreenshot", {"format": "png"})["data"]
-                (shots / f"{databases}_{shot_name}.png").write_bytes(base64.b64decode(shot))
+        with browse(chromium, tmp) as page:
+            for name, shot_name, path, marker in PAGES:
+                page.open(f"http://127.0.0.1:{port}{path}", marker)  # warm-up
+                seconds = statistics.median(page.open(f"http://127.0.0.1:{port}{path}", marker) for _ in range(repeat))
+                rows.append((name, seconds))
+                if shots is not None:
+                    shots.mkdir(parents=True, exist_ok=True)
+                    (shots / f"{databases}_{shot_name}.png").write_bytes(page.screenshot())
         return rows
     finally:
         for process in processes:
@@ -143,30 +136,6 @@ def wait_until_loaded(port: int, timeout: float = 180) -> None:
             pass
         time.sleep(0.5)
     raise TimeoutError("the webserver did not load the code location")
-
-
-def open_browser(chromium: str, tmp: Path):
-    from websockets.sync.client import connect as ws_connect
-
-    process, socket_url = start_chromium(chromium, tmp, extra_args=("--window-size=1600,1000",))
-    session = _Session(ws_connect(socket_url, max_size=None, open_timeout=60), 120)
-    session.call("Page.enable")
-    return process, session
-
-
-def open_page(session, url: str, marker: str, timeout: float = 60) -> float:
-    started = time.perf_counter()
-    session.call("Page.navigate", {"url": url})
-    loading = " || ".join(f"text.includes({json.dumps(t)})" for t in STILL_LOADING)
-    expression = (
-        f"(() => {{ const text = document.body ? document.body.innerText : ''; "
-        f"return text.includes({json.dumps(marker)}) && !({loading}); }})()"
-    )
-    while time.perf_counter() - started < timeout:
-        if session.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"].get("value"):
-            return time.perf_counter() - started
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not show {marker!r} within {timeout:.0f} s")
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 protocol: images loaded or broken, console errors, uncaught exceptions, and any request for
 something other than the file itself or its data: URIs (a self-contained report makes none)."""
 
+import base64
+import contextlib
 import json
 import os
 import shutil
@@ -9,6 +11,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +40,57 @@ def load_page(chromium: str, page: Path, workdir: Path, timeout: float = 60) -> 
     try:
         with connect(socket_url, max_size=None, open_timeout=timeout) as socket:
             return _inspect(_Session(socket, timeout), page.resolve().as_uri())
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+# Shown by the Dagster UI while a panel still loads: a page is open when none of these is left.
+STILL_LOADING = ("Loading...", "Refreshing data")
+
+
+class AppPage:
+    """One tab of headless Chromium on a web app (the Dagster UI): open a URL and wait until it
+    shows what it is for, read its text, take a screenshot."""
+
+    def __init__(self, session: "_Session"):
+        self.session = session
+
+    def open(self, url: str, marker: str, timeout: float = 60) -> float:
+        """Seconds from navigation until the page's text holds `marker` and no panel is loading."""
+        started = time.perf_counter()
+        self.session.call("Page.navigate", {"url": url})
+        loading = " || ".join(f"text.includes({json.dumps(t)})" for t in STILL_LOADING)
+        expression = (
+            f"(() => {{ const text = document.body ? document.body.innerText : ''; "
+            f"return text.includes({json.dumps(marker)}) && !({loading}); }})()"
+        )
+        while time.perf_counter() - started < timeout:
+            if self.session.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"].get(
+                "value"
+            ):
+                return time.perf_counter() - started
+            time.sleep(0.05)
+        raise TimeoutError(f"{url} did not show {marker!r} within {timeout:.0f} s; it shows: {self.text()[:500]!r}")
+
+    def text(self) -> str:
+        result = self.session.call(
+            "Runtime.evaluate", {"expression": "document.body ? document.body.innerText : ''", "returnByValue": True}
+        )
+        return result["result"].get("value") or ""
+
+    def screenshot(self) -> bytes:
+        return base64.b64decode(self.session.call("Page.captureScreenshot", {"format": "png"})["data"])
+
+
+@contextlib.contextmanager
+def browse(chromium: str, workdir: Path, timeout: float = 120, window: str = "1600,1000") -> Iterator[AppPage]:
+    process, socket_url = start_chromium(chromium, workdir, extra_args=(f"--window-size={window}",))
+    try:
+        with connect(socket_url, max_size=None, open_timeout=60) as socket:
+            session = _Session(socket, timeout)
+            session.call("Page.enable")
+            yield AppPage(session)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)

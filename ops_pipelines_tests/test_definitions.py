@@ -14,6 +14,7 @@ from ops_pipelines.errors import ConfigError
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.txt"
 THREE_DATABASES = """\
+timezone: Asia/Ho_Chi_Minh
 backup_store:
   local_dir: /tmp/ops_test_backups
   s3: {bucket: erp-backups, prefix: prod/, endpoint_url: "http://127.0.0.1:9", region: ap-southeast-1}
@@ -78,6 +79,27 @@ def test_every_database_is_a_partition_of_each_asset_it_has():
     assert graph.get(dg.AssetKey("archive_completed_orders")).partitions_def.get_partition_keys() == ["erp_prod"]
     assert graph.get(dg.AssetKey("maintenance_window")).partitions_def.get_partition_keys() == ["erp_prod"]
     assert graph.get(dg.AssetKey("maintenance_report")).partitions_def is None
+
+
+def test_an_asset_page_lists_only_the_schedules_and_sensors_that_materialize_it():
+    """The UI lists, on an asset's page, the schedules and sensors whose job holds the asset. One job
+    per capability (not per database) keeps that list to the asset's own capability."""
+    repo = build_definitions(parse_config(THREE_DATABASES, {})).get_repository_def()
+
+    def automations_of(asset: str) -> set[str]:
+        targets = [(s.name, s.job_name) for s in repo.schedule_defs]
+        targets += [(s.name, t.job_name) for s in repo.sensor_defs for t in s.targets]
+        return {
+            name
+            for name, job_name in targets
+            if job_name and dg.AssetKey(asset) in repo.get_job(job_name).asset_layer.executable_asset_keys
+        }
+
+    assert automations_of("backup") == {"backup_schedule", "missing_backup_sensor"}
+    assert automations_of("restore_test") == {"restore_test_monthly", "restore_after_backup_sensor"}
+    assert automations_of("vacuum_analyze") == {"vacuum_schedule"}
+    assert automations_of("archive_completed_orders") == {"archive_schedule"}
+    assert automations_of("maintenance_window") == {"maintenance_window_monthly"}
 
 
 def test_adding_or_removing_a_database_changes_partitions_only():

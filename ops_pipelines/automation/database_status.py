@@ -129,7 +129,7 @@ def status_metadata(status: RecoveryStatus, offsite: dict, failing: list[Failing
         "failing_errors": sum(1 for f in failing if f.severity == "error"),
     }
     if verified and verified.restore_seconds is not None:
-        metadata["restore_seconds"] = verified.restore_seconds
+        metadata["restore_seconds"] = round(verified.restore_seconds, 2)
     if status.problem:
         metadata["problem"] = status.problem
     return metadata

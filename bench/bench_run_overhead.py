@@ -18,7 +18,6 @@ The ERP sample database is generated at `--scale` (default 3, about 90 MB, a bac
 """
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -27,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -38,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ops_pipelines.demo.generator import generate_erp_database  # noqa: E402
 from ops_pipelines.resources.cluster import free_port  # noqa: E402
 from ops_pipelines.resources.postgres import connect, with_dbname  # noqa: E402
+from ops_pipelines_tests.dagster_ui import graphql, launch_run, start, wait_until_loaded  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 BENCH_DB = "ops_bench_run_erp"
-LOCATION = {"repositoryLocationName": "ops_pipelines", "repositoryName": "__repository__"}
 # The baseline: the shipped definitions, every job on Dagster's default (multiprocess) executor.
 BASELINE_MODULE = """
 import dagster as dg
@@ -57,19 +55,6 @@ def defs():
         sensors=shipped.sensors, executor=dg.multiprocess_executor,
     )
 """
-
-
-def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        body = json.loads(response.read())
-    if "errors" in body:
-        raise RuntimeError(body["errors"])
-    return body["data"]
 
 
 def wait_for(what: str, probe, timeout: float, interval: float = 0.2):
@@ -115,30 +100,12 @@ def measure(label: str, module: str, pythonpath: str, runs: int, erp_dsn: str) -
             ("webserver", [bin_dir / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]),
             ("daemon", [bin_dir / "dagster-daemon", "run", "-w", "workspace.yaml"]),
         ):
-            processes.append(
-                subprocess.Popen(
-                    args,
-                    env=env,
-                    cwd=tmp,
-                    stdout=(tmp / f"{name}.log").open("w"),
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-
-        def loaded():
-            try:
-                data = graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }")
-            except OSError:
-                return False
-            entries = data["workspaceOrError"]["locationEntries"]
-            return bool(entries) and entries[0]["loadStatus"] == "LOADED"
-
-        wait_for("the webserver to load the code location", loaded, 180, 0.5)
+            processes.append(start(args, env, tmp, tmp / f"{name}.log"))
+        wait_until_loaded(port, processes[0])
         results = []
         for attempt in range(runs + 1):  # the first run warms the daemon up and is not counted
             launched = time.time()
-            run_id = launch_backup(port)
+            run_id = launch_run(port, "backup_job", "erp")
             run = wait_for(f"{label} run {run_id}", lambda run_id=run_id: finished_run(port, run_id), 600)
             if run["status"] != "SUCCESS":
                 raise RuntimeError(f"{label}: run {run_id} ended {run['status']}; see {tmp}")
@@ -167,28 +134,6 @@ def measure(label: str, module: str, pythonpath: str, runs: int, erp_dsn: str) -
         shutil.rmtree(tmp, ignore_errors=True)
         with connect(SERVER, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(instance_db)))
-
-
-def launch_backup(port: int) -> str:
-    result = graphql(
-        port,
-        """
-        mutation Launch($params: ExecutionParams!) {
-          launchRun(executionParams: $params) {
-            __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
-          }
-        }""",
-        {
-            "params": {
-                "selector": {**LOCATION, "jobName": "backup_job"},
-                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "erp"}]},
-                "runConfigData": {},
-            }
-        },
-    )["launchRun"]
-    if result["__typename"] != "LaunchRunSuccess":
-        raise RuntimeError(result)
-    return result["run"]["runId"]
 
 
 def finished_run(port: int, run_id: str) -> dict | None:

@@ -12,16 +12,12 @@ same run. Screenshots of each page at the larger fleet go to `--screenshots` (be
 """
 
 import argparse
-import json
 import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -36,6 +32,7 @@ from ops_pipelines.definitions import build_definitions  # noqa: E402
 from ops_pipelines.resources.cluster import free_port  # noqa: E402
 from ops_pipelines.resources.postgres import connect  # noqa: E402
 from ops_pipelines_tests.browser import browse, find_chromium  # noqa: E402
+from ops_pipelines_tests.dagster_ui import start, wait_until_loaded  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -91,13 +88,11 @@ def measure(databases: int, history: int, repeat: int, chromium: str, shots: Pat
         env = {**os.environ, "DAGSTER_HOME": str(home), "OPS_PIPELINES_CONFIG": str(tmp / "config.yaml")}
         bin_dir = Path(sys.executable).parent
         processes.append(
-            subprocess.Popen(
+            start(
                 [bin_dir / "dagster-webserver", "-m", "ops_pipelines.definitions", "-h", "127.0.0.1", "-p", str(port)],
-                env=env,
-                cwd=tmp,
-                stdout=(tmp / "webserver.log").open("w"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                env,
+                tmp,
+                tmp / "webserver.log",
             )
         )
         wait_until_loaded(port)
@@ -118,24 +113,6 @@ def measure(databases: int, history: int, repeat: int, chromium: str, shots: Pat
         shutil.rmtree(tmp, ignore_errors=True)
         with connect(SERVER, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
-
-
-def wait_until_loaded(port: int, timeout: float = 180) -> None:
-    query = json.dumps({"query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/graphql", data=query.encode(), headers={"Content-Type": "application/json"}
-            )
-            body = json.loads(urllib.request.urlopen(request, timeout=10).read())
-            entries = body["data"]["workspaceOrError"]["locationEntries"]
-            if entries and entries[0]["loadStatus"] == "LOADED":
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError("the webserver did not load the code location")
 
 
 def main() -> None:

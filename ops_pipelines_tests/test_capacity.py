@@ -191,6 +191,7 @@ def test_without_a_metrics_database_the_history_lives_in_dagsters_event_log(erp_
     sample = instance.get_latest_materialization_event(dg.AssetKey("capacity_sample")).asset_materialization
     assert sample.metadata["history_kept_in"].value == "Dagster event log"
     assert SampleFigures.from_metadata(sample.metadata).volume_total_bytes == 6_000_000_000
+    assert sample.metadata["volume_total_size"].value == "6.0 GB"  # a human size beside every byte count
     forecast_event = instance.get_latest_materialization_event(dg.AssetKey("capacity_forecast"))
     figures = ForecastFigures.from_metadata(forecast_event.asset_materialization.metadata)
     assert figures.enough_history and figures.imported_samples == 120 and figures.samples >= 120

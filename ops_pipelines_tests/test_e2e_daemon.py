@@ -4,14 +4,12 @@ UI does, and watch it launch a backup that succeeds with its checks passed, then
 the new backup triggers; a failed run reaches a real webhook receiver once; the metrics textfile
 follows the runs. Both processes are stopped cleanly at the end."""
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,21 +18,9 @@ from psycopg.conninfo import conninfo_to_dict
 from ops_pipelines.resources.cluster import free_port
 from ops_pipelines.resources.postgres import with_dbname
 from ops_pipelines_tests.conftest import create_database, drop_database
+from ops_pipelines_tests.dagster_ui import LOCATION, graphql, launch_run, start, wait_until_loaded
 
 REPO = Path(__file__).resolve().parents[1]
-LOCATION = {"repositoryLocationName": "ops_pipelines", "repositoryName": "__repository__"}
-
-
-def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = json.loads(response.read())
-    assert "errors" not in body, body["errors"]
-    return body["data"]
 
 
 def wait_for(what: str, probe, timeout: float, interval: float = 2.0):
@@ -146,32 +132,16 @@ def dagster_services(instance_env):
     webserver = start(
         [bin_dir / "dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
         env,
+        REPO,
         tmp_path / "webserver.log",
     )
-    daemon = start([bin_dir / "dagster-daemon", "run", "-w", "workspace.yaml"], env, tmp_path / "daemon.log")
+    daemon = start([bin_dir / "dagster-daemon", "run", "-w", "workspace.yaml"], env, REPO, tmp_path / "daemon.log")
     try:
-
-        def location_loaded():
-            try:
-                data = graphql(
-                    port, "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
-                )
-            except OSError:
-                return None
-            entries = data["workspaceOrError"]["locationEntries"]
-            return entries if entries and entries[0]["loadStatus"] == "LOADED" else None
-
-        wait_for("the webserver to load the code location", location_loaded, 120)
+        wait_until_loaded(port, webserver, 120)
         yield port, tmp_path
     finally:
         codes = (stop(daemon), stop(webserver))
     assert all(code in (0, -signal.SIGINT, 130) for code in codes), codes
-
-
-def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        args, env=env, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
-    )
 
 
 def stop(process: subprocess.Popen) -> int:
@@ -231,26 +201,7 @@ def test_runs_of_one_database_never_overlap_and_databases_run_in_parallel(dagste
     """Launched as the UI launches a partition: the run queue's limit on `dagster/partition` holds the
     second run of a database until the first ends, while the other database's run proceeds."""
     port, _ = dagster_services
-    launched = []
-    for db in ("erp", "mes", "erp", "mes"):
-        result = graphql(
-            port,
-            """
-            mutation Launch($params: ExecutionParams!) {
-              launchRun(executionParams: $params) {
-                __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
-              }
-            }""",
-            {
-                "params": {
-                    "selector": {**LOCATION, "jobName": "vacuum_job"},
-                    "executionMetadata": {"tags": [{"key": "dagster/partition", "value": db}]},
-                    "runConfigData": {},
-                }
-            },
-        )["launchRun"]
-        assert result["__typename"] == "LaunchRunSuccess", result
-        launched.append((db, result["run"]["runId"]))
+    launched = [(db, launch_run(port, "vacuum_job", db)) for db in ("erp", "mes", "erp", "mes")]
 
     def timings():
         spans = []

@@ -2,13 +2,9 @@
 dagster-webserver, on an instance where a database has two backups, the newest proven restorable,
 and an operator has since tested the older one. The page must still call the newest proven."""
 
-import json
 import os
 import signal
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -20,38 +16,7 @@ from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.resources.cluster import free_port
 from ops_pipelines.resources.storage import LocalStorage
 from ops_pipelines_tests.browser import browse, find_chromium
-
-
-def serve(env: dict, workdir: Path, port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [Path(sys.executable).parent / "dagster-webserver", "-m", "ops_pipelines.definitions", "-p", str(port)]
-        + ["-h", "127.0.0.1"],
-        env=env,
-        cwd=workdir,
-        stdout=(workdir / "webserver.log").open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def wait_until_loaded(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
-    query = json.dumps({"query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the webserver exited"
-        try:
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/graphql", data=query.encode(), headers={"Content-Type": "application/json"}
-            )
-            entries = json.loads(urllib.request.urlopen(request, timeout=10).read())["data"]["workspaceOrError"][
-                "locationEntries"
-            ]
-            if entries and entries[0]["loadStatus"] == "LOADED":
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"the webserver did not load the code location within {timeout:.0f} s")
+from ops_pipelines_tests.dagster_ui import start, wait_until_loaded
 
 
 @pytest.mark.slow
@@ -89,7 +54,12 @@ def test_the_recovery_view_of_a_database_in_the_ui(tmp_path, erp_db):
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "OPS_PIPELINES"))}
-    webserver = serve({**env, "DAGSTER_HOME": str(home), "OPS_PIPELINES_CONFIG": str(config_path)}, tmp_path, port)
+    webserver = start(
+        [Path(sys.executable).parent / "dagster-webserver", "-m", "ops_pipelines.definitions", "-p", str(port)],
+        {**env, "DAGSTER_HOME": str(home), "OPS_PIPELINES_CONFIG": str(config_path)},
+        tmp_path,
+        tmp_path / "webserver.log",
+    )
     try:
         wait_until_loaded(port, webserver)
         with browse(chromium, tmp_path) as page:

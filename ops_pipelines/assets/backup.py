@@ -9,7 +9,7 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient
+from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient, with_sizes
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core import backup_checks
@@ -133,21 +133,23 @@ def backup_metadata(manifest: BackupManifest, uri: str, partials_removed: list[s
         f"Server {md_cell(manifest.server_version)}; {md_cell(manifest.pg_dump_version)}.\n\n"
         "| table | rows |\n|---|---:|\n" + "\n".join(f"| {md_cell(name)} | {rows:,} |" for name, rows in counts[:15])
     )
-    return {
-        BACKUP_STAMP: dg.MetadataValue.text(stamp_of(manifest.dump_key)),
-        "path": dg.MetadataValue.path(uri),
-        "bytes": dg.MetadataValue.int(manifest.bytes),
-        "dump_bytes": dg.MetadataValue.int(manifest.dump_bytes),
-        "duration_seconds": dg.MetadataValue.float(round(seconds, 3)),
-        "mb_per_second": dg.MetadataValue.float(round(manifest.dump_bytes / 1e6 / seconds, 1)),
-        "tables": dg.MetadataValue.int(len(counts)),
-        "total_rows": dg.MetadataValue.int(manifest.total_rows),
-        "sha256": dg.MetadataValue.text(manifest.sha256),
-        "server_version": dg.MetadataValue.text(manifest.server_version),
-        "partial_files_removed": dg.MetadataValue.int(len(partials_removed)),
-        "row_counts": dg.MetadataValue.table(
-            [dg.TableRecord({"table": name, "rows": rows}) for name, rows in counts[:COUNTS_SHOWN]],
-            schema=dg.TableSchema(columns=[dg.TableColumn("table", "string"), dg.TableColumn("rows", "int")]),
-        ),
-        "summary": dg.MetadataValue.md(summary),
-    }
+    return with_sizes(
+        {
+            BACKUP_STAMP: dg.MetadataValue.text(stamp_of(manifest.dump_key)),
+            "path": dg.MetadataValue.path(uri),
+            "bytes": dg.MetadataValue.int(manifest.bytes),
+            "dump_bytes": dg.MetadataValue.int(manifest.dump_bytes),
+            "duration_seconds": dg.MetadataValue.float(round(seconds, 3)),
+            "mb_per_second": dg.MetadataValue.float(round(manifest.dump_bytes / 1e6 / seconds, 1)),
+            "tables": dg.MetadataValue.int(len(counts)),
+            "total_rows": dg.MetadataValue.int(manifest.total_rows),
+            "sha256": dg.MetadataValue.text(manifest.sha256),
+            "server_version": dg.MetadataValue.text(manifest.server_version),
+            "partial_files_removed": dg.MetadataValue.int(len(partials_removed)),
+            "row_counts": dg.MetadataValue.table(
+                [dg.TableRecord({"table": name, "rows": rows}) for name, rows in counts[:COUNTS_SHOWN]],
+                schema=dg.TableSchema(columns=[dg.TableColumn("table", "string"), dg.TableColumn("rows", "int")]),
+            ),
+            "summary": dg.MetadataValue.md(summary),
+        }
+    )

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from ops_pipelines.assets.common import with_sizes
 from ops_pipelines.history import materialization_metadata
-from ops_pipelines.units import format_bytes
 
 HORIZONS = (30, 90, 180)  # days ahead the forecast states
 
@@ -69,7 +69,7 @@ class SampleFigures:
             metadata["volume_used_ratio"] = dg.MetadataValue.float(round(self.volume_used_ratio, 4))
         if self.imported:
             metadata["imported_history"] = dg.MetadataValue.json([[day, size] for day, size in self.imported])
-        return metadata
+        return with_sizes(metadata)
 
     @classmethod
     def from_metadata(cls, metadata) -> "SampleFigures | None":
@@ -116,7 +116,6 @@ class ForecastFigures:
         }
         for days, size in self.horizons.items():
             metadata[f"forecast_{days}d_bytes"] = dg.MetadataValue.int(int(size))
-            metadata[f"forecast_{days}d"] = dg.MetadataValue.text(format_bytes(size))
         if self.model is not None:
             metadata["model"] = dg.MetadataValue.text(self.model)
         for name, model in (("days_to_warning", self.warning_model), ("days_to_full", self.full_model)):
@@ -127,7 +126,7 @@ class ForecastFigures:
             metadata["model_crossings"] = dg.MetadataValue.json(
                 {name: {"days_to_warning": w, "days_to_full": f} for name, (w, f) in self.crossings.items()}
             )
-        return metadata
+        return with_sizes(metadata)
 
     @classmethod
     def from_metadata(cls, metadata) -> "ForecastFigures":

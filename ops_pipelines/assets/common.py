@@ -17,6 +17,7 @@ import dagster as dg
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import DatabaseConfig
 from ops_pipelines.errors import OpsError, TransientError
+from ops_pipelines.units import format_bytes
 
 TRANSIENT_RETRIES = 3
 TRANSIENT_WAIT_SECONDS = 120
@@ -141,6 +142,18 @@ def refused(context: dg.AssetExecutionContext, confirm: bool, database: str) -> 
         dg.AssetObservation(context.asset_key, partition=context.partition_key, metadata={"refused": why})
     )
     return True
+
+
+def with_sizes(metadata: dict) -> dict:
+    """Every top-level byte count followed by its human size: `dump_bytes` 1234567 gains `dump_size`
+    "1.2 MB" (decimal units, as everywhere). The integer stays, for sorting and plotting."""
+    out = {}
+    for key, value in metadata.items():
+        out[key] = value
+        count = value.value if isinstance(value, dg.IntMetadataValue) else None
+        if "bytes" in key.split("_") and count is not None:
+            out[key.replace("bytes", "size")] = dg.MetadataValue.text(format_bytes(count))
+    return out
 
 
 def check_result(verdict) -> dg.AssetCheckResult:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from ops_pipelines.assets.common import DELIBERATE, DeliberateConfig, Fleets, fleet_asset, refused
+from ops_pipelines.assets.common import DELIBERATE, DeliberateConfig, Fleets, fleet_asset, refused, with_sizes
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.window import require_window, run_window_work
@@ -46,38 +46,40 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         actions = run_window_work(db, log=lambda message: context.log.info(f"{db.name}: {message}"))
         done = [a for a in actions if not a.skipped]
         yield dg.MaterializeResult(
-            metadata={
-                "inside_window": dg.MetadataValue.bool(state.inside),
-                "window_opened": dg.MetadataValue.text(local_time(state.opened_at, ops_config.timezone) or "-"),
-                "done": dg.MetadataValue.int(len(done)),
-                "skipped": dg.MetadataValue.int(len(actions) - len(done)),
-                "bytes_reclaimed": dg.MetadataValue.int(
-                    sum((a.bytes_before or 0) - (a.bytes_after or 0) for a in done)
-                ),
-                "actions": dg.MetadataValue.table(
-                    [
-                        dg.TableRecord(
-                            {
-                                "target": a.target,
-                                "bytes_before": a.bytes_before,
-                                "bytes_after": a.bytes_after,
-                                "seconds": round(a.seconds, 3),
-                                "result": a.skipped or "done",
-                            }
-                        )
-                        for a in actions
-                    ],
-                    schema=dg.TableSchema(
-                        columns=[
-                            dg.TableColumn("target", "string"),
-                            dg.TableColumn("bytes_before", "int"),
-                            dg.TableColumn("bytes_after", "int"),
-                            dg.TableColumn("seconds", "float"),
-                            dg.TableColumn("result", "string"),
-                        ]
+            metadata=with_sizes(
+                {
+                    "inside_window": dg.MetadataValue.bool(state.inside),
+                    "window_opened": dg.MetadataValue.text(local_time(state.opened_at, ops_config.timezone) or "-"),
+                    "done": dg.MetadataValue.int(len(done)),
+                    "skipped": dg.MetadataValue.int(len(actions) - len(done)),
+                    "bytes_reclaimed": dg.MetadataValue.int(
+                        sum((a.bytes_before or 0) - (a.bytes_after or 0) for a in done)
                     ),
-                ),
-            }
+                    "actions": dg.MetadataValue.table(
+                        [
+                            dg.TableRecord(
+                                {
+                                    "target": a.target,
+                                    "bytes_before": a.bytes_before,
+                                    "bytes_after": a.bytes_after,
+                                    "seconds": round(a.seconds, 3),
+                                    "result": a.skipped or "done",
+                                }
+                            )
+                            for a in actions
+                        ],
+                        schema=dg.TableSchema(
+                            columns=[
+                                dg.TableColumn("target", "string"),
+                                dg.TableColumn("bytes_before", "int"),
+                                dg.TableColumn("bytes_after", "int"),
+                                dg.TableColumn("seconds", "float"),
+                                dg.TableColumn("result", "string"),
+                            ]
+                        ),
+                    ),
+                }
+            )
         )
 
     return dg.Definitions(assets=[maintenance_window])

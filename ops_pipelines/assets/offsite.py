@@ -5,7 +5,7 @@ Built only when `backup_store.s3` is configured.
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check
+from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, with_sizes
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
@@ -39,17 +39,19 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         verb = "already off-site" if result.already_there else f"copied {result.copied_bytes:,} bytes"
         context.log.info(f"{db.name}: {verb}: {result.uri}")
         return dg.MaterializeResult(
-            metadata={
-                "uri": dg.MetadataValue.url(result.uri),
-                "backup": dg.MetadataValue.text(backups[-1].stamp),
-                "bytes": dg.MetadataValue.int(result.manifest.bytes),
-                "copied_bytes": dg.MetadataValue.int(result.copied_bytes),
-                "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
-                "mb_per_second": dg.MetadataValue.float(
-                    round(result.copied_bytes / 1e6 / max(result.seconds, 1e-6), 1)
-                ),
-                "already_there": dg.MetadataValue.bool(result.already_there),
-            }
+            metadata=with_sizes(
+                {
+                    "uri": dg.MetadataValue.url(result.uri),
+                    "backup": dg.MetadataValue.text(backups[-1].stamp),
+                    "bytes": dg.MetadataValue.int(result.manifest.bytes),
+                    "copied_bytes": dg.MetadataValue.int(result.copied_bytes),
+                    "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
+                    "mb_per_second": dg.MetadataValue.float(
+                        round(result.copied_bytes / 1e6 / max(result.seconds, 1e-6), 1)
+                    ),
+                    "already_there": dg.MetadataValue.bool(result.already_there),
+                }
+            )
         )
 
     @fleet_check(

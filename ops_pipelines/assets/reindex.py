@@ -3,7 +3,7 @@ REINDEX CONCURRENTLY the indexes over the bloat ratio and minimum size. Check: `
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient
+from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient, with_sizes
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.reindex import invalid_index_verdict, run_reindex
@@ -44,27 +44,31 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
             if action.action == "skipped":
                 context.log.warning(f"{db.name}: {action.index}: skipped: {action.detail}")
         return dg.MaterializeResult(
-            metadata={
-                "bloat_measured_by": dg.MetadataValue.text(outcome.method),
-                "indexes_rebuilt": dg.MetadataValue.int(sum(a.action == "rebuilt" for a in outcome.actions)),
-                "invalid_dropped": dg.MetadataValue.int(sum(a.action == "dropped invalid" for a in outcome.actions)),
-                "skipped": dg.MetadataValue.int(sum(a.action == "skipped" for a in outcome.actions)),
-                "bytes_reclaimed": dg.MetadataValue.int(outcome.reclaimed_bytes),
-                "actions": dg.MetadataValue.table(
-                    rows,
-                    schema=dg.TableSchema(
-                        columns=[
-                            dg.TableColumn("index", "string"),
-                            dg.TableColumn("table", "string"),
-                            dg.TableColumn("action", "string"),
-                            dg.TableColumn("bytes_before", "int"),
-                            dg.TableColumn("bytes_after", "int"),
-                            dg.TableColumn("seconds", "float"),
-                            dg.TableColumn("detail", "string"),
-                        ]
+            metadata=with_sizes(
+                {
+                    "bloat_measured_by": dg.MetadataValue.text(outcome.method),
+                    "indexes_rebuilt": dg.MetadataValue.int(sum(a.action == "rebuilt" for a in outcome.actions)),
+                    "invalid_dropped": dg.MetadataValue.int(
+                        sum(a.action == "dropped invalid" for a in outcome.actions)
                     ),
-                ),
-            }
+                    "skipped": dg.MetadataValue.int(sum(a.action == "skipped" for a in outcome.actions)),
+                    "bytes_reclaimed": dg.MetadataValue.int(outcome.reclaimed_bytes),
+                    "actions": dg.MetadataValue.table(
+                        rows,
+                        schema=dg.TableSchema(
+                            columns=[
+                                dg.TableColumn("index", "string"),
+                                dg.TableColumn("table", "string"),
+                                dg.TableColumn("action", "string"),
+                                dg.TableColumn("bytes_before", "int"),
+                                dg.TableColumn("bytes_after", "int"),
+                                dg.TableColumn("seconds", "float"),
+                                dg.TableColumn("detail", "string"),
+                            ]
+                        ),
+                    ),
+                }
+            )
         )
 
     @fleet_check(

@@ -5,7 +5,7 @@ manifest (reported instead). `dry_run: true` in the launchpad shows the plan and
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleets, fleet_asset
+from ops_pipelines.assets.common import Fleets, fleet_asset, with_sizes
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups
@@ -68,28 +68,30 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
             )
             for d in reversed(decisions)
         ]
-        metadata = {
-            "dry_run": dg.MetadataValue.bool(run_config.dry_run),
-            "kept": dg.MetadataValue.int(counts["keep"]),
-            "deleted": dg.MetadataValue.int(0 if run_config.dry_run else counts["delete"]),
-            "would_delete": dg.MetadataValue.int(counts["delete"] if run_config.dry_run else 0),
-            "reported": dg.MetadataValue.int(counts["report"]),
-            "freed_bytes": dg.MetadataValue.int(0 if run_config.dry_run else outcome.freed_bytes),
-            "decisions": dg.MetadataValue.table(
-                rows,
-                schema=dg.TableSchema(
-                    columns=[
-                        dg.TableColumn("backup", "string"),
-                        dg.TableColumn("stores", "string"),
-                        dg.TableColumn("started", "string"),
-                        dg.TableColumn("action", "string"),
-                        dg.TableColumn("bytes", "int"),
-                        dg.TableColumn("reasons", "string"),
-                    ]
+        metadata = with_sizes(
+            {
+                "dry_run": dg.MetadataValue.bool(run_config.dry_run),
+                "kept": dg.MetadataValue.int(counts["keep"]),
+                "deleted": dg.MetadataValue.int(0 if run_config.dry_run else counts["delete"]),
+                "would_delete": dg.MetadataValue.int(counts["delete"] if run_config.dry_run else 0),
+                "reported": dg.MetadataValue.int(counts["report"]),
+                "freed_bytes": dg.MetadataValue.int(0 if run_config.dry_run else outcome.freed_bytes),
+                "decisions": dg.MetadataValue.table(
+                    rows,
+                    schema=dg.TableSchema(
+                        columns=[
+                            dg.TableColumn("backup", "string"),
+                            dg.TableColumn("stores", "string"),
+                            dg.TableColumn("started", "string"),
+                            dg.TableColumn("action", "string"),
+                            dg.TableColumn("bytes", "int"),
+                            dg.TableColumn("reasons", "string"),
+                        ]
+                    ),
                 ),
-            ),
-            "delete_failures": dg.MetadataValue.int(len(outcome.failed)),
-        }
+                "delete_failures": dg.MetadataValue.int(len(outcome.failed)),
+            }
+        )
         if outcome.failed:
             for failure in outcome.failed:
                 context.log.error(f"{db.name}: could not delete {failure}")

@@ -5,7 +5,7 @@ It feeds vacuum, reindex and capacity, and gives the UI a per-table view with hi
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleets, fleet_asset, retry_if_transient
+from ops_pipelines.assets.common import Fleets, fleet_asset, retry_if_transient, with_sizes
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.table_stats import TableStat, collect_table_stats
@@ -85,14 +85,16 @@ def table_stats_metadata(stats: list[TableStat], timezone: str) -> dict[str, dg.
         f"{len(never_vacuumed)} never vacuumed.\n\n"
         f"| table | size | live | dead |\n|---|---:|---:|---:|\n{largest}\n"
     )
-    return {
-        "tables": dg.MetadataValue.int(len(stats)),
-        "total_bytes": dg.MetadataValue.int(total_bytes),
-        "live_tuples": dg.MetadataValue.int(live),
-        "dead_tuples": dg.MetadataValue.int(dead),
-        "dead_ratio": dg.MetadataValue.float(round(dead / (live + dead), 4) if live + dead else 0.0),
-        "never_vacuumed": dg.MetadataValue.int(len(never_vacuumed)),
-        "oldest_xid_age": dg.MetadataValue.int(oldest.xid_age if oldest else 0),
-        "table_stats": dg.MetadataValue.table(records, schema=_SCHEMA),
-        "summary": dg.MetadataValue.md(summary),
-    }
+    return with_sizes(
+        {
+            "tables": dg.MetadataValue.int(len(stats)),
+            "total_bytes": dg.MetadataValue.int(total_bytes),
+            "live_tuples": dg.MetadataValue.int(live),
+            "dead_tuples": dg.MetadataValue.int(dead),
+            "dead_ratio": dg.MetadataValue.float(round(dead / (live + dead), 4) if live + dead else 0.0),
+            "never_vacuumed": dg.MetadataValue.int(len(never_vacuumed)),
+            "oldest_xid_age": dg.MetadataValue.int(oldest.xid_age if oldest else 0),
+            "table_stats": dg.MetadataValue.table(records, schema=_SCHEMA),
+            "summary": dg.MetadataValue.md(summary),
+        }
+    )

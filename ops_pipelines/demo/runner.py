@@ -232,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="./scripts/demo.sh",
         description="The ops_pipelines demo: a local PostgreSQL cluster with a sample ERP database (erp_demo), a "
         "Dagster instance stored in it, every asset materialized once for erp_demo (backup, restore test, "
-        "vacuum, reindex, archival, capacity, the weekly report), then the Dagster UI. About 2 minutes the "
-        "first time on 2 cores; everything lives in .demo/ (or $OPS_DEMO_DIR) and a re-run reuses it.",
+        "vacuum, reindex, archival, capacity, the weekly report), then the Dagster UI. About 20 s once the "
+        "venv is installed; everything lives in .demo/ (or $OPS_DEMO_DIR) and a re-run reuses it.",
         epilog="Ctrl-C (or SIGTERM) stops the UI and everything it started; the cluster keeps running until --stop.",
     )
     mode = parser.add_mutually_exclusive_group()

@@ -340,9 +340,27 @@ class DatabaseSettings(_Section):
     capacity: CapacitySettings = CapacitySettings()
 
 
+def _key_columns(value: object) -> tuple[str, ...]:
+    """`order_id`, or `[order_id, line_no]` for a composite foreign key; each column once."""
+    columns = [value] if isinstance(value, str) else value
+    if not isinstance(columns, list) or not columns or not all(isinstance(c, str) and c for c in columns):
+        raise ValueError(f"expected a column name or a list of column names, got {value!r}")
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ValueError(f"column {repeated[0]} is listed twice")
+    return tuple(columns)
+
+
+KeyColumns = Annotated[tuple[str, ...], PlainValidator(_key_columns)]
+
+
 class ArchiveChild(_Section):
+    """A table whose rows reference the rule's table (or a child's: `children` nest, order ->
+    shipment -> shipment_line). Its rows move with the rows they reference."""
+
     table: QualifiedName
-    fk: str = Field(min_length=1)  # the child's column referencing the parent's primary key
+    fk: KeyColumns  # the child's column(s) referencing its parent's key: `order_id` or `[order_id, line_no]`
+    children: list["ArchiveChild"] = []
 
 
 class ArchiveDestination(_Section):

@@ -159,7 +159,7 @@ def test_the_check_fails_when_an_archived_row_disappears(erp_db, tmp_path):
         ),
         (
             "table: public.orders, age_column: completed_at, children: [{table: public.lots, fk: material_id}]",
-            "archive rule completed_orders: children[0]: public.lots.material_id has no foreign key to public.orders",
+            "archive rule completed_orders: children[0]: public.lots(material_id) has no foreign key to public.orders",
         ),
     ],
 )

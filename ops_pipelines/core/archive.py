@@ -2,11 +2,15 @@
 losing nothing. The anchor is Percona's pt-archiver: small batches, a commit per batch, a dry run,
 figures per run, and no long locks.
 
-Each batch locks its parent rows (keyset pagination on the primary key, never OFFSET) and their
-children with `FOR UPDATE`, so nothing can change or reference them while they move:
+A rule is a tree of tables: the rule's table, its `children` (rows referencing it), their own
+`children` (order -> shipment -> shipment_line), each joined to its parent by a foreign key. Keys may
+be composite: a table's key is its primary key, or else its narrowest unique index on NOT NULL
+columns; a table with neither is refused. Each batch locks the parent rows (keyset pagination on the
+key's row value, `(a, b) > (x, y)`, never OFFSET), then each level's rows that reference the level
+above, parent-first, all `FOR UPDATE`, so nothing can change or reference them while they move; rows
+then move leaf-first:
 
-- same database: children then parents, each `WITH moved AS (DELETE … RETURNING *) INSERT …`,
-  in one transaction;
+- same database: each table `WITH moved AS (DELETE … RETURNING *) INSERT …`, in one transaction;
 - another database: the locked rows are copied into the archive and committed there first
   (`ON CONFLICT` on the primary key, so a re-run after a crash neither duplicates nor loses),
   then deleted at the source. A crash between the two commits leaves the rows in both places;
@@ -14,7 +18,7 @@ children with `FOR UPDATE`, so nothing can change or reference them while they m
 
 Every batch records what it added in `<archive schema>.ops_archive_ledger`, in the archive's own
 transaction; `verify_archive` compares the ledger with the archive tables (count and an
-order-independent checksum of the primary keys), so a row removed behind our back shows.
+order-independent checksum of the whole key), so a row removed behind our back shows.
 """
 
 import datetime as dt
@@ -40,7 +44,7 @@ from ops_pipelines.resources.postgres import (
 )
 
 Log = Callable[[str], None]
-KEY_HASH = "coalesce(sum(hashtextextended({}::text, 0)), 0)"  # order-independent key checksum
+KEY_HASH = "coalesce(sum(hashtextextended({}, 0)), 0)"  # order-independent checksum of key texts
 
 
 class ArchiveError(OpsError):
@@ -54,7 +58,8 @@ class Table:
     name: str
     oid: int
     columns: list[tuple[str, str, bool]]  # (name, type, not null)
-    pk: str
+    key: tuple[str, ...]  # the primary key's columns in its order (or a unique NOT NULL index's)
+    key_source: str = "primary key"
 
     @property
     def label(self) -> str:
@@ -64,11 +69,31 @@ class Table:
     def ident(self) -> sql.Identifier:
         return sql.Identifier(self.schema, self.name)
 
+    @property
+    def key_types(self) -> tuple[str, ...]:
+        types = {name: type_ for name, type_, _ in self.columns}
+        return tuple(types[c] for c in self.key)
+
+    @property
+    def key_columns(self) -> sql.Composable:
+        return sql.SQL(", ").join(map(sql.Identifier, self.key))
+
+    @property
+    def key_text(self) -> sql.Composable:
+        """The key as text, for the checksum: the column's text, or the row value's for a composite key."""
+        if len(self.key) == 1:
+            return sql.SQL("{}::text").format(sql.Identifier(self.key[0]))
+        return sql.SQL("ROW({})::text").format(self.key_columns)
+
 
 @dataclass(frozen=True)
-class Child:
+class Node:
+    """One table of the rule's tree; the tree is a list in parent-first order, the rule's table first."""
+
     table: Table
-    fk: str
+    parent: int = -1  # index of the parent node in the tree; -1: this is the rule's table
+    fk: tuple[str, ...] = ()  # this table's columns referencing the parent's key, in the key's order
+    path: str = "table"  # where it is in the rule, for messages: children[0].children[1]
 
 
 @dataclass
@@ -113,7 +138,7 @@ def run_archive(
     archive_dsn = rule.destination.dsn.get_secret_value() if rule.destination.dsn else None
     source_errors = errors_named(describe_dsn(source_dsn))
     with connect_db(db, "archive") as source:
-        parent, children = inspect_rule(source, rule)
+        tree = inspect_rule(source, rule)
         cutoff = one(source.execute("SELECT now() - %s::interval AS cutoff", (rule.older_than.to_pg_interval(),)))[
             "cutoff"
         ]
@@ -121,12 +146,12 @@ def run_archive(
         run = ArchiveRun(rule.name, cutoff, dry_run)
         predicate = _predicate(rule, cutoff)
         if dry_run:
-            run.would_move = _count_candidates(source, parent, children, predicate)
+            run.would_move = _count_candidates(source, tree, predicate)
             return run
         if archive_dsn is None:
-            _prepare_archive(source, rule, parent, children)
+            _prepare_archive(source, rule, tree)
             source.commit()
-            _move_batches(run, rule, parent, children, predicate, source, None, run_id, log, after_copy, source_errors)
+            _move_batches(run, rule, tree, predicate, source, None, run_id, log, after_copy, source_errors)
         else:
             with connect(
                 archive_dsn,
@@ -135,51 +160,82 @@ def run_archive(
                 connect_timeout=db.timeouts.connect,
                 purpose="archive",
             ) as archive:
-                _prepare_archive(archive, rule, parent, children)
+                _prepare_archive(archive, rule, tree)
                 archive.commit()
                 # Statements on the source run inside the archive's block: they name the source in their errors.
-                _move_batches(
-                    run, rule, parent, children, predicate, source, archive, run_id, log, after_copy, source_errors
-                )
+                _move_batches(run, rule, tree, predicate, source, archive, run_id, log, after_copy, source_errors)
     return run
 
 
 # ---------------------------------------------------------------------------- checking the rule
 
 
-def inspect_rule(conn: Connection, rule: ArchiveRule) -> tuple[Table, list[Child]]:
-    parent = read_table(conn, *rule.table, f"archive rule {rule.name}: table")
+def inspect_rule(conn: Connection, rule: ArchiveRule) -> list[Node]:
+    """The rule's tree of tables, checked against the catalog before any row moves."""
+    root = read_table(conn, *rule.table, f"archive rule {rule.name}: table")
     for role, column in (("age_column", rule.age_column), ("status_column", rule.status_column)):
-        if column and column not in {c[0] for c in parent.columns}:
-            raise ArchiveError(f"archive rule {rule.name}: {role} {column} is not a column of {parent.label}")
-    children = []
-    for i, child in enumerate(rule.children):
-        table = read_table(conn, *child.table, f"archive rule {rule.name}: children[{i}]")
-        found = conn.execute(
-            read_sql("archive_foreign_key.sql"),
-            {"child_oid": table.oid, "parent_oid": parent.oid, "fk_column": child.fk},
-        ).fetchone()
-        if found is None:
-            raise ArchiveError(
-                f"archive rule {rule.name}: children[{i}]: {table.label}.{child.fk} has no foreign key to "
-                f"{parent.label}"
-            )
-        children.append(Child(table, child.fk))
-    _refuse_unlisted_references(conn, rule, parent, children)
-    return parent, children
+        if column and column not in {c[0] for c in root.columns}:
+            raise ArchiveError(f"archive rule {rule.name}: {role} {column} is not a column of {root.label}")
+    tree = [Node(root)]
+
+    def add_children(parent_index: int, children, path: str) -> None:
+        for i, child in enumerate(children):
+            where = f"{path}children[{i}]"
+            node = _child_node(conn, rule, tree, parent_index, child.table, child.fk, where)
+            tree.append(node)
+            add_children(len(tree) - 1, child.children, f"{where}.")
+
+    add_children(0, rule.children, "")
+    _refuse_unlisted_references(conn, rule, tree)
+    return tree
 
 
-def _refuse_unlisted_references(conn: Connection, rule: ArchiveRule, parent: Table, children: list[Child]) -> None:
+def _child_node(
+    conn,
+    rule: ArchiveRule,
+    tree: list[Node],
+    parent_index: int,
+    table_name: tuple[str, str],
+    fk: tuple[str, ...],
+    where: str,
+) -> Node:
+    parent = tree[parent_index].table
+    table = read_table(conn, *table_name, f"archive rule {rule.name}: {where}")
+    if any(node.table.oid == table.oid for node in tree):
+        raise ArchiveError(f"archive rule {rule.name}: {where}: {table.label} is already in the rule")
+    found = conn.execute(read_sql("archive_foreign_key.sql"), {"child_oid": table.oid, "parent_oid": parent.oid})
+    constraints = found.fetchall()
+    match = next((c for c in constraints if sorted(c["columns"]) == sorted(fk)), None)
+    if match is None:
+        others = (
+            "; its foreign keys to it: " + ", ".join(f"({', '.join(c['columns'])})" for c in constraints)
+            if constraints
+            else ""
+        )
+        raise ArchiveError(
+            f"archive rule {rule.name}: {where}: {table.label}({', '.join(fk)}) has no foreign key to "
+            f"{parent.label}{others}"
+        )
+    if sorted(match["referenced"]) != sorted(parent.key):
+        raise ArchiveError(
+            f"archive rule {rule.name}: {where}: foreign key {match['constraint_name']} references "
+            f"{parent.label}({', '.join(match['referenced'])}), not its {parent.key_source} "
+            f"({', '.join(parent.key)}): archival follows rows by their key"
+        )
+    by_parent_column = dict(zip(match["referenced"], match["columns"], strict=True))
+    return Node(table, parent_index, tuple(by_parent_column[c] for c in parent.key), where)
+
+
+def _refuse_unlisted_references(conn: Connection, rule: ArchiveRule, tree: list[Node]) -> None:
     """Before any row moves: every foreign key into the rule's tables must be a listed child's, or come
     from a table the rule accepts (`allow_references_from`). Otherwise the source delete fails at the
     first referenced row (after a cross-database copy has committed), or CASCADE / SET NULL silently
     delete or change rows that were never archived."""
-    listed = {(c.table.oid, parent.oid, (c.fk,)) for c in children}
+    listed = {(node.table.oid, tree[node.parent].table.oid, frozenset(node.fk)) for node in tree if node.parent >= 0}
     accepted = {f"{schema}.{table}" for schema, table in rule.allow_references_from}
-    oids = [parent.oid] + [c.table.oid for c in children]
-    names = {parent.oid: parent.label, **{c.table.oid: c.table.label for c in children}}
-    for ref in conn.execute(read_sql("archive_references.sql"), {"table_oids": oids}).fetchall():
-        if (ref["referencing_oid"], ref["referenced_oid"], tuple(ref["columns"])) in listed:
+    names = {node.table.oid: node.table.label for node in tree}
+    for ref in conn.execute(read_sql("archive_references.sql"), {"table_oids": list(names)}).fetchall():
+        if (ref["referencing_oid"], ref["referenced_oid"], frozenset(ref["columns"])) in listed:
             continue
         if ref["referencing_table"] in accepted:
             continue
@@ -195,24 +251,35 @@ def read_table(conn: Connection, schema: str, name: str, where: str) -> Table:
     rows = conn.execute(read_sql("archive_table_info.sql"), {"schema": schema, "table": name}).fetchall()
     if not rows:
         raise ArchiveError(f"{where} {schema}.{name} does not exist")
-    pk = [r["column_name"] for r in rows if r["in_primary_key"]]
-    if len(pk) != 1:
-        raise ArchiveError(f"{where} {schema}.{name} needs a single-column primary key (it has {len(pk) or 'none'})")
-    return Table(
-        schema, name, rows[0]["table_oid"], [(r["column_name"], r["column_type"], r["not_null"]) for r in rows], pk[0]
-    )
+    columns = [(r["column_name"], r["column_type"], r["not_null"]) for r in rows]
+    oid = rows[0]["table_oid"]
+    key = _primary_key(rows)
+    if key:
+        return Table(schema, name, oid, columns, key)
+    unique = conn.execute(read_sql("archive_unique_key.sql"), {"table_oid": oid}).fetchone()
+    if unique is None:
+        raise ArchiveError(
+            f"{where} {schema}.{name} has no primary key and no unique index on NOT NULL columns: archival "
+            "needs a key to page through the rows and to verify the archive by"
+        )
+    return Table(schema, name, oid, columns, tuple(unique["columns"]), f"unique index {unique['index_name']}")
+
+
+def _primary_key(rows) -> tuple[str, ...]:
+    """The primary key's columns in the key's order, from archive_table_info.sql's rows; () for none."""
+    return tuple(r["column_name"] for r in sorted(rows, key=lambda r: r["key_position"] or 0) if r["key_position"])
 
 
 def _archive_table(rule: ArchiveRule, table: Table) -> sql.Identifier:
     return sql.Identifier(rule.destination.schema_, table.name)
 
 
-def _prepare_archive(conn: Connection, rule: ArchiveRule, parent: Table, children: list[Child]) -> None:
-    """Create the archive schema, tables (same columns, same primary key) and ledger when missing;
-    refuse an existing archive table whose columns differ."""
+def _prepare_archive(conn: Connection, rule: ArchiveRule, tree: list[Node]) -> None:
+    """Create the archive schema, tables (same columns, the same key as their primary key) and ledger
+    when missing; refuse an existing archive table whose columns differ."""
     schema = rule.destination.schema_
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-    for table in [parent] + [c.table for c in children]:
+    for table in (node.table for node in tree):
         existing = conn.execute(read_sql("archive_table_info.sql"), {"schema": schema, "table": table.name}).fetchall()
         wanted = [(name, type_) for name, type_, _ in table.columns]
         if existing:
@@ -235,7 +302,7 @@ def _prepare_archive(conn: Connection, rule: ArchiveRule, parent: Table, childre
         try:
             conn.execute(
                 sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(
-                    _archive_table(rule, table), sql.SQL(", ").join(columns), sql.Identifier(table.pk)
+                    _archive_table(rule, table), sql.SQL(", ").join(columns), table.key_columns
                 )
             )
         except psycopg.Error as exc:  # e.g. a type the archive server does not have
@@ -257,16 +324,44 @@ def _predicate(rule: ArchiveRule, cutoff: dt.datetime) -> sql.Composed:
     return sql.SQL(" AND ").join(parts)
 
 
-def _count_candidates(conn, parent: Table, children: list[Child], predicate: sql.Composed) -> dict[str, int]:
-    selected = sql.SQL("SELECT {pk} FROM {t} WHERE {p}").format(
-        pk=sql.Identifier(parent.pk), t=parent.ident, p=predicate
+def _in_keys(columns: tuple[str, ...], types: tuple[str, ...], keys: list[tuple], literal: bool = False):
+    """`(columns) matching one of `keys` (tuples in the columns' order), and its parameters: `= ANY`
+    for one column, a typed `unnest` of one array per column for a composite key. `literal`: the
+    arrays inline (COPY takes no parameters)."""
+    arrays = [list(values) for values in zip(*keys, strict=True)] if keys else [[] for _ in columns]
+    if len(columns) == 1:
+        if literal:
+            return sql.SQL("{} = ANY({})").format(sql.Identifier(columns[0]), sql.Literal(arrays[0])), ()
+        return sql.SQL("{} = ANY(%s)").format(sql.Identifier(columns[0])), (arrays[0],)
+    placeholders = [
+        sql.SQL("{}::{}[]").format(sql.Literal(values) if literal else sql.SQL("%s"), sql.SQL(config_sql(type_)))
+        for values, type_ in zip(arrays, types, strict=True)
+    ]
+    condition = sql.SQL("({}) IN (SELECT * FROM unnest({}))").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(", ").join(placeholders)
     )
-    counts = {parent.label: one(conn.execute(sql.SQL("SELECT count(*) AS n FROM ({}) AS s").format(selected)))["n"]}
-    for child in children:
-        query = sql.SQL("SELECT count(*) AS n FROM {c} WHERE {fk} IN ({s})").format(
-            c=child.table.ident, fk=sql.Identifier(child.fk), s=selected
-        )
-        counts[child.table.label] = one(conn.execute(query))["n"]
+    return condition, () if literal else tuple(arrays)
+
+
+def _own_keys(table: Table, keys: list[tuple], literal: bool = False):
+    return _in_keys(table.key, table.key_types, keys, literal)
+
+
+def _count_candidates(conn, tree: list[Node], predicate: sql.Composed) -> dict[str, int]:
+    selected: list[sql.Composable] = []
+    counts = {}
+    for node in tree:
+        table = node.table
+        if node.parent < 0:
+            where = predicate
+        else:
+            where = sql.SQL("({}) IN ({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, node.fk)), selected[node.parent]
+            )
+        selected.append(sql.SQL("SELECT {k} FROM {t} WHERE {w}").format(k=table.key_columns, t=table.ident, w=where))
+        counts[table.label] = one(conn.execute(sql.SQL("SELECT count(*) AS n FROM ({}) AS s").format(selected[-1])))[
+            "n"
+        ]
     conn.rollback()
     return counts
 
@@ -274,8 +369,7 @@ def _count_candidates(conn, parent: Table, children: list[Child], predicate: sql
 def _move_batches(
     run: ArchiveRun,
     rule: ArchiveRule,
-    parent: Table,
-    children: list[Child],
+    tree: list[Node],
     predicate,
     source: Connection,
     archive: Connection | None,
@@ -284,46 +378,62 @@ def _move_batches(
     after_copy: Callable[[], None] | None,
     source_errors: errors_named,
 ) -> None:
-    for table in [parent] + [c.table for c in children]:
-        run.tables[table.label] = TableFigures()
+    root = tree[0].table
+    for node in tree:
+        run.tables[node.table.label] = TableFigures()
     last_key = None
     started = time.monotonic()
     while rule.max_rows is None or run.parent_rows < rule.max_rows:
         limit = rule.batch_size if rule.max_rows is None else min(rule.batch_size, rule.max_rows - run.parent_rows)
         batch_started = time.monotonic()
         with source_errors:
-            keys = _lock_batch(source, parent, predicate, last_key, limit)
-        if not keys:
+            keys = _lock_batch(source, tree, predicate, last_key, limit)
+        if not keys[0]:
             source.rollback()
             break
         if archive is None:
-            _move_same_database(run, rule, parent, children, source, keys, run_id)
+            _move_same_database(run, rule, tree, source, keys, run_id)
         else:
-            _move_across(run, rule, parent, children, source, archive, keys, run_id, after_copy, source_errors)
-        last_key = keys[-1]
+            _move_across(run, rule, tree, source, archive, keys, run_id, after_copy, source_errors)
+        last_key = keys[0][-1]
         run.batches += 1
         run.longest_batch_ms = max(run.longest_batch_ms, (time.monotonic() - batch_started) * 1000)
-        log(f"batch {run.batches}: {run.parent_rows:,} {parent.label} rows archived so far")
+        log(f"batch {run.batches}: {run.parent_rows:,} {root.label} rows archived so far")
     run.seconds = time.monotonic() - started
 
 
-def _lock_batch(source, parent: Table, predicate, last_key, limit: int) -> list:
+def _lock_batch(source, tree: list[Node], predicate, last_key: tuple | None, limit: int) -> list[list[tuple]]:
+    """The next batch's keys of every table of the tree (same order as the tree), locked parent-first:
+    the rule's rows after `last_key`, then each level's rows referencing the level above."""
+    root = tree[0].table
     after = (
-        sql.SQL("{} > {} AND ").format(sql.Identifier(parent.pk), sql.Literal(last_key))
+        sql.SQL("({}) > ({}) AND ").format(root.key_columns, sql.SQL(", ").join(map(sql.Literal, last_key)))
         if last_key is not None
         else sql.SQL("")
     )
-    query = sql.SQL("SELECT {pk} AS k FROM {t} WHERE {after}{p} ORDER BY {pk} LIMIT {n} FOR UPDATE").format(
-        pk=sql.Identifier(parent.pk), t=parent.ident, after=after, p=predicate, n=sql.Literal(limit)
+    query = sql.SQL("SELECT {k} FROM {t} WHERE {after}{p} ORDER BY {k} LIMIT {n} FOR UPDATE").format(
+        k=root.key_columns, t=root.ident, after=after, p=predicate, n=sql.Literal(limit)
     )
-    return [row["k"] for row in source.execute(query).fetchall()]
+    keys = [[tuple(row.values()) for row in source.execute(query).fetchall()]]
+    for node in tree[1:]:
+        parent_keys = keys[node.parent]
+        if not parent_keys:
+            keys.append([])
+            continue
+        condition, params = _in_keys(node.fk, tree[node.parent].table.key_types, parent_keys)
+        query = sql.SQL("SELECT {k} FROM {t} WHERE {c} ORDER BY {k} FOR UPDATE").format(
+            k=node.table.key_columns, t=node.table.ident, c=condition
+        )
+        keys.append([tuple(row.values()) for row in source.execute(query, params).fetchall()])
+    return keys
 
 
-def _hash_sums(conn, table_ident, pk: str, keys: list) -> tuple[int, int]:
-    query = sql.SQL("SELECT count(*) AS n, " + KEY_HASH + " AS h FROM {} WHERE {} = ANY(%s)").format(
-        sql.Identifier(pk), table_ident, sql.Identifier(pk)
+def _hash_sums(conn, table_ident, table: Table, keys: list[tuple]) -> tuple[int, int]:
+    condition, params = _own_keys(table, keys)
+    query = sql.SQL("SELECT count(*) AS n, " + KEY_HASH + " AS h FROM {} WHERE {}").format(
+        table.key_text, table_ident, condition
     )
-    row = conn.execute(query, (keys,)).fetchone()
+    row = conn.execute(query, params).fetchone()
     return row["n"], int(row["h"])
 
 
@@ -337,65 +447,73 @@ def _ledger(conn, rule: ArchiveRule, table: Table, added: int, checksum: int, ru
     )
 
 
-def _move_same_database(run, rule, parent, children, conn, keys, run_id) -> None:
-    """One transaction: children first, then parents, each DELETE … RETURNING into the archive."""
-    for table, column in [(c.table, c.fk) for c in children] + [(parent, parent.pk)]:
-        pk = sql.Identifier(table.pk)
+def _move_same_database(run, rule, tree: list[Node], conn, keys: list[list[tuple]], run_id) -> None:
+    """One transaction: leaves first, the rule's table last, each DELETE … RETURNING into the archive."""
+    for node, node_keys in reversed(list(zip(tree, keys, strict=True))):
+        table = node.table
+        if not node_keys:
+            continue
+        condition, params = _own_keys(table, node_keys)
         query = sql.SQL(
-            "WITH moved AS (DELETE FROM {src} WHERE {col} = ANY(%s) RETURNING *),"
-            " added AS (INSERT INTO {dst} SELECT * FROM moved RETURNING {pk})"
+            "WITH moved AS (DELETE FROM {src} WHERE {c} RETURNING *),"
+            " added AS (INSERT INTO {dst} SELECT * FROM moved RETURNING {k})"
             " SELECT (SELECT count(*) FROM moved) AS removed, (SELECT " + KEY_HASH + " FROM moved) AS removed_h,"
             " (SELECT count(*) FROM added) AS added, (SELECT " + KEY_HASH + " FROM added) AS added_h"
-        ).format(pk, pk, pk=pk, src=table.ident, col=sql.Identifier(column), dst=_archive_table(rule, table))
-        row = conn.execute(query, (keys,)).fetchone()
+        ).format(
+            table.key_text,
+            table.key_text,
+            src=table.ident,
+            c=condition,
+            dst=_archive_table(rule, table),
+            k=table.key_columns,
+        )
+        row = conn.execute(query, params).fetchone()
         _tally(run, table, row["removed"], int(row["removed_h"]), row["added"], int(row["added_h"]))
         _ledger(conn, rule, table, row["added"], int(row["added_h"]), run_id)
     conn.commit()
 
 
-def _move_across(run, rule, parent, children, source, archive, keys, run_id, after_copy, source_errors) -> None:
+def _move_across(run, rule, tree: list[Node], source, archive, keys, run_id, after_copy, source_errors) -> None:
     """Copy the locked rows into the archive and commit there; then delete them at the source."""
-    moving = [(parent, keys)]
-    for child in children:
-        query = sql.SQL("SELECT {pk} AS k FROM {t} WHERE {fk} = ANY(%s) ORDER BY {pk} FOR UPDATE").format(
-            pk=sql.Identifier(child.table.pk), t=child.table.ident, fk=sql.Identifier(child.fk)
-        )
-        with source_errors:
-            moving.append((child.table, [r["k"] for r in source.execute(query, (keys,)).fetchall()]))
     present = {}
-    for table, table_keys in moving:
-        added, added_h = _copy_rows(source, archive, rule, table, table_keys)
+    for node, node_keys in zip(tree, keys, strict=True):
+        table = node.table
+        added, added_h = _copy_rows(source, archive, rule, table, node_keys)
         _ledger(archive, rule, table, added, added_h, run_id)
-        present[table.label] = _hash_sums(archive, _archive_table(rule, table), table.pk, table_keys)
+        present[table.label] = _hash_sums(archive, _archive_table(rule, table), table, node_keys)
     archive.commit()  # from here a crash leaves the rows in both places: the next run resolves it
     if after_copy:
         after_copy()
-    for table, table_keys in reversed(moving):  # children before parents
+    for node, node_keys in reversed(list(zip(tree, keys, strict=True))):  # leaves first
+        table = node.table
+        if not node_keys:
+            _tally(run, table, 0, 0, *present[table.label])
+            continue
+        condition, params = _own_keys(table, node_keys)
         query = sql.SQL(
-            "WITH moved AS (DELETE FROM {t} WHERE {pk} = ANY(%s) RETURNING {pk})"
+            "WITH moved AS (DELETE FROM {t} WHERE {c} RETURNING {k})"
             " SELECT count(*) AS n, " + KEY_HASH + " AS h FROM moved"
-        ).format(sql.Identifier(table.pk), t=table.ident, pk=sql.Identifier(table.pk))
+        ).format(table.key_text, t=table.ident, c=condition, k=table.key_columns)
         with source_errors:
-            row = source.execute(query, (table_keys,)).fetchone()
+            row = source.execute(query, params).fetchone()
         _tally(run, table, row["n"], int(row["h"]), *present[table.label])
     with source_errors:
         source.commit()
 
 
-def _copy_rows(source, archive, rule: ArchiveRule, table: Table, keys: list) -> tuple[int, int]:
+def _copy_rows(source, archive, rule: ArchiveRule, table: Table, keys: list[tuple]) -> tuple[int, int]:
     """COPY the rows out of the source into a temporary table in the archive, then upsert them on
-    the primary key. Returns how many rows were new to the archive, and their key checksum."""
+    the key. Returns how many rows were new to the archive, and their key checksum."""
     if not keys:
         return 0, 0
     target = _archive_table(rule, table)
     archive.execute(sql.SQL("CREATE TEMP TABLE ops_archive_incoming (LIKE {}) ON COMMIT DROP").format(target))
-    select = sql.SQL("COPY (SELECT * FROM {} WHERE {} = ANY({})) TO STDOUT").format(
-        table.ident, sql.Identifier(table.pk), sql.Literal(keys)
-    )
+    condition, _ = _own_keys(table, keys, literal=True)
+    select = sql.SQL("COPY (SELECT * FROM {} WHERE {}) TO STDOUT").format(table.ident, condition)
     with source.cursor().copy(select) as out, archive.cursor().copy("COPY ops_archive_incoming FROM STDIN") as into:
         for data in out:
             into.write(data)
-    names = [sql.Identifier(name) for name, _, _ in table.columns if name != table.pk]
+    names = [sql.Identifier(name) for name, _, _ in table.columns if name not in table.key]
     update = (
         sql.SQL("DO UPDATE SET ({}) = ROW({})").format(
             sql.SQL(", ").join(names), sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(n) for n in names)
@@ -404,11 +522,11 @@ def _copy_rows(source, archive, rule: ArchiveRule, table: Table, keys: list) -> 
         else sql.SQL("DO NOTHING")
     )
     query = sql.SQL(
-        "WITH up AS (INSERT INTO {t} SELECT * FROM ops_archive_incoming ON CONFLICT ({pk}) {update}"
-        " RETURNING {pk} AS k, (xmax = 0) AS inserted)"
-        " SELECT count(*) FILTER (WHERE inserted) AS n, coalesce(sum(hashtextextended(k::text, 0)) FILTER (WHERE "
+        "WITH up AS (INSERT INTO {t} SELECT * FROM ops_archive_incoming ON CONFLICT ({k}) {update}"
+        " RETURNING {kt} AS k, (xmax = 0) AS inserted)"
+        " SELECT count(*) FILTER (WHERE inserted) AS n, coalesce(sum(hashtextextended(k, 0)) FILTER (WHERE "
         "inserted), 0) AS h FROM up"
-    ).format(t=target, pk=sql.Identifier(table.pk), update=update)
+    ).format(t=target, k=table.key_columns, kt=table.key_text, update=update)
     row = archive.execute(query).fetchone()
     archive.execute("DROP TABLE ops_archive_incoming")
     return row["n"], int(row["h"])
@@ -456,14 +574,15 @@ def verify_archive(db: DatabaseConfig, rule: ArchiveRule) -> Verdict:
             info = conn.execute(
                 read_sql("archive_table_info.sql"), {"schema": table_schema, "table": table_name}
             ).fetchall()
-            pk = next((r["column_name"] for r in info if r["in_primary_key"]), None)
-            if pk is None:
+            key = _primary_key(info)
+            if not key:
                 problems.append(f"{row['archive_table']} is missing")
                 continue
+            archived = Table(table_schema, table_name, 0, [], key)
             actual = one(
                 conn.execute(
                     sql.SQL("SELECT count(*) AS n, " + KEY_HASH + " AS h FROM {}").format(
-                        sql.Identifier(pk), sql.Identifier(table_schema, table_name)
+                        archived.key_text, sql.Identifier(table_schema, table_name)
                     )
                 )
             )

@@ -382,13 +382,19 @@ class ArchiveRule(_Section):
     # Any other referencing table that is not a child refuses the rule before a row moves.
     allow_references_from: list[QualifiedName] = []
     destination: ArchiveDestination = ArchiveDestination()
+    # Delete the selected rows without keeping a copy (data nobody needs back: sensor readings, logs).
+    # Only this switch purges: no value of `destination` ever does, so a typo there cannot delete.
+    purge: bool = False
     batch_size: int = Field(default=5000, ge=1, le=1_000_000)
     max_rows: int | None = Field(default=None, ge=1)
+    max_runtime: FixedDuration | None = None  # stop cleanly between batches after this long
 
     @model_validator(mode="after")
     def _status_pair(self) -> "ArchiveRule":
         if bool(self.status_column) != bool(self.status_in):
             raise ValueError("status_column and status_in go together: set both or neither")
+        if self.purge and self.destination.dsn is not None:
+            raise ValueError("purge: true keeps no copy, so destination.dsn would never be used: remove one of the two")
         return self
 
 

@@ -42,13 +42,22 @@ def _rule(db: DatabaseConfig, name: str) -> ArchiveRule:
 def _describe(rule: ArchiveRule) -> str:
     source = f"{rule.table[0]}.{rule.table[1]}"
     where = f"schema {rule.destination.schema_} of " + ("another database" if rule.destination.dsn else "the database")
-    children = ", ".join(f"{c.table[0]}.{c.table[1]}" for c in rule.children) or "none"
+    children = ", ".join(_tables(rule.children)) or "none"
+    verb = "Deletes (purge: no copy is kept)" if rule.purge else "Moves"
     return (
-        f"Moves rows of {source} older than {rule.older_than} by {rule.age_column}"
+        f"{verb} rows of {source} older than {rule.older_than} by {rule.age_column}"
         + (f" with {rule.status_column} in {rule.status_in}" if rule.status_column else "")
         + (f" and {rule.where}" if rule.where else "")
-        + f", with their children ({children}), to {where}; {rule.batch_size:,} per batch."
+        + f", with the rows referencing them ({children})"
+        + (f"; the ledger is kept in schema {rule.destination.schema_}" if rule.purge else f", to {where}")
+        + f"; {rule.batch_size:,} per batch"
+        + (f", for at most {rule.max_runtime} per run." if rule.max_runtime else ".")
     )
+
+
+def _tables(children) -> list[str]:
+    """Every table of the children's tree, parents before their own children."""
+    return [name for c in children for name in [f"{c.table[0]}.{c.table[1]}", *_tables(c.children)]]
 
 
 def _build_rule(capability: Capability, name: str, fleet: Fleet):
@@ -92,6 +101,8 @@ def _build_rule(capability: Capability, name: str, fleet: Fleet):
         yield dg.MaterializeResult(
             metadata={
                 "dry_run": dg.MetadataValue.bool(False),
+                "mode": dg.MetadataValue.text("purge: deleted, no copy kept" if rule.purge else "archive"),
+                "why_stopped": dg.MetadataValue.text(run.why_stopped),
                 "cutoff": dg.MetadataValue.text(run.cutoff.isoformat()),
                 "batches": dg.MetadataValue.int(run.batches),
                 "rows_moved": dg.MetadataValue.int(total),

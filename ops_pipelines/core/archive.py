@@ -45,6 +45,7 @@ from ops_pipelines.resources.postgres import (
 
 Log = Callable[[str], None]
 KEY_HASH = "coalesce(sum(hashtextextended({}, 0)), 0)"  # order-independent checksum of key texts
+PURGED = "(purged)"  # the ledger's archive_table for rows a purge rule deleted
 
 
 class ArchiveError(OpsError):
@@ -114,6 +115,7 @@ class ArchiveRun:
     batches: int = 0
     seconds: float = 0.0
     longest_batch_ms: float = 0.0
+    why_stopped: str = "done"  # done (nothing left), max_rows or max_runtime
 
     @property
     def consistent(self) -> bool:
@@ -279,7 +281,7 @@ def _prepare_archive(conn: Connection, rule: ArchiveRule, tree: list[Node]) -> N
     when missing; refuse an existing archive table whose columns differ."""
     schema = rule.destination.schema_
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-    for table in (node.table for node in tree):
+    for table in (node.table for node in tree if not rule.purge):  # a purge keeps only the ledger
         existing = conn.execute(read_sql("archive_table_info.sql"), {"schema": schema, "table": table.name}).fetchall()
         wanted = [(name, type_) for name, type_, _ in table.columns]
         if existing:
@@ -383,7 +385,15 @@ def _move_batches(
         run.tables[node.table.label] = TableFigures()
     last_key = None
     started = time.monotonic()
-    while rule.max_rows is None or run.parent_rows < rule.max_rows:
+    deadline = started + rule.max_runtime.seconds if rule.max_runtime else None
+    while True:
+        if rule.max_rows is not None and run.parent_rows >= rule.max_rows:
+            run.why_stopped = "max_rows"
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            run.why_stopped = "max_runtime"
+            log(f"stopped after max_runtime ({rule.max_runtime}), between batches; the next run goes on")
+            break
         limit = rule.batch_size if rule.max_rows is None else min(rule.batch_size, rule.max_rows - run.parent_rows)
         batch_started = time.monotonic()
         with source_errors:
@@ -398,7 +408,8 @@ def _move_batches(
         last_key = keys[0][-1]
         run.batches += 1
         run.longest_batch_ms = max(run.longest_batch_ms, (time.monotonic() - batch_started) * 1000)
-        log(f"batch {run.batches}: {run.parent_rows:,} {root.label} rows archived so far")
+        verb = "purged" if rule.purge else "archived"
+        log(f"batch {run.batches}: {run.parent_rows:,} {root.label} rows {verb} so far")
     run.seconds = time.monotonic() - started
 
 
@@ -437,13 +448,13 @@ def _hash_sums(conn, table_ident, table: Table, keys: list[tuple]) -> tuple[int,
     return row["n"], int(row["h"])
 
 
-def _ledger(conn, rule: ArchiveRule, table: Table, added: int, checksum: int, run_id: str) -> None:
+def _ledger(conn, rule: ArchiveRule, table: Table, added: int, checksum: int, run_id: str, into: str = "") -> None:
     conn.execute(
         sql.SQL(
             "INSERT INTO {} (rule, source_table, archive_table, rows_added, key_checksum, run_id)"
             " VALUES (%s, %s, %s, %s, %s, %s)"
         ).format(sql.Identifier(rule.destination.schema_, "ops_archive_ledger")),
-        (rule.name, table.label, f"{rule.destination.schema_}.{table.name}", added, checksum, run_id),
+        (rule.name, table.label, into or f"{rule.destination.schema_}.{table.name}", added, checksum, run_id),
     )
 
 
@@ -454,6 +465,15 @@ def _move_same_database(run, rule, tree: list[Node], conn, keys: list[list[tuple
         if not node_keys:
             continue
         condition, params = _own_keys(table, node_keys)
+        if rule.purge:  # no copy: the ledger keeps the count and key checksum of what was deleted
+            query = sql.SQL(
+                "WITH gone AS (DELETE FROM {t} WHERE {c} RETURNING {k}) SELECT count(*) AS n, " + KEY_HASH + " AS h"
+                " FROM gone"
+            ).format(table.key_text, t=table.ident, c=condition, k=table.key_columns)
+            row = conn.execute(query, params).fetchone()
+            _tally(run, table, row["n"], int(row["h"]), row["n"], int(row["h"]))
+            _ledger(conn, rule, table, row["n"], int(row["h"]), run_id, PURGED)
+            continue
         query = sql.SQL(
             "WITH moved AS (DELETE FROM {src} WHERE {c} RETURNING *),"
             " added AS (INSERT INTO {dst} SELECT * FROM moved RETURNING {k})"
@@ -564,11 +584,17 @@ def verify_archive(db: DatabaseConfig, rule: ArchiveRule) -> Verdict:
             is None
         ):
             return Verdict(True, False, f"nothing archived yet by {rule.name}", {})
-        ledger = conn.execute(
+        # Every rule writing to this schema: an archive table may be shared, and its ledger rows with it.
+        entries = conn.execute(
             sql.SQL(
-                "SELECT archive_table, sum(rows_added) AS n, sum(key_checksum) AS h FROM {} GROUP BY archive_table"
+                "SELECT archive_table, sum(rows_added) AS n, sum(key_checksum) AS h FROM {}"
+                " GROUP BY archive_table ORDER BY archive_table"
             ).format(sql.Identifier(schema, "ops_archive_ledger"))
         ).fetchall()
+        purged = sum(int(r["n"]) for r in entries if r["archive_table"] == PURGED)
+        ledger = [r for r in entries if r["archive_table"] != PURGED]
+        if purged:
+            metadata["rows purged (ledger)"] = purged
         for row in ledger:
             table_schema, table_name = row["archive_table"].split(".", 1)
             info = conn.execute(
@@ -594,4 +620,6 @@ def verify_archive(db: DatabaseConfig, rule: ArchiveRule) -> Verdict:
                 )
     if problems:
         return Verdict(False, False, "; ".join(problems), metadata)
+    if not ledger:
+        return Verdict(True, False, f"{purged:,} rows purged, as the ledger records; no copy is kept", metadata)
     return Verdict(True, False, f"every archived row is in the archive ({len(ledger)} tables)", metadata)

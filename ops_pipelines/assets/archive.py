@@ -97,7 +97,7 @@ def _build_rule(capability: Capability, name: str, fleet: Fleet):
             return
         if not run.consistent:
             raise OpsError(f"{rule.name}: rows removed from the source differ from rows in the archive: {run.tables}")
-        total = sum(f.removed for f in run.tables.values())
+        total = sum(f.removed for f in run.tables.values()) + sum(rows for _, _, rows in run.partitions)
         yield dg.MaterializeResult(
             metadata={
                 "dry_run": dg.MetadataValue.bool(False),
@@ -107,6 +107,25 @@ def _build_rule(capability: Capability, name: str, fleet: Fleet):
                 "batches": dg.MetadataValue.int(run.batches),
                 "rows_moved": dg.MetadataValue.int(total),
                 "rows_per_second": dg.MetadataValue.float(round(total / run.seconds, 1) if run.seconds else 0.0),
+                **(
+                    {
+                        "partitions": dg.MetadataValue.table(
+                            [
+                                dg.TableRecord({"partition": n, "what_happened": w, "rows": r})
+                                for n, w, r in run.partitions
+                            ],
+                            schema=dg.TableSchema(
+                                columns=[
+                                    dg.TableColumn("partition", "string"),
+                                    dg.TableColumn("what_happened", "string"),
+                                    dg.TableColumn("rows", "int"),
+                                ]
+                            ),
+                        )
+                    }
+                    if run.partitions
+                    else {}
+                ),
                 "longest_batch_ms": dg.MetadataValue.float(round(run.longest_batch_ms, 1)),
                 **{f"rows {t}": dg.MetadataValue.int(f.removed) for t, f in run.tables.items()},
             }

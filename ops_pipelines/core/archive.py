@@ -22,6 +22,7 @@ order-independent checksum of the whole key), so a row removed behind our back s
 """
 
 import datetime as dt
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from ops_pipelines.resources.postgres import (
 Log = Callable[[str], None]
 KEY_HASH = "coalesce(sum(hashtextextended({}, 0)), 0)"  # order-independent checksum of key texts
 PURGED = "(purged)"  # the ledger's archive_table for rows a purge rule deleted
+DETACHING = "(detaching) "  # prefixes the ledger's archive_table while a partition is between detach and move
 
 
 class ArchiveError(OpsError):
@@ -61,6 +63,7 @@ class Table:
     columns: list[tuple[str, str, bool]]  # (name, type, not null)
     key: tuple[str, ...]  # the primary key's columns in its order (or a unique NOT NULL index's)
     key_source: str = "primary key"
+    partitioned: bool = False
 
     @property
     def label(self) -> str:
@@ -116,6 +119,7 @@ class ArchiveRun:
     seconds: float = 0.0
     longest_batch_ms: float = 0.0
     why_stopped: str = "done"  # done (nothing left), max_rows or max_runtime
+    partitions: list[tuple[str, str, int]] = field(default_factory=list)  # (partition, what happened, rows)
 
     @property
     def consistent(self) -> bool:
@@ -135,7 +139,8 @@ def run_archive(
     log: Log = lambda message: None,
     after_copy: Callable[[], None] | None = None,
 ) -> ArchiveRun:
-    """Run `rule` once. `after_copy` (tests): called between the archive's and the source's commit."""
+    """Run `rule` once. `after_copy` (tests): called between the archive's and the source's commit, and
+    between a partition's detach and its move."""
     source_dsn = db.dsn.get_secret_value()
     archive_dsn = rule.destination.dsn.get_secret_value() if rule.destination.dsn else None
     source_errors = errors_named(describe_dsn(source_dsn))
@@ -147,12 +152,19 @@ def run_archive(
         source.commit()
         run = ArchiveRun(rule.name, cutoff, dry_run)
         predicate = _predicate(rule, cutoff)
+        old_partitions = _old_partitions(source, rule, tree, cutoff)
         if dry_run:
             run.would_move = _count_candidates(source, tree, predicate)
+            run.partitions = [
+                (p.label, "would move whole" if not rule.purge else "would drop", 0) for p in old_partitions
+            ]
             return run
         if archive_dsn is None:
             _prepare_archive(source, rule, tree)
             source.commit()
+            _finish_detached(source, rule, tree[0].table, run, log)
+            for partition in old_partitions:
+                _partition_same_database(source, rule, tree[0].table, partition, run, run_id, log, after_copy)
             _move_batches(run, rule, tree, predicate, source, None, run_id, log, after_copy, source_errors)
         else:
             with connect(
@@ -164,6 +176,8 @@ def run_archive(
             ) as archive:
                 _prepare_archive(archive, rule, tree)
                 archive.commit()
+                for partition in old_partitions:
+                    _partition_across(source, archive, rule, tree[0].table, partition, run, run_id, log, after_copy)
                 # Statements on the source run inside the archive's block: they name the source in their errors.
                 _move_batches(run, rule, tree, predicate, source, archive, run_id, log, after_copy, source_errors)
     return run
@@ -256,15 +270,18 @@ def read_table(conn: Connection, schema: str, name: str, where: str) -> Table:
     columns = [(r["column_name"], r["column_type"], r["not_null"]) for r in rows]
     oid = rows[0]["table_oid"]
     key = _primary_key(rows)
+    partitioned = bool(rows[0]["partitioned"])
     if key:
-        return Table(schema, name, oid, columns, key)
+        return Table(schema, name, oid, columns, key, partitioned=partitioned)
     unique = conn.execute(read_sql("archive_unique_key.sql"), {"table_oid": oid}).fetchone()
     if unique is None:
         raise ArchiveError(
             f"{where} {schema}.{name} has no primary key and no unique index on NOT NULL columns: archival "
             "needs a key to page through the rows and to verify the archive by"
         )
-    return Table(schema, name, oid, columns, tuple(unique["columns"]), f"unique index {unique['index_name']}")
+    return Table(
+        schema, name, oid, columns, tuple(unique["columns"]), f"unique index {unique['index_name']}", partitioned
+    )
 
 
 def _primary_key(rows) -> tuple[str, ...]:
@@ -282,36 +299,43 @@ def _prepare_archive(conn: Connection, rule: ArchiveRule, tree: list[Node]) -> N
     schema = rule.destination.schema_
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     for table in (node.table for node in tree if not rule.purge):  # a purge keeps only the ledger
-        existing = conn.execute(read_sql("archive_table_info.sql"), {"schema": schema, "table": table.name}).fetchall()
-        wanted = [(name, type_) for name, type_, _ in table.columns]
-        if existing:
-            have = [(r["column_name"], r["column_type"]) for r in existing]
-            if have != wanted:
-                differences = [f"{w[0]} {w[1]}" for w in wanted if w not in have] + [
-                    f"extra {h[0]} {h[1]}" for h in have if h not in wanted
-                ]
-                raise ArchiveError(
-                    f"archive rule {rule.name}: archive table {schema}.{table.name} does not match {table.label}: "
-                    + ", ".join(differences[:4])
-                )
-            continue
-        columns = [
-            sql.SQL("{} {}{}").format(
-                sql.Identifier(name), sql.SQL(config_sql(type_)), sql.SQL(" NOT NULL" if not_null else "")
-            )
-            for name, type_, not_null in table.columns
-        ]
-        try:
-            conn.execute(
-                sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(
-                    _archive_table(rule, table), sql.SQL(", ").join(columns), table.key_columns
-                )
-            )
-        except psycopg.Error as exc:  # e.g. a type the archive server does not have
-            raise ArchiveError(
-                f"archive rule {rule.name}: cannot create {schema}.{table.name}: {str(exc).splitlines()[0]}"
-            ) from None
+        _create_archive_table(conn, rule, table)
     conn.execute(sql.SQL(read_sql("archive_ledger.sql")).format(schema=sql.Identifier(schema)))
+
+
+def _create_archive_table(conn: Connection, rule: ArchiveRule, table: Table) -> None:
+    """`<destination schema>.<table's name>` with the table's columns and key, unless it exists with
+    exactly those columns; an existing one whose columns differ is refused."""
+    schema = rule.destination.schema_
+    existing = conn.execute(read_sql("archive_table_info.sql"), {"schema": schema, "table": table.name}).fetchall()
+    wanted = [(name, type_) for name, type_, _ in table.columns]
+    if existing:
+        have = [(r["column_name"], r["column_type"]) for r in existing]
+        if have != wanted:
+            differences = [f"{w[0]} {w[1]}" for w in wanted if w not in have] + [
+                f"extra {h[0]} {h[1]}" for h in have if h not in wanted
+            ]
+            raise ArchiveError(
+                f"archive rule {rule.name}: archive table {schema}.{table.name} does not match {table.label}: "
+                + ", ".join(differences[:4])
+            )
+        return
+    columns = [
+        sql.SQL("{} {}{}").format(
+            sql.Identifier(name), sql.SQL(config_sql(type_)), sql.SQL(" NOT NULL" if not_null else "")
+        )
+        for name, type_, not_null in table.columns
+    ]
+    try:
+        conn.execute(
+            sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(
+                _archive_table(rule, table), sql.SQL(", ").join(columns), table.key_columns
+            )
+        )
+    except psycopg.Error as exc:  # e.g. a type the archive server does not have
+        raise ArchiveError(
+            f"archive rule {rule.name}: cannot create {schema}.{table.name}: {str(exc).splitlines()[0]}"
+        ) from None
 
 
 # ---------------------------------------------------------------------------- moving
@@ -521,14 +545,15 @@ def _move_across(run, rule, tree: list[Node], source, archive, keys, run_id, aft
         source.commit()
 
 
-def _copy_rows(source, archive, rule: ArchiveRule, table: Table, keys: list[tuple]) -> tuple[int, int]:
-    """COPY the rows out of the source into a temporary table in the archive, then upsert them on
-    the key. Returns how many rows were new to the archive, and their key checksum."""
-    if not keys:
+def _copy_rows(source, archive, rule: ArchiveRule, table: Table, keys: list[tuple] | None) -> tuple[int, int]:
+    """COPY the rows (those with `keys`; None: all of them) out of the source into a temporary table
+    in the archive, then upsert them on the key. Returns how many rows were new to the archive, and
+    their key checksum."""
+    if keys is not None and not keys:
         return 0, 0
     target = _archive_table(rule, table)
     archive.execute(sql.SQL("CREATE TEMP TABLE ops_archive_incoming (LIKE {}) ON COMMIT DROP").format(target))
-    condition, _ = _own_keys(table, keys, literal=True)
+    condition = _own_keys(table, keys, literal=True)[0] if keys is not None else sql.SQL("true")
     select = sql.SQL("COPY (SELECT * FROM {} WHERE {}) TO STDOUT").format(table.ident, condition)
     with source.cursor().copy(select) as out, archive.cursor().copy("COPY ops_archive_incoming FROM STDIN") as into:
         for data in out:
@@ -558,6 +583,201 @@ def _tally(run: ArchiveRun, table: Table, removed: int, removed_h: int, archived
     figures.removed_checksum += removed_h
     figures.archived += archived
     figures.archived_checksum += archived_h
+
+
+# ---------------------------------------------------------------------------- whole partitions
+
+
+@dataclass(frozen=True)
+class Partition:
+    schema: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+
+def _old_partitions(conn: Connection, rule: ArchiveRule, tree: list[Node], cutoff: dt.datetime) -> list[Partition]:
+    """A table partitioned by range on `age_column`: its partitions whose every row is older than the
+    cutoff (upper bound at or before it) move, or are dropped by a purge, whole — a catalog change, not
+    a row-by-row delete. Only when the rule selects by age alone and has no children: otherwise each
+    row must pass the rule's other conditions or take its children along. A partition straddling the
+    cutoff, the default partition and sub-partitioned ones go row by row, with the rest."""
+    root = tree[0].table
+    if not root.partitioned:
+        return []
+    found = one(
+        conn.execute(
+            "SELECT pg_get_partkeydef(%s::oid) AS k, 'RANGE (' || quote_ident(%s) || ')' AS wanted",
+            (root.oid, rule.age_column),
+        )
+    )
+    key = found["k"]
+    if key != found["wanted"]:
+        raise ArchiveError(
+            f"archive rule {rule.name}: table {root.label} is partitioned by {key}, not by range on its age_column "
+            f"{rule.age_column}: archive it as a plain table, or partition it by {rule.age_column}"
+        )
+    if len(tree) > 1 or rule.status_column or rule.where:
+        conn.rollback()
+        return []
+    age_type = next(type_ for name, type_, _ in root.columns if name == rule.age_column)
+    old = []
+    for row in conn.execute(read_sql("archive_partitions.sql"), {"table_oid": root.oid}).fetchall():
+        upper = re.search(r"\) TO \((.+)\)$", row["bound"] or "")
+        if row["partitioned"] or upper is None or "MAXVALUE" in upper.group(1):
+            continue
+        query = sql.SQL("SELECT ({})::{} <= {} AS old").format(
+            sql.SQL(config_sql(upper.group(1))), sql.SQL(config_sql(age_type)), sql.Literal(cutoff)
+        )
+        if one(conn.execute(query))["old"]:
+            old.append(Partition(row["schema"], row["name"]))
+    conn.rollback()
+    return old
+
+
+def _partition_figures(conn: Connection, root: Table, ident: sql.Identifier) -> tuple[int, int]:
+    row = one(conn.execute(sql.SQL("SELECT count(*) AS n, " + KEY_HASH + " AS h FROM {}").format(root.key_text, ident)))
+    return row["n"], int(row["h"])
+
+
+def _partition_same_database(
+    conn: Connection,
+    rule: ArchiveRule,
+    root: Table,
+    partition: Partition,
+    run: ArchiveRun,
+    run_id: str,
+    log: Log,
+    after_detach: Callable[[], None] | None = None,
+) -> None:
+    """Purge: count, ledger and DROP in one transaction. Archive: DETACH ... CONCURRENTLY (PostgreSQL 14+,
+    no default partition; it never blocks the ERP's queries on the table), then in one transaction move
+    it into the archive schema (`SET SCHEMA`) with its ledger entry. A crash between the two leaves an
+    intent row in the ledger: the next run finishes the move (`_finish_detached`)."""
+    if rule.purge:
+        rows, checksum = _partition_figures(conn, root, partition.ident)
+        _ledger(conn, rule, root, rows, checksum, run_id, PURGED)
+        conn.execute(sql.SQL("DROP TABLE {}").format(partition.ident))
+        conn.commit()
+        run.partitions.append((partition.label, "dropped", rows))
+        log(f"partition {partition.label}: dropped ({rows:,} rows, in the ledger)")
+        return
+    target = sql.Identifier(rule.destination.schema_, partition.name)
+    if one(conn.execute("SELECT to_regclass(%s) AS t", (target.as_string(conn),)))["t"] is not None:
+        raise ArchiveError(
+            f"archive rule {rule.name}: {rule.destination.schema_}.{partition.name} already exists: partition "
+            f"{partition.label} cannot move there; nothing was moved"
+        )
+    intent = f"{DETACHING}{rule.destination.schema_}.{partition.name}"
+    _ledger(conn, rule, root, 0, 0, run_id, intent)
+    conn.commit()
+    concurrently = conn.info.server_version >= 140000 and not _has_default_partition(conn, root)
+    conn.rollback()  # autocommit can change only outside a transaction
+    conn.autocommit = True
+    try:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DETACH PARTITION {}{}").format(
+                root.ident, partition.ident, sql.SQL(" CONCURRENTLY" if concurrently else "")
+            )
+        )
+    finally:
+        conn.autocommit = False
+    if after_detach:  # tests: a crash here leaves the intent row the next run finishes from
+        after_detach()
+    rows = _settle_detached(conn, rule, root, partition, run_id)
+    run.partitions.append((partition.label, f"detached{' concurrently' if concurrently else ''}, moved", rows))
+    log(f"partition {partition.label}: detached, moved to {rule.destination.schema_} ({rows:,} rows)")
+
+
+def _settle_detached(conn: Connection, rule: ArchiveRule, root: Table, partition: Partition, run_id: str) -> int:
+    """A detached partition into the archive schema, its ledger entry in place of the intent: one transaction."""
+    rows, checksum = _partition_figures(conn, root, partition.ident)
+    conn.execute(
+        sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(partition.ident, sql.Identifier(rule.destination.schema_))
+    )
+    _ledger(conn, rule, root, rows, checksum, run_id, f"{rule.destination.schema_}.{partition.name}")
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE rule = %s AND archive_table = %s").format(
+            sql.Identifier(rule.destination.schema_, "ops_archive_ledger")
+        ),
+        (rule.name, f"{DETACHING}{rule.destination.schema_}.{partition.name}"),
+    )
+    conn.commit()
+    return rows
+
+
+def _finish_detached(conn: Connection, rule: ArchiveRule, root: Table, run: ArchiveRun, log: Log) -> None:
+    """Partitions a crashed run detached but did not move yet (intent rows in the ledger)."""
+    ledger = sql.Identifier(rule.destination.schema_, "ops_archive_ledger")
+    intents = conn.execute(
+        sql.SQL("SELECT archive_table, run_id FROM {} WHERE rule = %s AND archive_table LIKE %s").format(ledger),
+        (rule.name, DETACHING + "%"),
+    ).fetchall()
+    conn.rollback()
+    for intent in intents:
+        name = intent["archive_table"].removeprefix(DETACHING).split(".", 1)[1]
+        partition = Partition(root.schema, name)
+        still = one(conn.execute("SELECT to_regclass(%s) AS t", (partition.ident.as_string(conn),)))["t"]
+        attached = (
+            one(
+                conn.execute("SELECT count(*) AS n FROM pg_inherits WHERE inhrelid = %s::regclass", (partition.label,))
+            )["n"]
+            if still
+            else 0
+        )
+        conn.rollback()
+        if still and not attached:
+            rows = _settle_detached(conn, rule, root, partition, intent["run_id"])
+            run.partitions.append((partition.label, "moved (detached by an interrupted run)", rows))
+            log(f"partition {partition.label}: finished the move an interrupted run began ({rows:,} rows)")
+
+
+def _has_default_partition(conn: Connection, root: Table) -> bool:
+    rows = conn.execute(read_sql("archive_partitions.sql"), {"table_oid": root.oid}).fetchall()
+    return any(r["bound"] == "DEFAULT" for r in rows)
+
+
+def _partition_across(
+    source: Connection,
+    archive: Connection,
+    rule: ArchiveRule,
+    root: Table,
+    partition: Partition,
+    run: ArchiveRun,
+    run_id: str,
+    log: Log,
+    after_copy: Callable[[], None] | None,
+) -> None:
+    """Another database: the partition is locked against writes (SHARE), copied into an archive table of
+    its name and verified there (count and key checksum), the archive commits, then the source drops
+    the partition. A crash before the drop leaves it attached: the next run copies it again (ON
+    CONFLICT: no duplicate) and drops it."""
+    source.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(partition.ident))
+    rows, checksum = _partition_figures(source, root, partition.ident)
+    table = Table(rule.destination.schema_, partition.name, 0, root.columns, root.key, root.key_source)
+    _create_archive_table(archive, rule, table)
+    incoming = Table(partition.schema, partition.name, 0, root.columns, root.key, root.key_source)
+    added, added_checksum = _copy_rows(source, archive, rule, incoming, None)  # new to the archive: a re-run adds 0
+    archived = _partition_figures(archive, root, sql.Identifier(rule.destination.schema_, partition.name))
+    if archived != (rows, checksum):
+        raise ArchiveError(
+            f"archive rule {rule.name}: partition {partition.label}: the archive holds {archived[0]:,} rows, the "
+            f"source {rows:,}; the partition was kept"
+        )
+    _ledger(archive, rule, root, added, added_checksum, run_id, f"{rule.destination.schema_}.{partition.name}")
+    archive.commit()
+    if after_copy:
+        after_copy()
+    source.execute(sql.SQL("DROP TABLE {}").format(partition.ident))
+    source.commit()
+    run.partitions.append((partition.label, "copied, verified, dropped", rows))
+    log(f"partition {partition.label}: copied to the archive, verified, dropped ({rows:,} rows)")
 
 
 # ---------------------------------------------------------------------------- verifying
@@ -592,7 +812,7 @@ def verify_archive(db: DatabaseConfig, rule: ArchiveRule) -> Verdict:
             ).format(sql.Identifier(schema, "ops_archive_ledger"))
         ).fetchall()
         purged = sum(int(r["n"]) for r in entries if r["archive_table"] == PURGED)
-        ledger = [r for r in entries if r["archive_table"] != PURGED]
+        ledger = [r for r in entries if r["archive_table"] != PURGED and not r["archive_table"].startswith(DETACHING)]
         if purged:
             metadata["rows purged (ledger)"] = purged
         for row in ledger:

@@ -72,12 +72,12 @@ def test_old_partitions_move_whole_and_the_straddling_one_row_by_row(empty_db, t
     db, rule = partition_rule(tmp_path, empty_db)
     before, old = readings(empty_db), old_rows(empty_db)
     run = run_archive(db, rule)
-    moved = [p for p in run.partitions if p[1].startswith("detached")]
+    moved = [p for p in run.partitions if p.what.startswith("detached")]
     assert len(moved) in (5, 6)  # 18 months back, a year kept: the months entirely before the cutoff
-    assert all(what == "detached concurrently, moved" for _, what, _ in moved)
+    assert all(p.what == "detached concurrently, moved" and p.seconds < 5 for p in moved)
     straddling = run.tables["public.readings"].removed
     assert 0 < straddling <= 31 * 4 * 3  # at most one month of rows: the month the cutoff falls in, row by row
-    assert sum(rows for _, _, rows in moved) + straddling == len(old)
+    assert sum(p.rows for p in moved) + straddling == len(old)
     assert readings(empty_db) == before - old and archived_rows(empty_db, "archive") == old
     verdict = verify_archive(db, rule)
     assert verdict.passed, verdict.description
@@ -94,8 +94,8 @@ def test_a_purge_drops_old_partitions_and_records_them(empty_db, tmp_path):
     db, rule = partition_rule(tmp_path, empty_db, "    purge: true\n")
     before, old = readings(empty_db), old_rows(empty_db)
     run = run_archive(db, rule)
-    dropped = [p for p in run.partitions if p[1] == "dropped"]
-    assert dropped and sum(r for _, _, r in dropped) + run.tables["public.readings"].removed == len(old)
+    dropped = [p for p in run.partitions if p.what == "dropped"]
+    assert dropped and sum(p.rows for p in dropped) + run.tables["public.readings"].removed == len(old)
     assert readings(empty_db) == before - old and archived_rows(empty_db, "archive") == set()
     assert verify_archive(db, rule).description == f"{len(old):,} rows purged, as the ledger records; no copy is kept"
 
@@ -118,7 +118,7 @@ def test_across_databases_old_partitions_are_copied_verified_then_dropped_even_a
             run_archive(db, rule, after_copy=crash)
         assert readings(empty_db) == before  # the first partition was copied, not dropped
         run = run_archive(db, rule)
-        assert run.partitions and all(w == "copied, verified, dropped" for _, w, _ in run.partitions)
+        assert run.partitions and all(p.what == "copied, verified, dropped" for p in run.partitions)
         assert readings(empty_db) == before - old and archived_rows(archive_dsn, "cold") == old
         assert verify_archive(db, rule).passed
     finally:
@@ -157,6 +157,6 @@ def test_a_crash_between_detach_and_move_is_finished_by_the_next_run(empty_db, t
     # the first old partition is detached (not in readings any more) but not yet in the archive
     assert len(readings(empty_db)) < len(before) and archived_rows(empty_db, "archive") == set()
     run = run_archive(db, rule)
-    assert run.partitions[0][1] == "moved (detached by an interrupted run)"
+    assert run.partitions[0].what == "moved (detached by an interrupted run)"
     assert readings(empty_db) == before - old and archived_rows(empty_db, "archive") == old
     assert verify_archive(db, rule).passed

@@ -97,7 +97,7 @@ def _build_rule(capability: Capability, name: str, fleet: Fleet):
             return
         if not run.consistent:
             raise OpsError(f"{rule.name}: rows removed from the source differ from rows in the archive: {run.tables}")
-        total = sum(f.removed for f in run.tables.values()) + sum(rows for _, _, rows in run.partitions)
+        total = sum(f.removed for f in run.tables.values()) + sum(p.rows for p in run.partitions)
         yield dg.MaterializeResult(
             metadata={
                 "dry_run": dg.MetadataValue.bool(False),
@@ -111,14 +111,22 @@ def _build_rule(capability: Capability, name: str, fleet: Fleet):
                     {
                         "partitions": dg.MetadataValue.table(
                             [
-                                dg.TableRecord({"partition": n, "what_happened": w, "rows": r})
-                                for n, w, r in run.partitions
+                                dg.TableRecord(
+                                    {
+                                        "partition": p.partition,
+                                        "what_happened": p.what,
+                                        "rows": p.rows,
+                                        "seconds": round(p.seconds, 2),
+                                    }
+                                )
+                                for p in run.partitions
                             ],
                             schema=dg.TableSchema(
                                 columns=[
                                     dg.TableColumn("partition", "string"),
                                     dg.TableColumn("what_happened", "string"),
                                     dg.TableColumn("rows", "int"),
+                                    dg.TableColumn("seconds", "float"),
                                 ]
                             ),
                         )

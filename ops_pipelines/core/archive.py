@@ -108,6 +108,14 @@ class TableFigures:
     archived_checksum: int = 0
 
 
+@dataclass(frozen=True)
+class PartitionAction:
+    partition: str
+    what: str  # detached concurrently, moved | dropped | copied, verified, dropped | would ...
+    rows: int
+    seconds: float = 0.0
+
+
 @dataclass
 class ArchiveRun:
     rule: str
@@ -119,7 +127,7 @@ class ArchiveRun:
     seconds: float = 0.0
     longest_batch_ms: float = 0.0
     why_stopped: str = "done"  # done (nothing left), max_rows or max_runtime
-    partitions: list[tuple[str, str, int]] = field(default_factory=list)  # (partition, what happened, rows)
+    partitions: list["PartitionAction"] = field(default_factory=list)
 
     @property
     def consistent(self) -> bool:
@@ -156,7 +164,7 @@ def run_archive(
         if dry_run:
             run.would_move = _count_candidates(source, tree, predicate)
             run.partitions = [
-                (p.label, "would move whole" if not rule.purge else "would drop", 0) for p in old_partitions
+                PartitionAction(p.label, "would drop" if rule.purge else "would move whole", 0) for p in old_partitions
             ]
             return run
         if archive_dsn is None:
@@ -660,12 +668,13 @@ def _partition_same_database(
     no default partition; it never blocks the ERP's queries on the table), then in one transaction move
     it into the archive schema (`SET SCHEMA`) with its ledger entry. A crash between the two leaves an
     intent row in the ledger: the next run finishes the move (`_finish_detached`)."""
+    started = time.monotonic()
     if rule.purge:
         rows, checksum = _partition_figures(conn, root, partition.ident)
         _ledger(conn, rule, root, rows, checksum, run_id, PURGED)
         conn.execute(sql.SQL("DROP TABLE {}").format(partition.ident))
         conn.commit()
-        run.partitions.append((partition.label, "dropped", rows))
+        run.partitions.append(PartitionAction(partition.label, "dropped", rows, time.monotonic() - started))
         log(f"partition {partition.label}: dropped ({rows:,} rows, in the ledger)")
         return
     target = sql.Identifier(rule.destination.schema_, partition.name)
@@ -691,7 +700,8 @@ def _partition_same_database(
     if after_detach:  # tests: a crash here leaves the intent row the next run finishes from
         after_detach()
     rows = _settle_detached(conn, rule, root, partition, run_id)
-    run.partitions.append((partition.label, f"detached{' concurrently' if concurrently else ''}, moved", rows))
+    what = f"detached{' concurrently' if concurrently else ''}, moved"
+    run.partitions.append(PartitionAction(partition.label, what, rows, time.monotonic() - started))
     log(f"partition {partition.label}: detached, moved to {rule.destination.schema_} ({rows:,} rows)")
 
 
@@ -734,7 +744,7 @@ def _finish_detached(conn: Connection, rule: ArchiveRule, root: Table, run: Arch
         conn.rollback()
         if still and not attached:
             rows = _settle_detached(conn, rule, root, partition, intent["run_id"])
-            run.partitions.append((partition.label, "moved (detached by an interrupted run)", rows))
+            run.partitions.append(PartitionAction(partition.label, "moved (detached by an interrupted run)", rows))
             log(f"partition {partition.label}: finished the move an interrupted run began ({rows:,} rows)")
 
 
@@ -758,6 +768,7 @@ def _partition_across(
     its name and verified there (count and key checksum), the archive commits, then the source drops
     the partition. A crash before the drop leaves it attached: the next run copies it again (ON
     CONFLICT: no duplicate) and drops it."""
+    started = time.monotonic()
     source.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(partition.ident))
     rows, checksum = _partition_figures(source, root, partition.ident)
     table = Table(rule.destination.schema_, partition.name, 0, root.columns, root.key, root.key_source)
@@ -776,7 +787,9 @@ def _partition_across(
         after_copy()
     source.execute(sql.SQL("DROP TABLE {}").format(partition.ident))
     source.commit()
-    run.partitions.append((partition.label, "copied, verified, dropped", rows))
+    run.partitions.append(
+        PartitionAction(partition.label, "copied, verified, dropped", rows, time.monotonic() - started)
+    )
     log(f"partition {partition.label}: copied to the archive, verified, dropped ({rows:,} rows)")
 
 

@@ -46,7 +46,10 @@ def test_the_readme_example_loads_with_every_section(write_config):
     assert prod.dsn.get_secret_value() == ENV["ERP_PROD_DSN"]
     assert config.backup_store.s3.endpoint_url == "http://127.0.0.1:9000"
     assert prod.archive[0].table == ("public", "orders")
-    assert prod.archive[0].children[0].table == ("public", "order_lines")
+    shipments = prod.archive[0].children[0]
+    assert shipments.table == ("public", "shipments") and shipments.fk == ("order_id",)
+    assert shipments.children[0].fk == ("order_id", "shipment_no")  # nested, with a composite key
+    assert prod.archive[1].purge and prod.archive[0].max_runtime.seconds == 1800
     assert prod.archive[0].older_than.to_pg_interval() == "0 months 31536000.0 seconds"
     assert prod.capacity.volume_capacity == 500 * 10**9
     assert config.retention_for(prod).daily == 14

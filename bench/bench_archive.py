@@ -36,7 +36,7 @@ def copy_of(server: str, name: str, composite: bool = False) -> str:
         if composite:  # the lines keyed by (order_id, line_no), as line tables usually are
             conn.execute(
                 "ALTER TABLE order_lines DROP CONSTRAINT order_lines_pkey, DROP COLUMN id,"
-                " ADD PRIMARY KEY USING INDEX order_lines_order_id_line_no_key"
+                " DROP CONSTRAINT order_lines_order_id_line_no_key, ADD PRIMARY KEY (order_id, line_no)"
             )
         conn.execute("VACUUM ANALYZE")
     return dsn

@@ -388,11 +388,17 @@ class ArchiveRule(_Section):
     batch_size: int = Field(default=5000, ge=1, le=1_000_000)
     max_rows: int | None = Field(default=None, ge=1)
     max_runtime: FixedDuration | None = None  # stop cleanly between batches after this long
+    # Pause between batches while this replica replays more than max_replica_lag behind (pt-archiver's
+    # --check-slave-lag): deletes in bulk must not leave the ERP's read replicas behind.
+    replica_dsn: Dsn | None = None
+    max_replica_lag: FixedDuration | None = None
 
     @model_validator(mode="after")
     def _status_pair(self) -> "ArchiveRule":
         if bool(self.status_column) != bool(self.status_in):
             raise ValueError("status_column and status_in go together: set both or neither")
+        if (self.replica_dsn is None) != (self.max_replica_lag is None):
+            raise ValueError("replica_dsn and max_replica_lag go together: set both or neither")
         if self.purge and self.destination.dsn is not None:
             raise ValueError("purge: true keeps no copy, so destination.dsn would never be used: remove one of the two")
         return self

@@ -103,6 +103,11 @@ def _build_rule(capability: Capability, name: str, fleet: Fleet):
                 "dry_run": dg.MetadataValue.bool(False),
                 "mode": dg.MetadataValue.text("purge: deleted, no copy kept" if rule.purge else "archive"),
                 "why_stopped": dg.MetadataValue.text(run.why_stopped),
+                **(
+                    {"replica_paused_seconds": dg.MetadataValue.float(round(run.replica_paused_seconds, 1))}
+                    if rule.replica_dsn
+                    else {}
+                ),
                 "cutoff": dg.MetadataValue.text(run.cutoff.isoformat()),
                 "batches": dg.MetadataValue.int(run.batches),
                 "rows_moved": dg.MetadataValue.int(total),

@@ -21,10 +21,11 @@ transaction; `verify_archive` compares the ledger with the archive tables (count
 order-independent checksum of the whole key), so a row removed behind our back shows.
 """
 
+import contextlib
 import datetime as dt
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import psycopg
@@ -127,6 +128,7 @@ class ArchiveRun:
     seconds: float = 0.0
     longest_batch_ms: float = 0.0
     why_stopped: str = "done"  # done (nothing left), max_rows or max_runtime
+    replica_paused_seconds: float = 0.0  # waited for the replica (replica_dsn, max_replica_lag)
     partitions: list["PartitionAction"] = field(default_factory=list)
 
     @property
@@ -412,16 +414,28 @@ def _move_batches(
     after_copy: Callable[[], None] | None,
     source_errors: errors_named,
 ) -> None:
-    root = tree[0].table
     for node in tree:
         run.tables[node.table.label] = TableFigures()
-    last_key = None
     started = time.monotonic()
     deadline = started + rule.max_runtime.seconds if rule.max_runtime else None
+    with ReplicaLag.watch(rule, log) as replica:
+        _batch_loop(
+            run, rule, tree, predicate, source, archive, run_id, log, after_copy, source_errors, replica, deadline
+        )
+    run.seconds = time.monotonic() - started
+
+
+def _batch_loop(run, rule, tree, predicate, source, archive, run_id, log, after_copy, source_errors, replica, deadline):
+    """Batches until nothing is left, or max_rows / max_runtime stops it (between batches, said in
+    `run.why_stopped`); before each, the replica (if any) may hold it back."""
+    root = tree[0].table
+    last_key = None
     while True:
         if rule.max_rows is not None and run.parent_rows >= rule.max_rows:
             run.why_stopped = "max_rows"
             break
+        if replica is not None:
+            run.replica_paused_seconds += replica.wait_until_caught_up(deadline)
         if deadline is not None and time.monotonic() >= deadline:
             run.why_stopped = "max_runtime"
             log(f"stopped after max_runtime ({rule.max_runtime}), between batches; the next run goes on")
@@ -429,12 +443,12 @@ def _move_batches(
         limit = rule.batch_size if rule.max_rows is None else min(rule.batch_size, rule.max_rows - run.parent_rows)
         batch_started = time.monotonic()
         with source_errors:
-            keys = _lock_batch(source, tree, predicate, last_key, limit)
+            keys = _lock_batch(source, tree, predicate, last_key, limit, levels=archive is not None)
         if not keys[0]:
             source.rollback()
             break
         if archive is None:
-            _move_same_database(run, rule, tree, source, keys, run_id)
+            _move_same_database(run, rule, tree, source, keys[0], run_id)
         else:
             _move_across(run, rule, tree, source, archive, keys, run_id, after_copy, source_errors)
         last_key = keys[0][-1]
@@ -442,12 +456,61 @@ def _move_batches(
         run.longest_batch_ms = max(run.longest_batch_ms, (time.monotonic() - batch_started) * 1000)
         verb = "purged" if rule.purge else "archived"
         log(f"batch {run.batches}: {run.parent_rows:,} {root.label} rows {verb} so far")
-    run.seconds = time.monotonic() - started
 
 
-def _lock_batch(source, tree: list[Node], predicate, last_key: tuple | None, limit: int) -> list[list[tuple]]:
-    """The next batch's keys of every table of the tree (same order as the tree), locked parent-first:
-    the rule's rows after `last_key`, then each level's rows referencing the level above."""
+class ReplicaLag:
+    """A rule's replica (`replica_dsn`): between batches, wait while its replay is more than
+    `max_replica_lag` behind — never while holding a lock (no batch is open then)."""
+
+    POLL_SECONDS = 1.0
+
+    def __init__(self, conn: Connection, rule: ArchiveRule, log: Log) -> None:
+        self.conn, self.rule, self.log = conn, rule, log
+
+    @classmethod
+    @contextlib.contextmanager
+    def watch(cls, rule: ArchiveRule, log: Log) -> Iterator["ReplicaLag | None"]:
+        if rule.replica_dsn is None:
+            yield None
+            return
+        with connect(rule.replica_dsn.get_secret_value(), statement_timeout="10s", purpose="archive") as conn:
+            if not one(conn.execute(read_sql("archive_replica_lag.sql")))["replica"]:
+                raise ArchiveError(
+                    f"archive rule {rule.name}: replica_dsn {describe_dsn(rule.replica_dsn.get_secret_value())} is "
+                    "not a replica (pg_is_in_recovery() is false); nothing was moved"
+                )
+            conn.rollback()
+            yield cls(conn, rule, log)
+
+    def lag(self) -> float:
+        seconds = float(one(self.conn.execute(read_sql("archive_replica_lag.sql")))["lag_seconds"])
+        self.conn.rollback()
+        return seconds
+
+    def wait_until_caught_up(self, deadline: float | None) -> float:
+        """Seconds spent waiting (0 when the replica is within the limit, or the deadline passed)."""
+        limit = self.rule.max_replica_lag.seconds if self.rule.max_replica_lag else 0
+        started = time.monotonic()
+        said = None
+        while (lag := self.lag()) > limit:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if said is None or time.monotonic() - said >= 60:
+                self.log(
+                    f"paused: the replica replays {lag:.0f} s behind (max_replica_lag {self.rule.max_replica_lag})"
+                )
+                said = time.monotonic()
+            time.sleep(self.POLL_SECONDS)
+        return time.monotonic() - started if said is not None else 0.0
+
+
+def _lock_batch(
+    source, tree: list[Node], predicate, last_key: tuple | None, limit: int, levels: bool
+) -> list[list[tuple]]:
+    """The next batch's keys, locked: the rule's rows after `last_key`, and with `levels` (a copy to
+    another database needs every row's key) each level's rows referencing the level above, parent-first,
+    in the tree's order. Within one database the rule's rows alone are locked: a new row referencing
+    one of them waits for the batch's commit and then fails its foreign key, so none is left behind."""
     root = tree[0].table
     after = (
         sql.SQL("({}) > ({}) AND ").format(root.key_columns, sql.SQL(", ").join(map(sql.Literal, last_key)))
@@ -458,7 +521,7 @@ def _lock_batch(source, tree: list[Node], predicate, last_key: tuple | None, lim
         k=root.key_columns, t=root.ident, after=after, p=predicate, n=sql.Literal(limit)
     )
     keys = [[tuple(row.values()) for row in source.execute(query).fetchall()]]
-    for node in tree[1:]:
+    for node in tree[1:] if levels else []:
         parent_keys = keys[node.parent]
         if not parent_keys:
             keys.append([])
@@ -490,13 +553,29 @@ def _ledger(conn, rule: ArchiveRule, table: Table, added: int, checksum: int, ru
     )
 
 
-def _move_same_database(run, rule, tree: list[Node], conn, keys: list[list[tuple]], run_id) -> None:
-    """One transaction: leaves first, the rule's table last, each DELETE … RETURNING into the archive."""
-    for node, node_keys in reversed(list(zip(tree, keys, strict=True))):
-        table = node.table
-        if not node_keys:
-            continue
-        condition, params = _own_keys(table, node_keys)
+def _rows_of_batch(tree: list[Node], index: int, root_keys: list[tuple]) -> tuple[sql.Composable, tuple]:
+    """The condition selecting tree[index]'s rows of a batch: the root's own keys, or the foreign key
+    into the rows its parent has in the batch (a subquery per level above)."""
+    node = tree[index]
+    if node.parent < 0:
+        return _own_keys(node.table, root_keys)
+    parent = tree[node.parent]
+    fk = sql.SQL(", ").join(map(sql.Identifier, node.fk))
+    if parent.parent < 0:
+        return _in_keys(node.fk, parent.table.key_types, root_keys)
+    above, params = _rows_of_batch(tree, node.parent, root_keys)
+    subquery = sql.SQL("SELECT {k} FROM {t} WHERE {c}").format(
+        k=parent.table.key_columns, t=parent.table.ident, c=above
+    )
+    return sql.SQL("({}) IN ({})").format(fk, subquery), params
+
+
+def _move_same_database(run, rule, tree: list[Node], conn, root_keys: list[tuple], run_id) -> None:
+    """One transaction: leaves first, the rule's table last, each DELETE … RETURNING into the archive,
+    each level's rows found by their foreign key into the batch's rows above."""
+    for index in reversed(range(len(tree))):
+        table = tree[index].table
+        condition, params = _rows_of_batch(tree, index, root_keys)
         if rule.purge:  # no copy: the ledger keeps the count and key checksum of what was deleted
             query = sql.SQL(
                 "WITH gone AS (DELETE FROM {t} WHERE {c} RETURNING {k}) SELECT count(*) AS n, " + KEY_HASH + " AS h"
@@ -504,7 +583,8 @@ def _move_same_database(run, rule, tree: list[Node], conn, keys: list[list[tuple
             ).format(table.key_text, t=table.ident, c=condition, k=table.key_columns)
             row = conn.execute(query, params).fetchone()
             _tally(run, table, row["n"], int(row["h"]), row["n"], int(row["h"]))
-            _ledger(conn, rule, table, row["n"], int(row["h"]), run_id, PURGED)
+            if row["n"]:
+                _ledger(conn, rule, table, row["n"], int(row["h"]), run_id, PURGED)
             continue
         query = sql.SQL(
             "WITH moved AS (DELETE FROM {src} WHERE {c} RETURNING *),"
@@ -521,7 +601,8 @@ def _move_same_database(run, rule, tree: list[Node], conn, keys: list[list[tuple
         )
         row = conn.execute(query, params).fetchone()
         _tally(run, table, row["removed"], int(row["removed_h"]), row["added"], int(row["added_h"]))
-        _ledger(conn, rule, table, row["added"], int(row["added_h"]), run_id)
+        if row["removed"] or row["added"]:
+            _ledger(conn, rule, table, row["added"], int(row["added_h"]), run_id)
     conn.commit()
 
 

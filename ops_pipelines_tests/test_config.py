@@ -15,6 +15,7 @@ ENV = {
     "ALERT_WEBHOOK_URL": "https://hooks.example.com/T000/B000/XXXX",
     "OPS_METRICS_DSN": "host=metrics.internal dbname=ops_metrics",
     "ERP_ARCHIVE_DSN": "host=archive.internal dbname=erp_archive",
+    "ERP_REPLICA_DSN": "host=replica.internal dbname=erp",
 }
 MINIMAL = """\
 backup_store: {local_dir: /tmp/backups}

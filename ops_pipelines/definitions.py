@@ -16,6 +16,7 @@ from ops_pipelines.automation import (
     instance_cleanup,
     jobs,
     metrics_textfile,
+    recover,
     schedules,
     sensors,
 )
@@ -30,7 +31,7 @@ def build_definitions(config: OpsConfig) -> dg.Definitions:
     capability_jobs = jobs.capability_jobs(config, fleets)
     cleanup_job, cleanup_schedule = instance_cleanup.build(config.timezone)
     automation = dg.Definitions(
-        jobs=[*jobs.build(capability_jobs), cleanup_job],
+        jobs=[*jobs.build(capability_jobs), cleanup_job, recover.build(config)],
         schedules=[*schedules.build(config, capability_jobs), cleanup_schedule],
         sensors=[
             *sensors.build(config, capability_jobs),

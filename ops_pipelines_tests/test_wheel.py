@@ -3,6 +3,7 @@ a fresh virtualenv, and run from a folder outside the checkout, so a file the wh
 fails here rather than at a user's first backup."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -88,3 +89,14 @@ def test_a_wheel_installed_elsewhere_runs_a_real_backup(erp_db, tmp_path):
     found = json.loads(run.stdout.strip().splitlines()[-1])
     assert found["package"].startswith(site), found  # the wheel's copy, not the checkout
     assert found["tables"] == 10 and found["readable"] and found["assets"] > 5
+    # The recovery command comes with the wheel, and reads the same config.
+    listing = subprocess.run(
+        [venv / "bin" / "ops-pipelines", "backups", "erp"],
+        cwd=elsewhere,
+        env={**os.environ, "OPS_PIPELINES_CONFIG": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.startswith("1 backup of erp in ") and "complete" in listing.stdout

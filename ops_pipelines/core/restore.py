@@ -92,18 +92,18 @@ def run_restore_test(
         log(f"removed {path}, left by an interrupted restore test")
     with owned(db.name, "dump") as tmp:
         archive = tmp / "archive.dump"
-        _verified_copy(storage, manifest, archive)
+        verified_copy(storage, manifest, archive)
         log(f"backup {entry.stamp}: sha256 matches the manifest; restoring {manifest.dump_bytes / 1e6:,.1f} MB")
         with sandbox.open(manifest.server_major) as target:
             report.sandbox = target.description
             started = time.monotonic()
-            report.restore_errors = _pg_restore(archive, target, db.restore_test.jobs)
+            report.restore_errors = pg_restore_into(archive, target, db.restore_test.jobs)
             report.restore_seconds = time.monotonic() - started
             log(f"restored into {target.description} in {report.restore_seconds:.1f} s")
             if after_restore:
                 after_restore(target.dsn)
             started = time.monotonic()
-            _verify(target.dsn, manifest, db.restore_test.sanity_queries, report)
+            verify_counts(target.dsn, manifest, db.restore_test.sanity_queries, report)
             report.verify_seconds = time.monotonic() - started
     report.finished_at = dt.datetime.now(dt.UTC)
     if report.passed:
@@ -132,7 +132,7 @@ def recent_restore(newest_verified: str | None, max_age: dt.timedelta, now: dt.d
     )
 
 
-def _verified_copy(storage: BackupStorage, manifest: BackupManifest, archive: Path) -> None:
+def verified_copy(storage: BackupStorage, manifest: BackupManifest, archive: Path) -> None:
     """One read of the dump: sha256 of what is stored, and the decompressed archive on disk."""
     dump = StoredDump(storage, manifest.dump_key)
     try:
@@ -148,11 +148,14 @@ def _verified_copy(storage: BackupStorage, manifest: BackupManifest, archive: Pa
         raise RestoreRefused(f"{manifest.dump_key} ends before its zstd frame does: truncated, not restored")
 
 
-def _pg_restore(archive: Path, target: RestoreTarget, jobs: int) -> list[str]:
-    """pg_restore into the sandbox; returns the errors it reported (none means a clean restore)."""
+def pg_restore_into(archive: Path, target: RestoreTarget, jobs: int, owners: bool = False) -> list[str]:
+    """pg_restore into an empty database; returns the errors it reported (none means a clean restore).
+    `owners`: keep the dump's owners and privileges (a real recovery), else leave them out (a sandbox)."""
     pg_restore = commands.find_program("pg_restore", target.pg_bin_dir)
-    connection = commands.tool_connection(target.dsn, "ops_pipelines/restore_test")
-    args = [pg_restore, "--no-owner", "--no-privileges", f"--jobs={jobs}", "--dbname", connection.dbname, archive]
+    purpose = "ops_pipelines/recover" if owners else "ops_pipelines/restore_test"
+    connection = commands.tool_connection(target.dsn, purpose)
+    keep = [] if owners else ["--no-owner", "--no-privileges"]
+    args = [pg_restore, *keep, f"--jobs={jobs}", "--dbname", connection.dbname, archive]
     try:
         result = commands.run(args, timeout=24 * 3600, env=connection.env, ok_codes=(0, 1))
     except CommandFailed as exc:
@@ -163,7 +166,7 @@ def _pg_restore(archive: Path, target: RestoreTarget, jobs: int) -> list[str]:
     return errors
 
 
-def _verify(dsn: str, manifest: BackupManifest, sanity_queries: list[str], report: RestoreReport) -> None:
+def verify_counts(dsn: str, manifest: BackupManifest, sanity_queries: list[str], report: RestoreReport) -> None:
     with connect(dsn, statement_timeout="1h", purpose="restore_test") as conn:
         for name, expected in sorted(manifest.table_counts.items()):
             schema, table = parse_qualified_name(name)

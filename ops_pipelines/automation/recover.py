@@ -1,0 +1,70 @@
+"""The `recover` job: `ops-pipelines recover` from the launchpad, for when the UI is up. Never
+scheduled: a recovery is a decision. Same steps, same refusals (core/recover.py)."""
+
+from typing import Literal
+
+import dagster as dg
+
+from ops_pipelines.config import OpsConfig
+from ops_pipelines.core.backup_catalog import list_backups
+from ops_pipelines.core.recover import backup_store, choose_backup, recover, verified_stamps
+from ops_pipelines.errors import OpsError
+
+
+class RecoverConfig(dg.Config):
+    database: str  # a configured database whose backup to restore
+    target: str  # the database to create, or with replace: true to swap (the old one is kept)
+    target_dsn: str = ""  # the server to restore on; empty: the configured database's server
+    backup: str = ""  # a backup stamp; empty: the newest one a restore test proved
+    source: Literal["local", "s3"] = "local"
+    replace: bool = False
+    jobs: int = 2
+
+
+def build(ops_config: OpsConfig) -> dg.JobDefinition:
+    names = [db.name for db in ops_config.databases]
+
+    @dg.op(
+        description="Restores a backup into <target>__restoring, verifies every table's row count against the "
+        "manifest, then renames it to the target (an existing one is refused unless replace: true).",
+    )
+    def recover_database(context: dg.OpExecutionContext, config: RecoverConfig) -> dg.Output:
+        if config.database not in names:
+            raise OpsError(f"no database {config.database} in the config (it has: {', '.join(names)})")
+        db = ops_config.database(config.database)
+        storage = backup_store(ops_config, config.source)
+        entry = choose_backup(
+            list_backups(storage, db.name), config.backup or None, verified_stamps(ops_config, storage, db.name)
+        )
+        done = recover(
+            db,
+            storage,
+            entry,
+            config.target,
+            config.target_dsn or None,
+            replace=config.replace,
+            jobs=config.jobs,
+            log=context.log.info,
+        )
+        metadata = {
+            "backup": done.backup,
+            "target": done.target,
+            "tables_checked": done.tables_checked,
+            "rows_checked": done.rows_checked,
+            "restore_seconds": round(done.restored_seconds, 2),
+        }
+        if done.replaced:
+            metadata["replaced_kept_as"] = done.replaced
+            context.log.info(f'the replaced database is kept; when satisfied: DROP DATABASE "{done.replaced}";')
+        return dg.Output(None, metadata=metadata)
+
+    @dg.job(
+        name="recover",
+        description="Recovery of one database into a named target (launchpad config: database, target, backup, "
+        "replace ...). Never scheduled. The same as `ops-pipelines recover` on the command line.",
+        tags={"ops_pipelines/capability": "recover"},
+    )
+    def recover_job():
+        recover_database()
+
+    return recover_job

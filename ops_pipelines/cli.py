@@ -1,0 +1,82 @@
+"""`ops-pipelines`: recovery from the command line, for the DBA at 3 a.m. when the UI may be down.
+
+    ops-pipelines backups DATABASE [--from local|s3]
+    ops-pipelines recover DATABASE --target NAME [--target-dsn DSN] [--backup STAMP] [--from local|s3]
+                                   [--replace] [--jobs N]
+
+It reads the config named by OPS_PIPELINES_CONFIG, like the code location. Every failure is one line
+on stderr and a nonzero exit; the target database is then as it was.
+"""
+
+import argparse
+import datetime as dt
+import sys
+
+from ops_pipelines.config import load_config_from_env
+from ops_pipelines.core.backup_catalog import list_backups
+from ops_pipelines.core.recover import backup_store, choose_backup, describe_backups, recover, verified_stamps
+from ops_pipelines.errors import OpsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="ops-pipelines",
+        description="Recovery of a configured database from its backups (reads $OPS_PIPELINES_CONFIG).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("backups", help="list a database's backups: verified or not, size, age")
+    listing.add_argument("database")
+    listing.add_argument("--from", dest="source", choices=("local", "s3"), default="local")
+    restore = commands.add_parser(
+        "recover",
+        help="restore a backup into a database, verify it, then give it the target's name",
+        description="Restores into <target>__restoring, verifies every table's row count against the backup's "
+        "manifest, then renames it to the target. An existing target holding tables is refused unless --replace; "
+        "then it is kept as <target>__replaced_<stamp>.",
+    )
+    restore.add_argument("database", help="the configured database whose backup to restore")
+    restore.add_argument("--target", required=True, help="the database to create (or, with --replace, replace)")
+    restore.add_argument("--target-dsn", help="the server to restore on (default: the configured database's)")
+    restore.add_argument("--backup", help="a backup stamp (default: the newest one a restore test proved)")
+    restore.add_argument("--from", dest="source", choices=("local", "s3"), default="local")
+    restore.add_argument("--replace", action="store_true", help="swap an existing target (it is kept, renamed)")
+    restore.add_argument("--jobs", type=int, default=2, help="pg_restore jobs (default 2)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config_from_env()
+        names = [d.name for d in config.databases]
+        if args.database not in names:
+            raise OpsError(
+                f"no database {args.database} in {config.source or 'the config'} (it has: {', '.join(names)})"
+            )
+        db = config.database(args.database)
+        storage = backup_store(config, args.source)
+        entries = list_backups(storage, db.name)
+        verified = verified_stamps(config, storage, db.name)
+        if args.command == "backups":
+            lines = describe_backups(entries, verified, dt.datetime.now(dt.UTC))
+            noun = "backup" if len(entries) == 1 else "backups"
+            print(f"{len(entries)} {noun} of {db.name} in {storage.uri(db.name)}, newest first:")
+            print("\n".join(lines) if lines else "(none)")
+            return 0
+        entry = choose_backup(entries, args.backup, verified)
+        say(f"recovering {db.name} from backup {entry.stamp} ({storage.uri(db.name)}) into {args.target}")
+        done = recover(db, storage, entry, args.target, args.target_dsn, replace=args.replace, jobs=args.jobs, log=say)
+        say(
+            f"done: {args.target} holds backup {done.backup} ({done.tables_checked} tables, {done.rows_checked:,} "
+            f"rows verified; restored in {done.restored_seconds:.1f} s)"
+        )
+        if done.replaced:
+            say(f'the replaced database is kept; when satisfied: DROP DATABASE "{done.replaced}";')
+        return 0
+    except OpsError as exc:
+        print(f"ops-pipelines: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""`ops-pipelines recover` and `backups` against real PostgreSQL: recovery into a new database with
+exact counts, a refusal that leaves an existing target identical, `--replace` keeping the old one,
+and a kill during the restore that leaves the target as it was (the next run cleans up)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from psycopg import sql
+
+from ops_pipelines.cli import main
+from ops_pipelines.config import load_config
+from ops_pipelines.definitions import build_definitions, capability_job
+from ops_pipelines.resources.postgres import connect, with_dbname
+from ops_pipelines_tests.helpers import row_counts
+
+TABLES = ["public.orders", "public.order_lines", "public.lots", "public.users", "auth.login_attempts"]
+
+
+@pytest.fixture
+def backed_up(erp_db, tmp_path, monkeypatch):
+    """A config file naming the ERP copy, two backups, the older one proven by a restore test."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"timezone: UTC\nbackup_store: {{local_dir: {tmp_path / 'store'}}}\n"
+        f'databases:\n  - name: erp\n    dsn: "{erp_db}"\n'
+    )
+    monkeypatch.setenv("OPS_PIPELINES_CONFIG", str(path))
+    config = load_config(path)
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    backup = capability_job(defs, config, "erp", "backup")
+    assert backup.execute_in_process(partition_key="erp", instance=instance, asset_selection=[dg.AssetKey("backup")])
+    restore_test = capability_job(defs, config, "erp", "restore_test")
+    assert restore_test.execute_in_process(partition_key="erp", instance=instance)
+    assert backup.execute_in_process(partition_key="erp", instance=instance, asset_selection=[dg.AssetKey("backup")])
+    targets: list[str] = []
+    yield erp_db, targets
+    with connect(with_dbname(erp_db, "postgres"), autocommit=True) as conn:
+        for name in conn.execute("SELECT datname FROM pg_database").fetchall():
+            if any(name["datname"].startswith(t) for t in targets):
+                conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name["datname"])))
+
+
+def new_target(targets: list[str]) -> str:
+    name = f"ops_test_rec_{uuid.uuid4().hex[:8]}"
+    targets.append(name)
+    return name
+
+
+def fingerprint(dsn: str) -> tuple:
+    """Row counts and a checksum of one table's content: 'identical' means both."""
+    with connect(dsn) as conn:
+        digest = conn.execute("SELECT md5(string_agg(l::text, ',' ORDER BY l.id)) AS h FROM public.lots AS l")
+        return tuple(row_counts(dsn, TABLES).items()), digest.fetchone()["h"]
+
+
+def test_backups_lists_verified_and_unverified(backed_up, capsys):
+    assert main(["backups", "erp"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("2 backups of erp in ")
+    assert "complete" in lines[1] and "verified" in lines[2]  # newest first: only the older one was tested
+    assert "MB" in lines[1] and "h old" in lines[1]
+
+
+def test_recover_into_a_new_database_restores_the_newest_proven_backup_exactly(backed_up, capsys):
+    erp_db, targets = backed_up
+    target = new_target(targets)
+    assert main(["recover", "erp", "--target", target]) == 0
+    out = capsys.readouterr().out
+    assert f"renamed to {target}" in out and "rows verified" in out
+    assert row_counts(with_dbname(erp_db, target), TABLES) == row_counts(erp_db, TABLES)
+    with connect(with_dbname(erp_db, "postgres")) as conn:  # nothing left behind
+        left = conn.execute("SELECT count(*) AS n FROM pg_database WHERE datname = %s", (target + "__restoring",))
+        assert left.fetchone()["n"] == 0
+
+
+def test_an_existing_target_is_refused_untouched_and_replace_keeps_the_old_one(backed_up, capsys):
+    erp_db, targets = backed_up
+    target = new_target(targets)
+    assert main(["recover", "erp", "--target", target]) == 0
+    target_dsn = with_dbname(erp_db, target)
+    with connect(target_dsn, autocommit=True) as conn:  # the live database moves on after the backup
+        conn.execute("DELETE FROM public.lots WHERE id % 7 = 0")
+    before = fingerprint(target_dsn)
+    capsys.readouterr()
+
+    assert main(["recover", "erp", "--target", target]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"ops-pipelines: error: database {target} exists and holds tables: pass --replace to swap it (the old one "
+        "is kept), or choose another --target"
+    )
+    assert fingerprint(target_dsn) == before
+
+    session = connect(target_dsn)  # a client still connected: --replace ends it
+    session.__enter__()
+    try:
+        assert main(["recover", "erp", "--target", target, "--replace"]) == 0
+    finally:
+        try:
+            session.__exit__(None, None, None)
+        except Exception:  # noqa: BLE001 - its connection was terminated, as intended
+            pass
+    out = capsys.readouterr().out
+    replaced = out.split('DROP DATABASE "', 1)[1].split('"', 1)[0]
+    assert replaced.startswith(f"{target}__replaced_")
+    assert fingerprint(with_dbname(erp_db, replaced)) == before  # the old one is kept, as it was
+    assert row_counts(target_dsn, TABLES) == row_counts(erp_db, TABLES)  # the backup is in place
+
+
+def test_a_kill_during_the_restore_leaves_the_target_as_it_was(backed_up, tmp_path):
+    erp_db, targets = backed_up
+    target = new_target(targets)
+    assert main(["recover", "erp", "--target", target]) == 0
+    target_dsn = with_dbname(erp_db, target)
+    with connect(target_dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM public.lots WHERE id % 5 = 0")
+        before = fingerprint(target_dsn)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ops_pipelines.cli", "recover", "erp", "--target", target, "--replace"],
+            env=os.environ,
+            stdout=(tmp_path / "recover.log").open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:  # until pg_restore writes into <target>__restoring
+                busy = conn.execute(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = %s AND application_name LIKE %s",
+                    (target + "__restoring", "ops_pipelines/recover%"),
+                ).fetchone()["n"]
+                if busy:
+                    break
+                assert process.poll() is None, (tmp_path / "recover.log").read_text()
+                time.sleep(0.05)
+            else:
+                pytest.fail("pg_restore never started")
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    assert fingerprint(target_dsn) == before  # untouched
+    assert main(["recover", "erp", "--target", target, "--replace"]) == 0  # drops the leftover, then recovers
+    assert row_counts(target_dsn, TABLES) == row_counts(erp_db, TABLES)
+
+
+def test_a_wrong_stamp_and_an_unknown_database_are_one_line_errors(backed_up, capsys):
+    _, targets = backed_up
+    assert main(["recover", "erp", "--target", new_target(targets), "--backup", "20990101T000000Z"]) == 1
+    assert capsys.readouterr().err.startswith("ops-pipelines: error: no backup 20990101T000000Z (the newest: ")
+    assert main(["backups", "nope"]) == 1
+    assert capsys.readouterr().err.strip().endswith("(it has: erp)")
+
+
+def test_the_console_script_is_installed():
+    script = Path(sys.executable).parent / "ops-pipelines"
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "recover" in result.stdout and "backups" in result.stdout
+
+
+def test_the_recover_job_does_the_same_from_the_launchpad(backed_up):
+    erp_db, targets = backed_up
+    target = new_target(targets)
+    config = load_config(Path(os.environ["OPS_PIPELINES_CONFIG"]))
+    job = build_definitions(config).resolve_job_def("recover")
+    result = job.execute_in_process(
+        run_config={"ops": {"recover_database": {"config": {"database": "erp", "target": target}}}},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    [step] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    figures = step.event_specific_data.metadata
+    assert figures["target"].value == target and figures["rows_checked"].value > 0
+    assert row_counts(with_dbname(erp_db, target), TABLES) == row_counts(erp_db, TABLES)
+    refused = job.execute_in_process(
+        run_config={"ops": {"recover_database": {"config": {"database": "erp", "target": target}}}},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not refused.success  # an existing target: the same refusal as the command line

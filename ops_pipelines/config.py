@@ -276,6 +276,7 @@ class RestoreTestSettings(_Section):
     jobs: int = Field(default=2, ge=1, le=64)
     sanity_queries: list[str] = []  # each must return at least one row after the restore
     max_age: FixedDuration = parse_duration("8 days")
+    offsite_max_age: FixedDuration = parse_duration("35 days")  # the S3 drill (offsite_restore_test) runs monthly
 
     @model_validator(mode="after")
     def _scratch_needs_server(self) -> "RestoreTestSettings":

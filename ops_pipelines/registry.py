@@ -24,6 +24,7 @@ from ops_pipelines.assets import (
     capacity,
     maintenance_window,
     offsite,
+    offsite_restore,
     reindex,
     restore_test,
     retention,
@@ -67,6 +68,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         extra_checks=(("restore_test", "restore_recent"),),  # a lapse in restore testing shows with every backup
     ),
     Capability("restore_test", (Part(restore_test.build, _always("restore_test")),), schedule=FIRST_WEEK),
+    Capability(
+        "offsite_restore_test",
+        (Part(offsite_restore.build, _with_s3("offsite_restore_test")),),
+        schedule=FIRST_WEEK,
+    ),
     Capability(
         "vacuum",
         (Part(vacuum.build, _always("vacuum_analyze")),),

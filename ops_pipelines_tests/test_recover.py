@@ -185,3 +185,42 @@ def test_the_recover_job_does_the_same_from_the_launchpad(backed_up):
         raise_on_error=False,
     )
     assert not refused.success  # an existing target: the same refusal as the command line
+
+
+# ---------------------------------------------------------------------------- the off-site drill
+
+
+def test_the_offsite_restore_test_proves_the_s3_copy_and_fails_on_a_tampered_object(
+    erp_db, tmp_path, s3_endpoint, s3_bucket, monkeypatch
+):
+    import boto3
+
+    from ops_pipelines_tests.helpers import make_config
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    config = make_config(
+        tmp_path / "store", {"erp": erp_db}, s3=f'{{bucket: {s3_bucket}, endpoint_url: "{s3_endpoint}"}}'
+    )
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    assert capability_job(defs, config, "erp", "backup").execute_in_process(partition_key="erp", instance=instance)
+    drill = capability_job(defs, config, "erp", "offsite_restore_test")
+    passed = drill.execute_in_process(partition_key="erp", instance=instance)
+    assert passed.success
+    metadata = instance.get_latest_materialization_event(
+        dg.AssetKey("offsite_restore_test")
+    ).asset_materialization.metadata
+    assert metadata["source"].value.startswith(f"s3://{s3_bucket}/erp/") and metadata["passed"].value
+    assert metadata["tables_checked"].value == 10
+    assert {c.check_name: c.passed for c in passed.get_asset_check_evaluations()} == {"offsite_restorable": True}
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    key = metadata["source"].value.split(f"s3://{s3_bucket}/", 1)[1]
+    stored = s3.get_object(Bucket=s3_bucket, Key=key)
+    data = bytearray(stored["Body"].read())
+    data[len(data) // 2] ^= 0x01  # one bit flipped in S3; the object's sha256 metadata still claims the original
+    s3.put_object(Bucket=s3_bucket, Key=key, Body=bytes(data), Metadata=stored["Metadata"])
+    failed = drill.execute_in_process(partition_key="erp", instance=instance, raise_on_error=False)
+    assert not failed.success
+    cause = failed.get_step_failure_events()[0].step_failure_data.error.message
+    assert "erp: off-site backup" in cause and "not restored" in cause

@@ -226,7 +226,10 @@ def test_disk_full_fails_in_one_line_and_keeps_older_backups(erp_db, tiny_disk):
         backup_of(erp_db, tiny_disk)
     assert "\n" not in str(info.value)
     names = sorted(p.name for p in (tiny_disk / "erp").iterdir() if not p.name.startswith("."))
-    assert names == sorted([Path(first.uri).name, Path(first.uri).name.replace(".dump.zst", ".manifest.json")])
+    kept = Path(first.uri).name
+    assert names == sorted(
+        [kept, kept.replace(".dump.zst", ".manifest.json"), kept.replace(".dump.zst", ".globals.sql")]
+    )
     assert backup_checks.checksum(storage, list_backups(storage, "erp")[-1]).passed
 
 

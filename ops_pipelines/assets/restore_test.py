@@ -165,6 +165,7 @@ def restore_metadata(report: RestoreReport) -> dict:
         "tables_checked": dg.MetadataValue.int(report.tables_checked),
         "rows_checked": dg.MetadataValue.int(report.rows_checked),
         "sanity_queries_passed": dg.MetadataValue.int(report.sanity_queries_passed),
+        "owners_checked": dg.MetadataValue.bool(report.owners_checked),
         "restore_errors": dg.MetadataValue.md("\n".join(f"- {md_cell(e)}" for e in report.restore_errors) or "none"),
         "mismatches": dg.MetadataValue.table(
             mismatch_rows,

@@ -27,7 +27,7 @@ import zstandard
 from psycopg import IsolationLevel, sql
 
 from ops_pipelines.config import DatabaseConfig
-from ops_pipelines.core.backup_catalog import dump_key, manifest_key, stamp_for
+from ops_pipelines.core.backup_catalog import dump_key, globals_key, manifest_key, stamp_for
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.errors import CommandFailed, OpsError
 from ops_pipelines.resources import commands
@@ -136,6 +136,14 @@ def _locked_backup(
             raise
         counter.shutdown()
         conn.rollback()  # read-only: nothing to commit; ends the snapshot
+        globals_sql = _dump_globals(pg_dump.parent, target, log)
+        globals_name = globals_key(db.name, stamp) if globals_sql is not None else None
+        if globals_name is not None and globals_sql is not None:
+            try:
+                storage.write_bytes(globals_name, globals_sql)
+            except BaseException:
+                storage.delete(key)
+                raise
 
         manifest = BackupManifest(
             database=db.name,
@@ -155,11 +163,15 @@ def _locked_backup(
             source=source,
             table_counts=counts,
             counted="listed" if db.backup.count_tables else "all",
+            globals_key=globals_name,
+            globals_sha256=hashlib.sha256(globals_sql).hexdigest() if globals_sql is not None else None,
         )
         try:
             storage.write_bytes(manifest_key(db.name, stamp), manifest.to_json().encode())
         except BaseException:
             storage.delete(key)  # a dump without its manifest is no backup
+            if globals_name:
+                storage.delete(globals_name)
             raise
     return BackupResult(manifest, storage.uri(key), partials)
 
@@ -174,6 +186,22 @@ def _unused_stamp(storage: LocalStorage, database: str) -> tuple[str, dt.datetim
         if not storage.list_names(f"{database}/{stamp}"):
             return stamp, started_at
         time.sleep(1.001 - started_at.microsecond / 1e6)
+
+
+def _dump_globals(bin_dir: Path, target, log: Log) -> bytes | None:
+    """The server's roles (without passwords), memberships and tablespaces, as SQL; None, with a warning
+    in the log, when this role may not read them: the backup itself does not depend on it."""
+    pg_dumpall = bin_dir / "pg_dumpall"
+    try:
+        result = commands.run(
+            [pg_dumpall, "--globals-only", "--no-role-passwords", "--no-password", f"--dbname={target.dbname}"],
+            timeout=300,
+            env=target.env,
+        )
+    except (CommandFailed, OpsError) as exc:
+        log(f"WARNING: roles and grants not saved (pg_dumpall --globals-only failed: {exc}); the backup is complete")
+        return None
+    return result.stdout.encode()
 
 
 def _take_source_lock(conn: Connection, database: str) -> None:

@@ -17,6 +17,7 @@ from ops_pipelines.resources.storage import BackupStorage, StoredObject
 DUMP_SUFFIX = ".dump.zst"
 MANIFEST_SUFFIX = ".manifest.json"
 VERIFIED_SUFFIX = ".restore-ok.json"
+GLOBALS_SUFFIX = ".globals.sql"  # pg_dumpall --globals-only --no-role-passwords: the roles the dump's grants name
 _STAMP = re.compile(r"^(\d{8}T\d{6}Z)\.")
 
 
@@ -44,6 +45,10 @@ def manifest_key(database: str, stamp: str) -> str:
     return f"{database}/{stamp}{MANIFEST_SUFFIX}"
 
 
+def globals_key(database: str, stamp: str) -> str:
+    return f"{database}/{stamp}{GLOBALS_SUFFIX}"
+
+
 def verified_key(database: str, stamp: str) -> str:
     return f"{database}/{stamp}{VERIFIED_SUFFIX}"
 
@@ -57,6 +62,7 @@ class BackupEntry:
     dump: StoredObject | None
     manifest: StoredObject | None
     verified: bool
+    globals: StoredObject | None = None
 
     @property
     def started_at(self) -> dt.datetime:
@@ -68,7 +74,11 @@ class BackupEntry:
 
     @property
     def keys(self) -> list[str]:
-        keys = [self.dump.key if self.dump else None, self.manifest.key if self.manifest else None]
+        keys = [
+            self.dump.key if self.dump else None,
+            self.manifest.key if self.manifest else None,
+            self.globals.key if self.globals else None,
+        ]
         if self.verified:
             keys.append(verified_key(self.database, self.stamp))
         return [k for k in keys if k]
@@ -91,6 +101,7 @@ def list_backups(storage: BackupStorage, database: str) -> list[BackupEntry]:
             dump=files.get(DUMP_SUFFIX),
             manifest=files.get(MANIFEST_SUFFIX),
             verified=VERIFIED_SUFFIX in files,
+            globals=files.get(GLOBALS_SUFFIX),
         )
         for stamp, files in sorted(by_stamp.items())
         if DUMP_SUFFIX in files or MANIFEST_SUFFIX in files

@@ -37,6 +37,10 @@ class BackupManifest:
     source: str  # user@host:port/dbname, never the password
     table_counts: dict[str, int] = field(default_factory=dict)
     counted: str = "all"  # or "listed": only backup.count_tables were counted
+    # The server's roles and tablespaces (pg_dumpall --globals-only --no-role-passwords) beside the dump,
+    # so a restore can bring back owners and grants; None: not taken (older backup, or not permitted).
+    globals_key: str | None = None
+    globals_sha256: str | None = None
     manifest_version: int = MANIFEST_VERSION
 
     @property

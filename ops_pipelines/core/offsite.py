@@ -46,6 +46,8 @@ def copy_backup(source: BackupStorage, target: BackupStorage, entry: BackupEntry
         if dump.mismatch(manifest):
             # Raising inside the block aborts the upload: a damaged local file is not sent off-site.
             raise OpsError(f"{source.uri(manifest.dump_key)} no longer matches its manifest: not copied")
+    if manifest.globals_key:  # the roles file travels with its dump: an off-site restore needs it too
+        target.write_bytes(manifest.globals_key, source.read_bytes(manifest.globals_key))
     target.write_bytes(manifest_name, source.read_bytes(manifest_name))
     return CopyResult(manifest, target.uri(manifest.dump_key), dump.bytes, time.monotonic() - started, False)
 

@@ -13,6 +13,7 @@ The sandbox and the temporary file are removed in every path, failures and cance
 """
 
 import datetime as dt
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from psycopg import sql
 from ops_pipelines.config import DatabaseConfig, parse_qualified_name
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time, verified_key
 from ops_pipelines.core.manifest import BackupManifest
+from ops_pipelines.core.roles import apply_missing_roles
 from ops_pipelines.core.stored_dump import DumpDamaged, StoredDump
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import CommandFailed, OpsError
@@ -32,7 +34,7 @@ from ops_pipelines.resources import commands
 from ops_pipelines.resources.postgres import config_sql, connect, first_line, one
 from ops_pipelines.resources.sandbox import RestoreSandbox, RestoreTarget
 from ops_pipelines.resources.sandbox.local_cluster import owned, remove_leftovers
-from ops_pipelines.resources.storage import BackupStorage
+from ops_pipelines.resources.storage import BackupStorage, StorageError
 
 Log = Callable[[str], None]
 
@@ -62,6 +64,7 @@ class RestoreReport:
     mismatches: list[Mismatch] = field(default_factory=list)
     sanity_queries_passed: int = 0
     finished_at: dt.datetime | None = None
+    owners_checked: bool = False  # restored WITH owners and privileges, after the backup's roles
 
     @property
     def passed(self) -> bool:
@@ -90,6 +93,7 @@ def run_restore_test(
     report = RestoreReport(db.name, entry.stamp, sandbox.kind)
     for path in remove_leftovers():
         log(f"removed {path}, left by an interrupted restore test")
+    globals_sql = read_globals(storage, manifest)
     with owned(db.name, "dump") as tmp:
         archive = tmp / "archive.dump"
         verified_copy(storage, manifest, archive)
@@ -97,7 +101,16 @@ def run_restore_test(
         with sandbox.open(manifest.server_major) as target:
             report.sandbox = target.description
             started = time.monotonic()
-            report.restore_errors = pg_restore_into(archive, target, db.restore_test.jobs)
+            if globals_sql is not None:
+                # The dump's roles first, then the restore WITH owners and privileges: a grant or an owner
+                # naming a role the backup does not hold fails here, as it would in a real recovery.
+                roles = apply_missing_roles(target.dsn, globals_sql)
+                report.restore_errors += [f"roles: {e}" for e in roles.errors]
+                report.owners_checked = True
+                log(f"roles from the backup's globals: {len(roles.created)} created in the sandbox")
+            report.restore_errors += pg_restore_into(
+                archive, target, db.restore_test.jobs, owners=globals_sql is not None
+            )
             report.restore_seconds = time.monotonic() - started
             log(f"restored into {target.description} in {report.restore_seconds:.1f} s")
             if after_restore:
@@ -146,6 +159,19 @@ def verified_copy(storage: BackupStorage, manifest: BackupManifest, archive: Pat
         raise RestoreRefused(f"{problem}: not restored")
     if not dump.frame_complete:
         raise RestoreRefused(f"{manifest.dump_key} ends before its zstd frame does: truncated, not restored")
+
+
+def read_globals(storage: BackupStorage, manifest: BackupManifest) -> str | None:
+    """The backup's roles file, checked against the manifest's sha256; None for a backup without one."""
+    if not manifest.globals_key:
+        return None
+    try:
+        data = storage.read_bytes(manifest.globals_key)
+    except StorageError as exc:
+        raise RestoreRefused(f"{manifest.globals_key}: {exc}: not restored") from None
+    if hashlib.sha256(data).hexdigest() != manifest.globals_sha256:
+        raise RestoreRefused(f"{manifest.globals_key} does not match the manifest's sha256: not restored")
+    return data.decode()
 
 
 def pg_restore_into(archive: Path, target: RestoreTarget, jobs: int, owners: bool = False) -> list[str]:

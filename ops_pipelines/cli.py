@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("--from", dest="source", choices=("local", "s3"), default="local")
     restore.add_argument("--replace", action="store_true", help="swap an existing target (it is kept, renamed)")
     restore.add_argument("--jobs", type=int, default=2, help="pg_restore jobs (default 2)")
+    restore.add_argument(
+        "--with-roles",
+        action="store_true",
+        help="first create the roles the backup names that the server lacks (no password; existing ones untouched)",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config_from_env()
@@ -61,7 +66,17 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         entry = choose_backup(entries, args.backup, verified)
         say(f"recovering {db.name} from backup {entry.stamp} ({storage.uri(db.name)}) into {args.target}")
-        done = recover(db, storage, entry, args.target, args.target_dsn, replace=args.replace, jobs=args.jobs, log=say)
+        done = recover(
+            db,
+            storage,
+            entry,
+            args.target,
+            args.target_dsn,
+            replace=args.replace,
+            jobs=args.jobs,
+            with_roles=args.with_roles,
+            log=say,
+        )
         say(
             f"done: {args.target} holds backup {done.backup} ({done.tables_checked} tables, {done.rows_checked:,} "
             f"rows verified; restored in {done.restored_seconds:.1f} s)"

@@ -84,3 +84,41 @@ def test_a_grant_naming_a_role_missing_from_the_backup_fails_the_restore_test(er
     report = run_restore_test(db, storage, entry, sandbox_for(db))
     assert not report.passed
     assert any(f'role "{reader}" does not exist' in e for e in report.restore_errors), report.restore_errors
+
+
+def test_recover_with_roles_onto_a_server_without_them(erp_db, tmp_path, owned_and_granted, monkeypatch, capsys):
+    """A new server (the disaster case): without --with-roles the recovery is refused, untouched; with it
+    the backup's missing roles are created (no password) and the table keeps its owner and grant."""
+    from ops_pipelines.cli import main
+    from ops_pipelines.resources.cluster import LocalCluster
+
+    owner, reader = owned_and_granted
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f'backup_store: {{local_dir: {tmp_path / "store"}}}\ndatabases:\n  - name: erp\n    dsn: "{erp_db}"\n'
+    )
+    monkeypatch.setenv("OPS_PIPELINES_CONFIG", str(path))
+    config = make_config(tmp_path / "store", {"erp": erp_db})
+    run_backup(config.databases[0], LocalStorage(tmp_path / "store"))
+    stamp = complete_backups(LocalStorage(tmp_path / "store"), "erp")[-1].stamp
+    elsewhere = LocalCluster.temporary(prefix="ops_test_newserver_")
+    try:
+        elsewhere.init()
+        elsewhere.start()
+        args = ["recover", "erp", "--target", "erp", "--target-dsn", elsewhere.dsn(), "--backup", stamp]
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert "does not exist" in err and "(--with-roles creates the backup's missing roles)" in err
+        with connect(elsewhere.dsn()) as conn:
+            assert conn.execute("SELECT count(*) AS n FROM pg_database WHERE datname LIKE 'erp%'").fetchone()["n"] == 0
+        assert main([*args, "--with-roles"]) == 0
+        assert "roles created (no password; set one): " in capsys.readouterr().out
+        with connect(elsewhere.dsn("erp")) as conn:
+            assert (
+                conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'ledger'").fetchone()["tableowner"]
+                == owner
+            )
+            granted = conn.execute("SELECT has_table_privilege(%s, 'public.ledger', 'SELECT') AS ok", (reader,))
+            assert granted.fetchone()["ok"]
+    finally:
+        elsewhere.remove()

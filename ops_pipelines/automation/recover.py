@@ -19,6 +19,7 @@ class RecoverConfig(dg.Config):
     source: Literal["local", "s3"] = "local"
     replace: bool = False
     jobs: int = 2
+    with_roles: bool = False  # create the backup's roles the server lacks (no password), existing ones untouched
 
 
 def build(ops_config: OpsConfig) -> dg.JobDefinition:
@@ -44,6 +45,7 @@ def build(ops_config: OpsConfig) -> dg.JobDefinition:
             config.target_dsn or None,
             replace=config.replace,
             jobs=config.jobs,
+            with_roles=config.with_roles,
             log=context.log.info,
         )
         metadata = {

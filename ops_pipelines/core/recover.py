@@ -25,7 +25,8 @@ from psycopg import sql
 
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import BackupEntry, list_backups, read_manifest, stamp_time
-from ops_pipelines.core.restore import RestoreReport, pg_restore_into, verified_copy, verify_counts
+from ops_pipelines.core.restore import RestoreReport, pg_restore_into, read_globals, verified_copy, verify_counts
+from ops_pipelines.core.roles import apply_missing_roles
 from ops_pipelines.errors import OpsError
 from ops_pipelines.resources.postgres import connect, describe_dsn, one, with_dbname
 from ops_pipelines.resources.sandbox import RestoreTarget
@@ -101,6 +102,7 @@ def recover(
     *,
     replace: bool = False,
     jobs: int = 2,
+    with_roles: bool = False,
     log: Log = lambda message: None,
 ) -> Recovery:
     server = with_dbname(target_dsn or db.dsn.get_secret_value(), "postgres")
@@ -126,6 +128,8 @@ def recover(
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(restoring)))
         admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(restoring)))
     try:
+        if with_roles:
+            _create_missing_roles(storage, manifest, server, outcome, log)
         _restore(db, storage, manifest, with_dbname(server, restoring), jobs, outcome, log)
         with connect(server, autocommit=True, statement_timeout="1 min", purpose="recover") as admin:
             outcome.replaced = _swap(admin, target, restoring, entry.stamp, replace and _exists(admin, target), log)
@@ -133,6 +137,18 @@ def recover(
         _drop_quietly(server, restoring, log)
         raise
     return outcome
+
+
+def _create_missing_roles(storage, manifest, server: str, outcome: Recovery, log: Log) -> None:
+    """The backup's roles that the target server lacks, created without passwords; existing ones untouched."""
+    globals_sql = read_globals(storage, manifest)
+    if globals_sql is None:
+        raise RecoveryRefused(f"backup {outcome.backup} holds no roles file (taken before roles were saved)")
+    roles = apply_missing_roles(server, globals_sql)
+    if roles.errors:
+        raise RecoveryRefused(f"creating the backup's roles failed: {roles.errors[0]}; target untouched")
+    outcome.notes.append(f"roles created (no password; set one): {', '.join(roles.created) or 'none'}")
+    log(outcome.notes[-1])
 
 
 def _restore(db, storage, manifest, dsn: str, jobs: int, outcome: Recovery, log: Log) -> None:
@@ -145,7 +161,10 @@ def _restore(db, storage, manifest, dsn: str, jobs: int, outcome: Recovery, log:
         errors = pg_restore_into(archive, RestoreTarget(dsn, None, describe_dsn(dsn)), jobs, owners=True)
         outcome.restored_seconds = time.monotonic() - started
     if errors:
-        raise RecoveryRefused(f"pg_restore reported {len(errors)} errors, the first: {errors[0]}; target untouched")
+        hint = " (--with-roles creates the backup's missing roles)" if any("role" in e for e in errors) else ""
+        raise RecoveryRefused(
+            f"pg_restore reported {len(errors)} errors, the first: {errors[0]}{hint}; target untouched"
+        )
     report = RestoreReport(db.name, outcome.backup, "recovery")
     verify_counts(dsn, manifest, [], report)
     if report.mismatches:

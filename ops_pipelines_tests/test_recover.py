@@ -23,15 +23,20 @@ from ops_pipelines_tests.helpers import row_counts
 TABLES = ["public.orders", "public.order_lines", "public.lots", "public.users", "auth.login_attempts"]
 
 
-@pytest.fixture
-def backed_up(erp_db, tmp_path, monkeypatch):
-    """A config file naming the ERP copy, two backups, the older one proven by a restore test."""
+@pytest.fixture(scope="module")
+def prepared(pg_server, erp_template, tmp_path_factory):
+    """Once for the module: a copy of the ERP database and a config file naming it, with two backups,
+    the older one proven by a restore test. Tests restore into targets of their own."""
+    from ops_pipelines_tests.conftest import create_database, drop_database
+
+    tmp_path = tmp_path_factory.mktemp("recover")
+    name = create_database(pg_server, template=erp_template)
+    erp_db = with_dbname(pg_server, name)
     path = tmp_path / "config.yaml"
     path.write_text(
         f"timezone: UTC\nbackup_store: {{local_dir: {tmp_path / 'store'}}}\n"
         f'databases:\n  - name: erp\n    dsn: "{erp_db}"\n'
     )
-    monkeypatch.setenv("OPS_PIPELINES_CONFIG", str(path))
     config = load_config(path)
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
@@ -40,6 +45,14 @@ def backed_up(erp_db, tmp_path, monkeypatch):
     restore_test = capability_job(defs, config, "erp", "restore_test")
     assert restore_test.execute_in_process(partition_key="erp", instance=instance)
     assert backup.execute_in_process(partition_key="erp", instance=instance, asset_selection=[dg.AssetKey("backup")])
+    yield erp_db, path
+    drop_database(pg_server, name)
+
+
+@pytest.fixture
+def backed_up(prepared, monkeypatch):
+    erp_db, path = prepared
+    monkeypatch.setenv("OPS_PIPELINES_CONFIG", str(path))
     targets: list[str] = []
     yield erp_db, targets
     with connect(with_dbname(erp_db, "postgres"), autocommit=True) as conn:
@@ -171,7 +184,8 @@ def test_the_recover_job_does_the_same_from_the_launchpad(backed_up):
     config = load_config(Path(os.environ["OPS_PIPELINES_CONFIG"]))
     job = build_definitions(config).resolve_job_def("recover")
     result = job.execute_in_process(
-        run_config={"ops": {"recover_database": {"config": {"database": "erp", "target": target}}}},
+        partition_key="erp",  # the database: its runs queue behind each other, a recovery too
+        run_config={"ops": {"recover_database": {"config": {"target": target}}}},
         instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success
@@ -180,7 +194,8 @@ def test_the_recover_job_does_the_same_from_the_launchpad(backed_up):
     assert figures["target"].value == target and figures["rows_checked"].value > 0
     assert row_counts(with_dbname(erp_db, target), TABLES) == row_counts(erp_db, TABLES)
     refused = job.execute_in_process(
-        run_config={"ops": {"recover_database": {"config": {"database": "erp", "target": target}}}},
+        partition_key="erp",
+        run_config={"ops": {"recover_database": {"config": {"target": target}}}},
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )

@@ -8,11 +8,9 @@ import dagster as dg
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.recover import backup_store, choose_backup, recover, verified_stamps
-from ops_pipelines.errors import OpsError
 
 
 class RecoverConfig(dg.Config):
-    database: str  # a configured database whose backup to restore
     target: str  # the database to create, or with replace: true to swap (the old one is kept)
     target_dsn: str = ""  # the server to restore on; empty: the configured database's server
     backup: str = ""  # a backup stamp; empty: the newest one a restore test proved
@@ -23,16 +21,16 @@ class RecoverConfig(dg.Config):
 
 
 def build(ops_config: OpsConfig) -> dg.JobDefinition:
-    names = [db.name for db in ops_config.databases]
+    # Partitioned by database, like every job: the run queue then holds a recovery behind (and ahead of)
+    # the database's other runs — a backup or an archival never runs during its recovery.
+    databases = dg.StaticPartitionsDefinition([db.name for db in ops_config.databases])
 
     @dg.op(
         description="Restores a backup into <target>__restoring, verifies every table's row count against the "
         "manifest, then renames it to the target (an existing one is refused unless replace: true).",
     )
     def recover_database(context: dg.OpExecutionContext, config: RecoverConfig) -> dg.Output:
-        if config.database not in names:
-            raise OpsError(f"no database {config.database} in the config (it has: {', '.join(names)})")
-        db = ops_config.database(config.database)
+        db = ops_config.database(context.partition_key)
         storage = backup_store(ops_config, config.source)
         entry = choose_backup(
             list_backups(storage, db.name), config.backup or None, verified_stamps(ops_config, storage, db.name)
@@ -62,8 +60,9 @@ def build(ops_config: OpsConfig) -> dg.JobDefinition:
 
     @dg.job(
         name="recover",
-        description="Recovery of one database into a named target (launchpad config: database, target, backup, "
-        "replace ...). Never scheduled. The same as `ops-pipelines recover` on the command line.",
+        partitions_def=databases,
+        description="Recovery of one database (the partition) into a named target (launchpad config: target, "
+        "backup, replace ...). Never scheduled. The same as `ops-pipelines recover` on the command line.",
         tags={"ops_pipelines/capability": "recover"},
     )
     def recover_job():

@@ -204,6 +204,8 @@ class Alerts(_Section):
     check_severity: Literal["warning", "error"] = "warning"  # the least severe failed check that alerts
     attempts: int = Field(default=3, ge=1, le=10)  # per alert and sensor tick; undelivered ones wait for the next tick
     timeout: FixedDuration = parse_duration("10s")
+    # How often the alert sensors look for failed runs and checks: the longest an alert waits.
+    every: FixedDuration = parse_duration("30s")
 
     @model_validator(mode="after")
     def _http_url(self) -> "Alerts":

@@ -97,7 +97,8 @@ def instance_env(pg_server, erp_template, tmp_path_factory, receiver):
     config = tmp_path / "config.yaml"
     config.write_text(
         f"backup_store: {{local_dir: {tmp_path / 'backups'}}}\n"
-        f"alerts: {{webhook_url: '{receiver.url}', format: generic, ui_base_url: 'http://ops.example:3000'}}\n"
+        f"alerts: {{webhook_url: '{receiver.url}', format: generic, ui_base_url: 'http://ops.example:3000',"
+        " every: 5s}\n"  # alerts looked for every 5 s: the test waits for ticks
         f"metrics: {{textfile_path: {tmp_path / 'textfile' / 'ops.prom'}}}\n"
         "databases:\n"
         + "".join(

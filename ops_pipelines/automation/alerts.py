@@ -25,10 +25,9 @@ from ops_pipelines.history import (
 from ops_pipelines.localtime import local_iso
 from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, post
 
-INTERVAL_SECONDS = 30
 RUNS_PER_TICK = 100
 LATE_SECONDS = 120  # how much later than it was made a check result may be stored
-HISTORY_PER_TICK = 20  # executions of one check on one database read per tick: more than can happen in 30 s
+HISTORY_PER_TICK = 20  # executions of one check on one database read per tick: more than happen between ticks
 TICK_BUDGET_SECONDS = 40  # sensors time out at 60 s; what is left waits for the next tick
 MAX_PENDING = 500  # alerts kept while the receiver is down; the oldest are dropped past this (logged)
 
@@ -44,7 +43,7 @@ def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
 def run_failure_alert_sensor(config: OpsConfig, step_assets: dict[str, dg.AssetKey]) -> dg.SensorDefinition:
     @dg.sensor(
         name="run_failure_alert_sensor",
-        minimum_interval_seconds=INTERVAL_SECONDS,
+        minimum_interval_seconds=max(1, round(config.alerts.every.seconds)),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Posts one alert to the webhook for each failed run of this code location: database, asset, "
         "cause, run link.",
@@ -88,7 +87,7 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
 
     @dg.sensor(
         name="check_failure_alert_sensor",
-        minimum_interval_seconds=INTERVAL_SECONDS,
+        minimum_interval_seconds=max(1, round(config.alerts.every.seconds)),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Posts one alert to the webhook for each failed asset check (severity {least} and above), "
         "naming the database.",

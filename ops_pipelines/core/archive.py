@@ -57,14 +57,11 @@ class ArchiveError(OpsError):
 
 
 @dataclass(frozen=True)
-class Table:
+class Relation:
+    """A table by its schema-qualified name."""
+
     schema: str
     name: str
-    oid: int
-    columns: list[tuple[str, str, bool]]  # (name, type, not null)
-    key: tuple[str, ...]  # the primary key's columns in its order (or a unique NOT NULL index's)
-    key_source: str = "primary key"
-    partitioned: bool = False
 
     @property
     def label(self) -> str:
@@ -73,6 +70,15 @@ class Table:
     @property
     def ident(self) -> sql.Identifier:
         return sql.Identifier(self.schema, self.name)
+
+
+@dataclass(frozen=True)
+class Table(Relation):
+    oid: int
+    columns: list[tuple[str, str, bool]]  # (name, type, not null)
+    key: tuple[str, ...]  # the primary key's columns in its order (or a unique NOT NULL index's)
+    key_source: str = "primary key"
+    partitioned: bool = False
 
     @property
     def key_types(self) -> tuple[str, ...]:
@@ -677,18 +683,7 @@ def _tally(run: ArchiveRun, table: Table, removed: int, removed_h: int, archived
 # ---------------------------------------------------------------------------- whole partitions
 
 
-@dataclass(frozen=True)
-class Partition:
-    schema: str
-    name: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.schema}.{self.name}"
-
-    @property
-    def ident(self) -> sql.Identifier:
-        return sql.Identifier(self.schema, self.name)
+Partition = Relation  # a partition of the rule's table, by name
 
 
 def _old_partitions(conn: Connection, rule: ArchiveRule, tree: list[Node], cutoff: dt.datetime) -> list[Partition]:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ops_pipelines.demo.generator import generate_erp_database  # noqa: E402
 from ops_pipelines.resources.cluster import free_port  # noqa: E402
 from ops_pipelines.resources.postgres import connect, with_dbname  # noqa: E402
-from ops_pipelines_tests.dagster_ui import graphql, launch_run, start, wait_until_loaded  # noqa: E402
+from ops_pipelines_tests.dagster_ui import graphql, launch_run, start, wait_for, wait_until_loaded  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -55,16 +55,6 @@ def defs():
         sensors=shipped.sensors, executor=dg.multiprocess_executor,
     )
 """
-
-
-def wait_for(what: str, probe, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def measure(label: str, module: str, pythonpath: str, runs: int, erp_dsn: str) -> list[dict]:

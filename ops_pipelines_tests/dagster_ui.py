@@ -19,6 +19,17 @@ def start(args: list, env: dict, cwd: Path, log: Path) -> subprocess.Popen:
     )
 
 
+def wait_for(what: str, probe, timeout: float, interval: float = 0.2):
+    """`probe()`'s first truthy result, polled every `interval` seconds; TimeoutError naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
 def graphql(port: int, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,9 @@ from psycopg.conninfo import conninfo_to_dict
 from ops_pipelines.resources.cluster import free_port
 from ops_pipelines.resources.postgres import with_dbname
 from ops_pipelines_tests.conftest import create_database, drop_database
-from ops_pipelines_tests.dagster_ui import LOCATION, graphql, launch_run, start, wait_until_loaded
+from ops_pipelines_tests.dagster_ui import LOCATION, graphql, launch_run, start, wait_for, wait_until_loaded
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def wait_for(what: str, probe, timeout: float, interval: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def runs(port: int, database: str, capability: str) -> list[dict]:
@@ -254,21 +243,8 @@ def test_a_failed_run_posts_one_alert_and_the_textfile_follows_the_runs(dagster_
         return data["sensorOrError"]["sensorState"]["ticks"]
 
     wait_for("the first tick of the run-failure alert sensor", alert_sensor_ticked, 120)
-    result = graphql(
-        port,
-        """
-        mutation Launch($params: ExecutionParams!) {
-          launchRun(executionParams: $params) { __typename ... on LaunchRunSuccess { run { runId } } }
-        }""",
-        {
-            "params": {
-                "selector": {**LOCATION, "jobName": "restore_test_job"},
-                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "mes"}]},
-                "runConfigData": {"ops": {"restore_test": {"config": {"backup": "20990101T000000Z"}}}},
-            }
-        },
-    )
-    run_id = result["launchRun"]["run"]["runId"]
+    missing = {"ops": {"restore_test": {"config": {"backup": "20990101T000000Z"}}}}
+    run_id = launch_run(port, "restore_test_job", "mes", missing)
 
     def alerts_for_run():
         return [p for p in receiver.posts if p["kind"] == "run_failure" and p["run_id"] == run_id]

@@ -279,6 +279,8 @@ class RestoreTestSettings(_Section):
     sanity_queries: list[str] = []  # each must return at least one row after the restore
     max_age: FixedDuration = parse_duration("8 days")
     offsite_max_age: FixedDuration = parse_duration("35 days")  # the S3 drill (offsite_restore_test) runs monthly
+    # ... and also after every this many off-site copies of the database (0: monthly only)
+    offsite_every_backups: int = Field(default=10, ge=0)
 
     @model_validator(mode="after")
     def _scratch_needs_server(self) -> "RestoreTestSettings":

@@ -14,8 +14,10 @@ import dagster as dg
 import pytest
 from psycopg import sql
 
+from ops_pipelines.automation.metrics_textfile import gather_figures
 from ops_pipelines.cli import main
 from ops_pipelines.config import load_config
+from ops_pipelines.core.prometheus import render
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.resources.postgres import connect, with_dbname
 from ops_pipelines_tests.helpers import row_counts
@@ -228,6 +230,18 @@ def test_the_offsite_restore_test_proves_the_s3_copy_and_fails_on_a_tampered_obj
     assert metadata["source"].value.startswith(f"s3://{s3_bucket}/erp/") and metadata["passed"].value
     assert metadata["tables_checked"].value == 10
     assert {c.check_name: c.passed for c in passed.get_asset_check_evaluations()} == {"offsite_restorable": True}
+    # the drill in the textfile's gauges and in the weekly report
+    figures = gather_figures(config, instance, [])
+    drill_at = instance.get_latest_materialization_event(dg.AssetKey("offsite_restore_test")).timestamp
+    assert figures[0].offsite_verified_timestamp == drill_at
+    assert f'ops_pipelines_offsite_restore_verified_last_timestamp_seconds{{database="erp"}} {round(drill_at, 3)}' in (
+        render(figures, 0)
+    )
+    assert defs.resolve_job_def("maintenance_report_job").execute_in_process(instance=instance).success
+    report = instance.get_latest_materialization_event(dg.AssetKey("maintenance_report")).asset_materialization
+    assert f"Newest off-site drill: backup {metadata['backup'].value} read from S3, restored and verified" in (
+        report.metadata["report"].value
+    )
 
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     key = metadata["source"].value.split(f"s3://{s3_bucket}/", 1)[1]
@@ -239,3 +253,62 @@ def test_the_offsite_restore_test_proves_the_s3_copy_and_fails_on_a_tampered_obj
     assert not failed.success
     cause = failed.get_step_failure_events()[0].step_failure_data.error.message
     assert "erp: off-site backup" in cause and "not restored" in cause
+
+
+def test_the_offsite_drill_sensor_runs_the_drill_after_every_nth_copy(tmp_path):
+    """Copies counted per database from the sensor's first tick; a drill (however started) counts anew."""
+    from ops_pipelines_tests.helpers import make_config
+
+    config = make_config(
+        tmp_path,
+        {"erp": "host=unused", "shop": "host=unused"},
+        extra="restore_test: {offsite_every_backups: 3}",
+        s3='{bucket: unused, endpoint_url: "http://127.0.0.1:9"}',
+    )
+    defs = build_definitions(config)
+    sensor = defs.resolve_sensor_def("offsite_drill_sensor")
+    instance = dg.DagsterInstance.ephemeral()
+    cursor = None
+
+    def copied(database: str, stamp: str) -> None:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("offsite_copy", partition=database, metadata={"backup": stamp})
+        )
+
+    def tick():
+        nonlocal cursor
+        with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor) as context:
+            result = sensor(context)
+            cursor = context.cursor
+        return [] if isinstance(result, dg.SkipReason) else [(r.partition_key, r.run_key) for r in result]
+
+    copied("erp", "20261101T020000Z")  # before the first tick: not counted
+    assert tick() == []
+    for day in (2, 3):
+        copied("erp", f"202611{day:02}T020000Z")
+        copied("shop", f"202611{day:02}T020000Z")
+    assert tick() == []
+    copied("erp", "20261104T020000Z")
+    assert tick() == [("erp", "offsite-drill:erp:20261104T020000Z")]  # the third since the first tick
+    instance.report_runless_asset_event(dg.AssetMaterialization("offsite_restore_test", partition="shop"))
+    copied("shop", "20261104T020000Z")  # shop's drill passed (the monthly one): it counts from 1 again
+    assert tick() == []
+    for day in (5, 6):
+        copied("erp", f"202611{day:02}T020000Z")
+        copied("shop", f"202611{day:02}T020000Z")
+    assert tick() == [("shop", "offsite-drill:shop:20261106T020000Z")]
+    copied("erp", "20261107T020000Z")
+    assert tick() == [("erp", "offsite-drill:erp:20261107T020000Z")]
+
+
+def test_the_offsite_drill_sensor_is_absent_when_every_database_turns_it_off(tmp_path):
+    from ops_pipelines_tests.helpers import make_config
+
+    config = make_config(
+        tmp_path,
+        {"erp": "host=unused"},
+        extra="restore_test: {offsite_every_backups: 0}",
+        s3='{bucket: unused, endpoint_url: "http://127.0.0.1:9"}',
+    )
+    names = {s.name for s in build_definitions(config).sensors}
+    assert "offsite_drill_sensor" not in names and "restore_after_backup_sensor" in names

@@ -23,6 +23,7 @@ from ops_pipelines.core.report import (
     FailedRun,
     FailingCheckNow,
     MaintenanceAction,
+    OffsiteDrill,
     Report,
     RestoreTestRun,
 )
@@ -45,6 +46,7 @@ from ops_pipelines.resources.storage import local_storage, offsite_storage
 from ops_pipelines.units import format_bytes
 
 REPORT_KEY = dg.AssetKey("maintenance_report")
+OFFSITE_DRILL = dg.AssetKey("offsite_restore_test")
 HISTORY_LIMIT = 200  # events per asset or check in a week: more than any schedule makes
 UI_CHART_BYTES = 2_000_000  # charts inlined into the UI's Markdown view up to this total size
 LINK_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live, and the report's own life
@@ -55,7 +57,10 @@ def build(config: OpsConfig, asset_graph, maintenance: list[str]) -> dg.Definiti
     present = set(asset_graph.get_all_asset_keys())
     checks = checks_with_partitions(asset_graph)
     # Lineage: the report reads these assets' history.
-    read_from = {dg.AssetKey(name) for name in ("backup", "restore_test", "capacity_forecast", *maintenance)}
+    read_from = {
+        dg.AssetKey(name)
+        for name in ("backup", "restore_test", "offsite_restore_test", "capacity_forecast", *maintenance)
+    }
     deps = sorted(read_from & present, key=str)
 
     @dg.asset(
@@ -170,7 +175,17 @@ def database_report(
         else None,
         health=health,
         unreachable=unreachable,
+        max_offsite_age=db.restore_test.offsite_max_age.to_timedelta() if config.backup_store.s3 else None,
+        offsite_drill=offsite_drill(instance, db.name) if config.backup_store.s3 else None,
     )
+
+
+def offsite_drill(instance: dg.DagsterInstance, database: str) -> OffsiteDrill | None:
+    """The newest passing off-site drill (a failed drill raises, so it never materializes)."""
+    record = latest_materialization(instance, OFFSITE_DRILL, database)
+    if record is None:
+        return None
+    return OffsiteDrill(_at(record), _value(record, "backup", "?"), _value(record, "restore_seconds"), record.run_id)
 
 
 def failed_checks(

@@ -28,6 +28,7 @@ from ops_pipelines.resources.storage import local_storage
 
 REFRESH_SECONDS = 600
 FORECAST = dg.AssetKey("capacity_forecast")
+OFFSITE_DRILL = dg.AssetKey("offsite_restore_test")  # only a passing drill materializes
 
 
 def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
@@ -67,6 +68,7 @@ def gather_figures(
     failed = failing_checks(instance, check_keys)
     # the newest forecast of every database in two queries (not a query per database)
     forecasts = latest_materializations(instance, FORECAST)
+    drills = latest_materializations(instance, OFFSITE_DRILL) if config.backup_store.s3 is not None else None
     figures = []
     for db in config.databases:
         status = recovery_status(storage, db.name, now, trend_days=1)
@@ -81,6 +83,7 @@ def gather_figures(
                 if verified and verified.finished_at
                 else None,
                 restore_seconds=verified.restore_seconds if verified else None,
+                offsite_verified_timestamp=None if drills is None else _timestamp(drills.get(db.name)),
                 check_errors=sum(1 for f in failing if f.severity == "error"),
                 check_warnings=sum(1 for f in failing if f.severity == "warning"),
                 capacity_days_to_full=_days_to_full(forecasts.get(db.name)),
@@ -95,6 +98,10 @@ def write_textfile(path, figures: list[DatabaseFigures]) -> None:
         atomic_write_text(path, render(figures, time.time()), mode=0o644)
     except OSError as exc:
         raise OpsError(f"cannot write the metrics textfile {path}: {exc.strerror or exc}") from None
+
+
+def _timestamp(record) -> float:
+    return record.timestamp if record is not None else 0
 
 
 def _days_to_full(forecast) -> float | None:

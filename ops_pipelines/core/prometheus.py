@@ -16,6 +16,8 @@ class DatabaseFigures:
     backup_last_bytes: int | None
     restore_verified_timestamp: float | None  # when the newest passing restore test finished
     restore_seconds: float | None
+    # when the newest passing off-site drill finished; 0: never; None: no off-site store configured
+    offsite_verified_timestamp: float | None
     check_errors: int  # checks whose latest evaluation failed, with severity error
     check_warnings: int  # ... with severity warning
     capacity_days_to_full: float | None  # math.inf: no crossing forecast; None: no forecast yet
@@ -34,6 +36,11 @@ GAUGES = [
         "ops_pipelines_restore_verified_last_timestamp_seconds",
         "When the newest passing restore test finished (Unix time; 0: none).",
         lambda f: f.restore_verified_timestamp or 0,
+    ),
+    (
+        "ops_pipelines_offsite_restore_verified_last_timestamp_seconds",
+        "When the newest passing off-site drill (offsite_restore_test, read from S3) finished (Unix time; 0: none).",
+        lambda f: f.offsite_verified_timestamp,
     ),
     (
         "ops_pipelines_restore_last_duration_seconds",

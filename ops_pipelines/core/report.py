@@ -58,6 +58,16 @@ class RestoreTestRun:
     run_id: str
 
 
+@dataclass(frozen=True)
+class OffsiteDrill:
+    """The newest passing off-site drill: a backup read from S3, restored and verified."""
+
+    at: dt.datetime
+    backup: str
+    restore_seconds: float | None
+    run_id: str
+
+
 @dataclass
 class CapacityView:
     note: str | None = None  # why there is no forecast (capacity off, too little history)
@@ -82,6 +92,8 @@ class DatabaseReport:
     traffic: list[DayTraffic] | None  # the last 14 days; None: capacity samples are off
     health: DatabaseHealth | None
     unreachable: str | None = None  # why health is None
+    max_offsite_age: dt.timedelta | None = None  # None: no off-site store, so no drill
+    offsite_drill: OffsiteDrill | None = None  # the newest passing one
 
     def attention(self, now: dt.datetime) -> list[str]:
         """What a DBA must look at first, in plain words; empty when all is well. Every check failing
@@ -97,6 +109,12 @@ class DatabaseReport:
             found.append("no backup ever proven restorable")
         elif now - stamp_time(verified.backup) > self.max_restore_age:
             found.append("no recent backup proven restorable")
+        if self.max_offsite_age is not None:
+            drill = self.offsite_drill
+            if drill is None:
+                found.append("no off-site backup ever proven restorable")
+            elif now - stamp_time(drill.backup) > self.max_offsite_age:
+                found.append("no recent off-site backup proven restorable")
         for severity in ("error", "warning"):
             failing = [f"{c.asset}:{c.check}" for c in self.failing_now if c.severity == severity]
             if failing:

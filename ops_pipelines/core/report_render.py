@@ -160,6 +160,21 @@ def _database_blocks(report: Report, db: DatabaseReport, tz: str) -> list:
         blocks.append(Para("No backup of this database has ever passed a restore test.", "bad"))
     if status.problem:
         blocks.append(Para(status.problem, "warn"))
+    if db.max_offsite_age is not None:
+        drill = db.offsite_drill
+        if drill is None:
+            blocks.append(Para("No off-site (S3) backup of this database has passed the drill yet.", "bad"))
+        else:
+            stale = now - stamp_time(drill.backup) > db.max_offsite_age
+            blocks.append(
+                Para(
+                    f"Newest off-site drill: backup {drill.backup} read from S3, restored and verified "
+                    f"{_local(drill.at, tz)}"
+                    + (f" in {_seconds(drill.restore_seconds)}" if drill.restore_seconds is not None else "")
+                    + (f"; older than its limit of {_age_text(db.max_offsite_age)}." if stale else "."),
+                    "bad" if stale else None,
+                )
+            )
     if db.restore_tests:
         blocks.append(
             Table(

@@ -264,9 +264,10 @@ class Timeouts(_Section):
 class BackupSettings(_Section):
     max_age_hours: float = Field(default=26, gt=0)
     count_tables: list[QualifiedName] = []  # empty: count every table at dump time
-    # zstd level 1 already matches gzip -6 in size at a fraction of its time; raise it for smaller files
-    # when the machine has spare cores (pg_dump, the server and zstd share them).
+    # zstd level and worker threads; the defaults are chosen from bench/bench_backup.py's table on ERP-like
+    # data (bench/RESULTS.md). threads 0: compress in the backup's own thread.
     compression_level: int = Field(default=1, ge=1, le=19)
+    compression_threads: int = Field(default=0, ge=0, le=64)
     retention: Retention | None = None  # default: the top-level retention
 
 

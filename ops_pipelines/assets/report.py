@@ -185,7 +185,13 @@ def offsite_drill(instance: dg.DagsterInstance, database: str) -> OffsiteDrill |
     record = latest_materialization(instance, OFFSITE_DRILL, database)
     if record is None:
         return None
-    return OffsiteDrill(_at(record), _value(record, "backup", "?"), _value(record, "restore_seconds"), record.run_id)
+    seconds = _value(record, "restore_seconds")
+    return OffsiteDrill(
+        _at(record),
+        str(_value(record, "backup", "?")),
+        float(seconds) if isinstance(seconds, int | float) else None,
+        record.run_id,
+    )
 
 
 def failed_checks(

@@ -119,6 +119,7 @@ def _locked_backup(
                     target.env,
                     out,
                     db.backup.compression_level,
+                    db.backup.compression_threads,
                     progress=lambda done, written: log(f"{done / 1e6:,.1f} MB dumped, {written / 1e6:,.1f} MB written"),
                     progress_seconds=progress_seconds,
                     abort_if=lambda: counts_future.done() and counts_future.exception() is not None,
@@ -288,6 +289,7 @@ def _stream_dump(
     env: dict[str, str],
     out,
     level: int,
+    threads: int,
     *,
     progress: Callable[[int, int], None],
     progress_seconds: float,
@@ -297,7 +299,8 @@ def _stream_dump(
     dumped = 0
     with commands.streaming(args, env=env) as pg_dump:
         # write_checksum: the frame carries a hash of the content, so decompression detects damage.
-        compressor = zstandard.ZstdCompressor(level=level, write_checksum=True).stream_writer(
+        # threads > 0: zstd's own worker threads compress (still one frame), the GIL-free part of the pipe.
+        compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True).stream_writer(
             cast(IO[bytes], sink),  # zstandard calls only write() on it
             closefd=False,
         )

@@ -9,6 +9,8 @@ CREATE TABLE public.users (
     full_name   text NOT NULL,
     role        text NOT NULL CHECK (role IN ('admin', 'planner', 'warehouse', 'sales', 'viewer')),
     is_active   boolean NOT NULL DEFAULT true,
+    department  text,
+    phone       text,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
@@ -18,6 +20,7 @@ CREATE TABLE auth.login_attempts (
     email        text NOT NULL,
     success      boolean NOT NULL,
     ip_address   inet NOT NULL,
+    user_agent   text,
     attempted_at timestamptz NOT NULL
 );
 CREATE INDEX login_attempts_failed_recent ON auth.login_attempts (email, attempted_at) WHERE NOT success;
@@ -29,6 +32,10 @@ CREATE TABLE public.materials (
     category    text NOT NULL,
     unit        text NOT NULL DEFAULT 'pcs',
     unit_cost   numeric(12, 2) NOT NULL CHECK (unit_cost >= 0),
+    list_price  numeric(12, 2),
+    barcode     text,
+    supplier    text,
+    description text,
     shelf_life_days integer
 );
 CREATE INDEX materials_lower_name ON public.materials (lower(name));
@@ -58,6 +65,13 @@ CREATE TABLE public.customers (
     code        text NOT NULL UNIQUE,
     name        text NOT NULL,
     region      text NOT NULL,
+    tax_code    text,
+    phone       text,
+    email       text,
+    address     text,
+    city        text,
+    payment_terms text NOT NULL DEFAULT 'NET30',
+    credit_limit numeric(14, 2),
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
@@ -70,6 +84,11 @@ CREATE TABLE public.orders (
     customer_id  bigint NOT NULL REFERENCES public.customers (id),
     status       text NOT NULL CHECK (status IN ('draft', 'confirmed', 'shipped', 'completed', 'cancelled')),
     total        numeric(14, 2) NOT NULL DEFAULT 0,
+    currency     text NOT NULL DEFAULT 'VND',
+    channel      text,
+    payment_terms text,
+    ship_to      text,
+    created_by   text,
     created_at   timestamptz NOT NULL,
     completed_at timestamptz,
     updated_at   timestamptz NOT NULL DEFAULT now(),
@@ -85,6 +104,10 @@ CREATE TABLE public.order_lines (
     material_id bigint NOT NULL REFERENCES public.materials (id),
     quantity    numeric(14, 3) NOT NULL CHECK (quantity > 0),
     unit_price  numeric(12, 2) NOT NULL,
+    description text,
+    unit        text,
+    discount_pct numeric(5, 2) NOT NULL DEFAULT 0,
+    tax_rate    numeric(4, 2) NOT NULL DEFAULT 10,
     UNIQUE (order_id, line_no)
 );
 CREATE INDEX order_lines_material ON public.order_lines (material_id);
@@ -120,5 +143,6 @@ WHERE s.quantity < s.reorder_point;
 -- Which generator made this database, so a re-run can reuse it.
 CREATE TABLE public.ops_demo_meta (
     scale        numeric NOT NULL,
+    data_version integer NOT NULL,
     generated_at timestamptz NOT NULL DEFAULT now()
 );

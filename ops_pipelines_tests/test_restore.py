@@ -1,5 +1,6 @@
 """Restore tests against real PostgreSQL: proven, refused, mismatched, and always cleaned up."""
 
+import contextlib
 import datetime as dt
 import os
 import stat
@@ -44,7 +45,28 @@ class UnopenableSandbox(LocalClusterSandbox):
     """A real sandbox that records being opened, for tests that must fail before it is."""
 
     def open(self, min_major):
-        raise AssertionError("the sandbox must not be opened for a damaged backup")
+        raise AssertionError("the sandbox must not be opened for a backup without a manifest")
+
+
+class WatchedSandbox(LocalClusterSandbox):
+    """A real sandbox (it starts while the dump is read) that records, when it closes, the tables
+    its target holds: a damaged backup must leave none (nothing was restored)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables_at_close: list[int] = []
+
+    @contextlib.contextmanager
+    def open(self, min_major):
+        with super().open(min_major) as target:
+            try:
+                yield target
+            finally:
+                with connect(target.dsn) as conn:
+                    row = conn.execute(
+                        "SELECT count(*) AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+                    ).fetchone()
+                    self.tables_at_close.append(row["n"])
 
 
 def test_a_good_backup_is_proven_and_nothing_is_left(backed_up, erp_db):
@@ -83,7 +105,7 @@ def test_a_deleted_row_is_a_mismatch_naming_the_table(backed_up):
 
 
 @pytest.mark.parametrize("damage", ["tamper", "truncate"])
-def test_damaged_backups_fail_before_any_restore(backed_up, damage):
+def test_damaged_backups_fail_before_anything_is_restored(backed_up, damage):
     config, storage, entry = backed_up
     dump = storage.path(entry.dump.key)
     data = bytearray(dump.read_bytes())
@@ -92,8 +114,11 @@ def test_damaged_backups_fail_before_any_restore(backed_up, damage):
     else:
         del data[len(data) // 2 :]
     dump.write_bytes(bytes(data))
+    sandbox = WatchedSandbox()
     with pytest.raises(RestoreRefused, match="not restored"):
-        run_restore_test(config.databases[0], storage, list_backups(storage, "erp")[-1], UnopenableSandbox())
+        run_restore_test(config.databases[0], storage, list_backups(storage, "erp")[-1], sandbox)
+    assert sandbox.tables_at_close == [0]  # the sandbox started alongside the read; nothing reached it
+    assert leftovers() == []
 
 
 def test_a_backup_without_manifest_is_refused(backed_up):

@@ -12,11 +12,14 @@
 The sandbox and the temporary file are removed in every path, failures and cancellation included.
 """
 
+import concurrent.futures
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -96,32 +99,60 @@ def run_restore_test(
     globals_sql = read_globals(storage, manifest)
     with owned(db.name, "dump") as tmp:
         archive = tmp / "archive.dump"
-        verified_copy(storage, manifest, archive)
-        log(f"backup {entry.stamp}: sha256 matches the manifest; restoring {manifest.dump_bytes / 1e6:,.1f} MB")
-        with sandbox.open(manifest.server_major) as target:
-            report.sandbox = target.description
-            started = time.monotonic()
-            if globals_sql is not None:
-                # The dump's roles first, then the restore WITH owners and privileges: a grant or an owner
-                # naming a role the backup does not hold fails here, as it would in a real recovery.
-                roles = apply_missing_roles(target.dsn, globals_sql)
-                report.restore_errors += [f"roles: {e}" for e in roles.errors]
-                report.owners_checked = True
-                log(f"roles from the backup's globals: {len(roles.created)} created in the sandbox")
-            report.restore_errors += pg_restore_into(
-                archive, target, db.restore_test.jobs, owners=globals_sql is not None
-            )
-            report.restore_seconds = time.monotonic() - started
-            log(f"restored into {target.description} in {report.restore_seconds:.1f} s")
-            if after_restore:
-                after_restore(target.dsn)
-            started = time.monotonic()
-            verify_counts(target.dsn, manifest, db.restore_test.sanity_queries, report)
-            report.verify_seconds = time.monotonic() - started
+        # The dump is checked and decompressed while the sandbox starts (initdb and start take seconds
+        # a restore test need not wait for); nothing is restored before the check has passed.
+        with in_background(lambda stop: verified_copy(storage, manifest, archive, stop)) as copied:
+            with sandbox.open(manifest.server_major) as target:
+                copied.result()
+                log(f"backup {entry.stamp}: sha256 matches the manifest; restoring {manifest.dump_bytes / 1e6:,.1f} MB")
+                _restore_and_verify(db, target, archive, manifest, globals_sql, report, log, after_restore)
     report.finished_at = dt.datetime.now(dt.UTC)
     if report.passed:
         storage.write_bytes(verified_key(db.name, entry.stamp), report.to_json().encode())
     return report
+
+
+@contextlib.contextmanager
+def in_background(work: Callable[[threading.Event], None]) -> Iterator[concurrent.futures.Future]:
+    """Run `work(stop)` in a thread while the block runs; leaving the block early (an error, a
+    cancelled run) sets `stop` and waits for the work to end, so nothing outlives the block."""
+    stop = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="restore-read") as pool:
+        future = pool.submit(work, stop)
+        try:
+            yield future
+        finally:
+            stop.set()
+            concurrent.futures.wait([future])
+
+
+def _restore_and_verify(
+    db: DatabaseConfig,
+    target: RestoreTarget,
+    archive: Path,
+    manifest: BackupManifest,
+    globals_sql: str | None,
+    report: RestoreReport,
+    log: Log,
+    after_restore: Callable[[str], None] | None,
+) -> None:
+    report.sandbox = target.description
+    started = time.monotonic()
+    if globals_sql is not None:
+        # The dump's roles first, then the restore WITH owners and privileges: a grant or an owner
+        # naming a role the backup does not hold fails here, as it would in a real recovery.
+        roles = apply_missing_roles(target.dsn, globals_sql)
+        report.restore_errors += [f"roles: {e}" for e in roles.errors]
+        report.owners_checked = True
+        log(f"roles from the backup's globals: {len(roles.created)} created in the sandbox")
+    report.restore_errors += pg_restore_into(archive, target, db.restore_test.jobs, owners=globals_sql is not None)
+    report.restore_seconds = time.monotonic() - started
+    log(f"restored into {target.description} in {report.restore_seconds:.1f} s")
+    if after_restore:
+        after_restore(target.dsn)
+    started = time.monotonic()
+    verify_counts(target.dsn, manifest, db.restore_test.sanity_queries, report)
+    report.verify_seconds = time.monotonic() - started
 
 
 def recent_restore(newest_verified: str | None, max_age: dt.timedelta, now: dt.datetime) -> Verdict:
@@ -145,13 +176,18 @@ def recent_restore(newest_verified: str | None, max_age: dt.timedelta, now: dt.d
     )
 
 
-def verified_copy(storage: BackupStorage, manifest: BackupManifest, archive: Path) -> None:
-    """One read of the dump: sha256 of what is stored, and the decompressed archive on disk."""
+def verified_copy(
+    storage: BackupStorage, manifest: BackupManifest, archive: Path, stop: threading.Event | None = None
+) -> None:
+    """One read of the dump: sha256 of what is stored, and the decompressed archive on disk.
+    `stop`: set by another thread to end the read early (RestoreRefused)."""
     dump = StoredDump(storage, manifest.dump_key)
     try:
         with archive.open("wb") as out:
             for piece in dump.decompressed():
                 out.write(piece)
+                if stop is not None and stop.is_set():
+                    raise RestoreRefused(f"{manifest.dump_key}: reading stopped before the end")
     except DumpDamaged as exc:
         raise RestoreRefused(f"{exc}: damaged, not restored") from None
     problem = dump.mismatch(manifest)

@@ -64,7 +64,8 @@ class WatchedSandbox(LocalClusterSandbox):
             finally:
                 with connect(target.dsn) as conn:
                     row = conn.execute(
-                        "SELECT count(*) AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+                        "SELECT count(*) AS n FROM pg_tables"
+                        " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
                     ).fetchone()
                     self.tables_at_close.append(row["n"])
 

@@ -8,6 +8,7 @@ listens on no TCP port at all: only on a Unix socket in a 0700 directory of the 
 scram-sha-256 and a random password, so no other local user can reach it.
 """
 
+import hashlib
 import os
 import pwd
 import shutil
@@ -60,6 +61,9 @@ class LocalCluster:
     socket_dir: Path | None = None
     # The superuser's password, with scram-sha-256 for every connection (default: trust).
     password: str | None = None
+    # Copy a cached, freshly initdb'd cluster instead of running initdb (what restore sandboxes do:
+    # initdb is most of a sandbox's start-up). Only with `password` and `socket_dir`.
+    from_template: bool = False
 
     @classmethod
     def temporary(cls, prefix: str = "ops_pg_", **kwargs) -> "LocalCluster":
@@ -85,6 +89,14 @@ class LocalCluster:
         """initdb into an empty `data_dir` (created, and owned by the server user)."""
         if self.initialized():
             return
+        if self.from_template and self.password is not None:
+            try:
+                self._init_from_template()
+                return
+            except (ClusterError, CommandFailed, OSError):
+                # a template damaged or half-removed (a /tmp cleaner): made anew by the next restore test
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+                shutil.rmtree(_template_dir(self.bin_dir), ignore_errors=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._check_reachable()
         self._hand_to_server_user(self.data_dir)
@@ -121,6 +133,28 @@ class LocalCluster:
             handle.write(f"\ninclude_if_exists = '{_SETTINGS_FILE}'\n")
         if self.hba is not None:
             (self.data_dir / "pg_hba.conf").write_text("\n".join(self.hba) + "\n", encoding="utf-8")
+
+    def _init_from_template(self) -> None:
+        """A copy of the cached template (initdb'd once per server version, trust auth, never started),
+        then this cluster's own password set in single-user mode before it first listens, and
+        pg_hba.conf allowing nothing but scram-sha-256."""
+        template = _template(self.bin_dir)
+        self._check_reachable()
+        if self.data_dir.exists():
+            self.data_dir.rmdir()  # cp makes it; an empty one in the way would receive the copy inside
+        commands.run(["cp", "-a", "--reflink=auto", template, self.data_dir], timeout=120)
+        if not self.initialized():
+            raise ClusterError(f"the cluster template {template} is incomplete")
+        postgres = commands.find_program("postgres", self.bin_dir)
+        # single-user mode reads the statement from stdin: the password never reaches an argument list
+        commands.run(
+            [postgres, "--single", "-D", self.data_dir, "-c", "log_statement=none", "postgres"],
+            timeout=120,
+            as_user=server_os_user(),
+            stdin_text=f"ALTER ROLE {SUPERUSER} PASSWORD '{self.password}';\n",
+        )
+        hba = self.hba if self.hba is not None else ["local all all scram-sha-256"]
+        (self.data_dir / "pg_hba.conf").write_text("\n".join(hba) + "\n", encoding="utf-8")
 
     def start(self, timeout: int = 60) -> None:
         if self.running():
@@ -206,3 +240,39 @@ class LocalCluster:
         except OSError:
             return "no server log"
         return lines[-1] if lines else "empty server log"
+
+
+TEMPLATE_FORMAT = 1  # bump when init's options change: older templates are then made anew
+
+
+def _template_dir(bin_dir: Path | None) -> Path:
+    postgres = commands.find_program("postgres", bin_dir)
+    key = hashlib.sha256(f"{TEMPLATE_FORMAT}:{postgres.resolve()}:{postgres.stat().st_mtime_ns}".encode())
+    return Path(tempfile.gettempdir()) / f"ops_pipelines_template_{key.hexdigest()[:16]}"
+
+
+def _template(bin_dir: Path | None) -> Path:
+    """The cached template's data directory: made once (by initdb, trust auth, never started) in a
+    root-only directory, atomically renamed into place so concurrent restore tests never see half."""
+    home = _template_dir(bin_dir)
+    data = home / "data"
+    if (data / "PG_VERSION").exists():
+        return data
+    building = Path(tempfile.mkdtemp(prefix=f"{home.name}.building-", dir=home.parent))
+    try:
+        user = server_os_user()
+        if user:
+            shutil.chown(building, user, user)  # initdb runs as the server user; the parent stays root-only
+        LocalCluster(data_dir=building / "data", port=0).init()
+        building.chmod(0o700)
+        if user:
+            shutil.chown(building, os.getuid(), os.getgid())
+        try:
+            building.rename(home)
+        except OSError:  # another process made it first: use theirs
+            pass
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    if not (data / "PG_VERSION").exists():
+        raise ClusterError(f"could not make the cluster template in {home}")
+    return data

@@ -69,12 +69,14 @@ def run(
     as_user: str | None = None,
     cwd: str | Path | None = None,
     ok_codes: Sequence[int] = (0,),
+    stdin_text: str | None = None,
 ) -> CommandResult:
-    """Run to completion and capture output; raise `CommandFailed` with stderr's last line."""
+    """Run to completion and capture output; raise `CommandFailed` with stderr's last line.
+    `stdin_text`: what the program reads (secrets go here, never into its arguments)."""
     argv = [str(a) for a in args]
     process = subprocess.Popen(
         argv,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if stdin_text is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -84,7 +86,7 @@ def run(
         **become(as_user),
     )
     try:
-        stdout, stderr = process.communicate(timeout=timeout)
+        stdout, stderr = process.communicate(stdin_text, timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_group(process)
         raise CommandFailed(f"{Path(argv[0]).name} timed out after {timeout:.0f}s") from None

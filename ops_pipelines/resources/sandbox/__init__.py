@@ -1,12 +1,15 @@
 """Where a restore test restores: one small interface (base.py), one module per kind."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ops_pipelines.config import DatabaseConfig
 from ops_pipelines.resources.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
 
+if TYPE_CHECKING:  # not at run time: the sandbox watchdog imports this package, and must start fast
+    from ops_pipelines.config import DatabaseConfig
 
-def sandbox_for(db: DatabaseConfig, work_dir: Path | None = None) -> RestoreSandbox:
+
+def sandbox_for(db: "DatabaseConfig", work_dir: Path | None = None) -> RestoreSandbox:
     """The sandbox `restore_test.sandbox` names; the docker SDK is imported only for docker."""
     settings = db.restore_test
     if settings.sandbox == "scratch_database":

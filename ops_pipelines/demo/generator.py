@@ -1,8 +1,9 @@
 """Generate the sample ERP database (users, orders with lines, stock, lots ...) at a scale factor.
 
 Everything runs server-side (`generate_series`), seeded, so the same scale gives the same rows
-(timestamps are relative to the day it runs). Scale 1 is about 37 MB in a few seconds, scale 50 about 1.5 GB; see
-`bench/RESULTS.md` for the scale that reaches about 1 GB.
+(timestamps are relative to the day it runs). Scale 1 is about 37 MB in a few seconds, scale 50 about
+1.4 GB (bench/RESULTS.md). The values look like an ERP's (vocabularies, price lists, time order), so
+backup sizes measured on it mean something.
 
     python -m ops_pipelines.demo.generator --dsn "host=127.0.0.1 user=postgres" --db erp_demo --scale 1
 """
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Generate the sample ERP database.")
     parser.add_argument("--dsn", required=True, help="a libpq DSN of the server (any database), as a superuser")
     parser.add_argument("--db", default="erp_demo", help="database to create (default erp_demo)")
-    parser.add_argument("--scale", type=float, default=1.0, help="1 = about 37 MB; 50 = about 1.5 GB")
+    parser.add_argument("--scale", type=float, default=1.0, help="1 = about 37 MB; 50 = about 1.4 GB")
     parser.add_argument("--replace", action="store_true", help="drop and regenerate an existing database")
     args = parser.parse_args(argv)
     try:

@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--no-ui", action="store_true", help="stop after materializing (for scripts and CI)")
     mode.add_argument("--ui-only", action="store_true", help="the UI on what is there, materialize nothing")
     mode.add_argument("--stop", action="store_true", help="stop the demo's PostgreSQL cluster and exit")
-    parser.add_argument("--scale", type=float, default=1.0, help="sample database scale (default 1: about 30 MB)")
+    parser.add_argument("--scale", type=float, default=1.0, help="sample database scale (default 1: about 37 MB)")
     parser.add_argument("--port", type=int, default=3000, help="port of the Dagster UI (default 3000)")
     args = parser.parse_args(argv)
     try:

@@ -227,6 +227,7 @@ class Schedules(_Section):
     # fires every Saturday and the code keeps only days 1-7.
     maintenance_window: Cron = "0 2 * * 6"
     maintenance_window_length: FixedDuration = parse_duration("4h")
+    health: FixedDuration = parse_duration("5 min")  # how often the health sensor probes every database
 
 
 class Metrics(_Section):
@@ -334,6 +335,57 @@ class CapacitySettings(_Section):
         return self
 
 
+class HealthSettings(_Section):
+    """The live probe (`health` and its checks, every `schedules.health`): warn, then error, thresholds.
+    Transaction-ID wraparound uses `vacuum.xid_age_warn` / `xid_age_error`."""
+
+    connections_warn_ratio: Ratio = 0.8  # of max_connections less the reserved slots
+    connections_error_ratio: Ratio = 0.95
+    max_connections_used: int | None = Field(default=None, ge=1)  # an absolute limit too (the runbooks' 150)
+    long_query_warn: FixedDuration = parse_duration("5 min")  # one statement running this long
+    long_query_error: FixedDuration = parse_duration("30 min")
+    idle_in_transaction_warn: FixedDuration = parse_duration("5 min")  # a session idle inside a transaction
+    idle_in_transaction_error: FixedDuration = parse_duration("30 min")
+    xmin_held_warn: FixedDuration = parse_duration("30 min")  # a transaction holding back vacuum's horizon
+    xmin_held_error: FixedDuration = parse_duration("2 h")
+    blocked_warn: FixedDuration = parse_duration("1 min")  # a session waiting on a lock
+    blocked_error: FixedDuration = parse_duration("5 min")
+    sequence_warn_ratio: Ratio = 0.75  # of the column's type maximum (or the sequence's, if lower)
+    sequence_error_ratio: Ratio = 0.9
+    prepared_xact_warn: FixedDuration = parse_duration("5 min")
+    prepared_xact_error: FixedDuration = parse_duration("30 min")
+    replica_lag_warn: FixedDuration = parse_duration("1 min")
+    replica_lag_error: FixedDuration = parse_duration("10 min")
+    slot_retained_warn: Size = parse_size("1 GB")  # WAL a replication slot keeps on the primary
+    slot_retained_error: Size = parse_size("10 GB")
+    cache_hit_min: Ratio = 0.95  # the runbooks' "more than 95 %", over the interval since the previous probe
+    volume_warn_free_ratio: Ratio = 0.2  # backup_volume and data_volume
+    volume_error_free_ratio: Ratio = 0.1
+    volume_min_free: Size = parse_size("5 GB")  # an error below this, whatever the ratio
+    # Runbook 002: terminate sessions idle in a transaction for longer than this (off unless set).
+    terminate_idle_in_transaction_after: FixedDuration | None = None
+
+    @model_validator(mode="after")
+    def _warn_before_error(self) -> "HealthSettings":
+        pairs = [
+            ("connections_warn_ratio", self.connections_warn_ratio, self.connections_error_ratio),
+            ("sequence_warn_ratio", self.sequence_warn_ratio, self.sequence_error_ratio),
+            ("long_query_warn", self.long_query_warn.seconds, self.long_query_error.seconds),
+            ("idle_in_transaction_warn", self.idle_in_transaction_warn.seconds, self.idle_in_transaction_error.seconds),
+            ("xmin_held_warn", self.xmin_held_warn.seconds, self.xmin_held_error.seconds),
+            ("blocked_warn", self.blocked_warn.seconds, self.blocked_error.seconds),
+            ("prepared_xact_warn", self.prepared_xact_warn.seconds, self.prepared_xact_error.seconds),
+            ("replica_lag_warn", self.replica_lag_warn.seconds, self.replica_lag_error.seconds),
+            ("slot_retained_warn", self.slot_retained_warn, self.slot_retained_error),
+        ]
+        for name, warn, error in pairs:
+            if warn > error:
+                raise ValueError(f"{name} must not exceed its error threshold: the warning comes first")
+        if self.volume_warn_free_ratio < self.volume_error_free_ratio:
+            raise ValueError("volume_warn_free_ratio must be at least volume_error_free_ratio (less free is worse)")
+        return self
+
+
 class DatabaseSettings(_Section):
     """Everything per database that may also be set once under `defaults:`."""
 
@@ -344,6 +396,7 @@ class DatabaseSettings(_Section):
     reindex: ReindexSettings = ReindexSettings()
     maintenance_window: MaintenanceWindowSettings = MaintenanceWindowSettings()
     capacity: CapacitySettings = CapacitySettings()
+    health: HealthSettings = HealthSettings()
 
 
 def _key_columns(value: object) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from ops_pipelines.assets import report
 from ops_pipelines.automation import (
     alerts,
     database_status,
+    health,
     instance_cleanup,
     jobs,
     metrics_textfile,
@@ -37,6 +38,7 @@ def build_definitions(config: OpsConfig) -> dg.Definitions:
             *sensors.build(config, capability_jobs),
             *alerts.build(config, asset_graph),
             *metrics_textfile.build(config, asset_graph),
+            *health.build(config, next((j for j in capability_jobs if j.capability == "health"), None)),
         ],
     )
     return dg.Definitions.merge(assets, automation, database_status.build(config, asset_graph), EXECUTION)

@@ -1,4 +1,5 @@
-"""Reading what Dagster recorded, for the alerts, the metrics textfile, the weekly report and cleanup."""
+"""Reading what Dagster recorded, for the alerts, the metrics textfile, the weekly report and cleanup;
+and recording the health probe's check results without a run."""
 
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ import dagster as dg
 # database's. Re-check both when upgrading Dagster (pinned in pyproject.toml; the report, alert and
 # textfile tests read check history through them).
 from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.events import DagsterEvent, DagsterEventType  # see record_check_result
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 FINISHED_RUN_STATUSES = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
@@ -157,3 +159,23 @@ def run_failure(instance: dg.DagsterInstance, run_id: str) -> RunFailure:
 def one_line(text: str, limit: int = 500) -> str:
     line = " ".join(text.strip().split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+PROBE_ID_PREFIX = "health-probe-"  # the run id of check results the health sensor records: no run has it
+
+
+def record_check_result(instance: dg.DagsterInstance, evaluation: dg.AssetCheckEvaluation, probe_id: str) -> None:
+    """Store one check result without a run. This is what `instance.report_runless_asset_event` does,
+    except the event's run id: Dagster 1.13 stores every runless check result under the run id "",
+    and its unique index on (check, run id, partition) then refuses a second result for the same
+    partitioned check (sqlite and postgres alike). Each probe tick's results carry the tick's own id
+    instead, `health-probe-<hex>`, which names no run (the alert sensor knows the prefix). Private
+    imports, for that reason only; the storage reads them as it reads runless results."""
+    instance.report_dagster_event(
+        DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value,
+            event_specific_data=evaluation,
+            job_name="",
+        ),
+        run_id=probe_id,
+    )

@@ -22,6 +22,7 @@ from ops_pipelines.assets import (
     archive,
     backup,
     capacity,
+    health,
     maintenance_window,
     offsite,
     offsite_restore,
@@ -99,6 +100,8 @@ CAPABILITIES: tuple[Capability, ...] = (
         (Part(capacity.build, _always("capacity_sample", "capacity_forecast")),),
         schedule="capacity_sample",
     ),
+    # probed by health_probe_sensor every schedules.health, without runs (automation/health.py)
+    Capability("health", (Part(health.build, _always("health")),), schedule=None),
 )
 
 

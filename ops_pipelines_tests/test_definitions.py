@@ -100,6 +100,7 @@ def test_an_asset_page_lists_only_the_schedules_and_sensors_that_materialize_it(
     assert automations_of("vacuum_analyze") == {"vacuum_schedule"}
     assert automations_of("archive_completed_orders") == {"archive_schedule"}
     assert automations_of("maintenance_window") == {"maintenance_window_monthly"}
+    assert automations_of("health") == {"health_probe_sensor"}  # it probes itself, without runs
 
 
 def test_adding_or_removing_a_database_changes_partitions_only():
@@ -187,7 +188,7 @@ def test_each_capability_builds_exactly_the_assets_the_registry_declares():
                 assert built.resolve_assets_def(key).partitions_def.get_partition_keys() == declared[key], key
     assert {c.schedule for c in registry.CAPABILITIES} <= {None, registry.FIRST_WEEK, *Schedules.model_fields}
     bare = {c.name for c in registry.in_use(minimal)}  # its one database
-    assert bare == {"table_stats", "backup", "restore_test", "vacuum", "reindex", "capacity"}  # no s3, rules, window
+    assert bare == {"table_stats", "backup", "restore_test", "vacuum", "reindex", "capacity", "health"}  # no s3, rules
 
 
 def test_a_capability_whose_assets_differ_per_database_gets_a_job_per_set():

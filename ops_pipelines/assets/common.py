@@ -156,11 +156,16 @@ def with_sizes(metadata: dict) -> dict:
     return out
 
 
-def check_result(verdict) -> dg.AssetCheckResult:
-    """A `core` Verdict as a Dagster check result: failures are errors unless marked warning-only."""
+def check_result(verdict, check_name: str | None = None) -> dg.AssetCheckResult:
+    """A `core` Verdict as a Dagster check result: failures are errors unless marked warning-only.
+    `check_name`: which of the asset's checks, inside an asset that evaluates several."""
     severity = dg.AssetCheckSeverity.WARN if verdict.warning_only else dg.AssetCheckSeverity.ERROR
     return dg.AssetCheckResult(
-        passed=verdict.passed, severity=severity, description=verdict.description, metadata=verdict.metadata
+        check_name=check_name,
+        passed=verdict.passed,
+        severity=severity,
+        description=verdict.description,
+        metadata=verdict.metadata,
     )
 
 

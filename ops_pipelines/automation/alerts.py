@@ -1,5 +1,6 @@
-"""Failure alerts: a sensor for failed runs and one for failed checks, each posting one webhook
-message per failure (`alerts.webhook_url`, Slack-compatible or generic JSON).
+"""Failure alerts: a sensor for failed runs and one for failed checks (`alerts.webhook_url`,
+Slack-compatible or generic JSON): one message per failed run; for checks, one per transition — a
+check that starts failing, and a "resolved" message when it passes again.
 
 Each sensor keeps in its cursor where it stopped reading and the alerts not yet delivered: when the
 receiver is down, alerts wait for the next tick instead of being lost, and a tick never raises.
@@ -15,6 +16,7 @@ import dagster as dg
 from ops_pipelines.assets.report import REPORT_KEY
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.history import (
+    PROBE_ID_PREFIX,
     check_evaluation,
     check_history,
     check_statuses,
@@ -89,8 +91,8 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
         name="check_failure_alert_sensor",
         minimum_interval_seconds=max(1, round(config.alerts.every.seconds)),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Posts one alert to the webhook for each failed asset check (severity {least} and above), "
-        "naming the database.",
+        description=f"Posts an alert to the webhook when an asset check starts failing (severity {least} and "
+        "above) and a 'resolved' one when it passes again, naming the database; the same failure is alerted once.",
     )
     def check_failure_alerts(context: dg.SensorEvaluationContext):
         state = json.loads(context.cursor) if context.cursor else {}
@@ -111,31 +113,45 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
             context.update_cursor(json.dumps(state))
             return dg.SkipReason("started: checks failing from now on will be alerted")
         for change in sorted(changed, key=lambda c: c.storage_id):
-            if change.status == "passed":
-                continue  # (a failure then a pass between two ticks is a flap: the pass stands)
             # Every execution of this pair since the last read, not only the newest: a check may
-            # fail twice, or fail and be started again, between two ticks.
-            history = check_history(context.instance, change.key, change.partition, limit=HISTORY_PER_TICK)
+            # fail, pass and fail again between two ticks. Alerts go out on transitions only: a
+            # failure after a pass (or a change of severity), and "resolved" on a pass after a
+            # failure; the same failure again is not alerted again.
+            history = check_history(context.instance, change.key, change.partition, limit=HISTORY_PER_TICK + 1)
+            before = None  # the state of the execution before the one looked at
             for record in reversed(history):
                 evaluation = check_evaluation(record)
+                if evaluation is None:
+                    continue
+                now_state = _state(evaluation)
+                previous, before = before, now_state
                 evaluated_at = record.event.timestamp if record.event is not None else 0.0
-                if evaluation is None or evaluation.passed or evaluated_at <= since or str(record.id) in alerted:
+                if evaluated_at <= since or str(record.id) in alerted or now_state == previous:
                     continue
+                if now_state == "passed" and previous is None:
+                    continue  # a pass with nothing before it in sight resolves nothing
                 alerted[str(record.id)] = evaluated_at
-                severity = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
-                if severity == "warning" and least == "error":
-                    continue
+                if now_state == "passed":
+                    if previous == "warning" and least == "error":
+                        continue  # its failure was never alerted
+                    kind, cause = "check_resolved", evaluation.description or "passes"
+                    severity = "warning" if previous == "warning" else "error"
+                else:
+                    if now_state == "warning" and least == "error":
+                        continue
+                    kind, severity = "check_failure", ("warning" if now_state == "warning" else "error")
+                    cause = evaluation.description or "the check failed without a description"
                 pending.append(
                     Alert(
-                        kind="check_failure",
-                        cause=one_line(evaluation.description or "the check failed without a description"),
+                        kind=kind,
+                        cause=one_line(cause),
                         run_id=record.run_id,
                         occurred_at=local_iso(record.create_timestamp, config.timezone),
                         database=change.partition,
                         asset=change.key.asset_key.to_user_string(),
                         check=change.key.name,
                         severity=severity,
-                        run_url=_run_url(config, record.run_id),
+                        run_url=_run_url(config, record.run_id) if _from_a_run(record.run_id) else None,
                     )
                 )
         state["alerted"] = {key: at for key, at in alerted.items() if at > started - 2 * LATE_SECONDS}
@@ -217,6 +233,17 @@ def _in_this_location(run: dg.DagsterRun, context: dg.SensorEvaluationContext) -
     run_location = origin.repository_origin.code_location_origin.location_name if origin else None
     sensor_location = context.code_location_origin.location_name if context.code_location_origin else None
     return run_location == sensor_location
+
+
+def _from_a_run(run_id: str) -> bool:
+    """False for check results recorded without a run (the health probe's, or Dagster's runless)."""
+    return bool(run_id) and not run_id.startswith(PROBE_ID_PREFIX)
+
+
+def _state(evaluation: dg.AssetCheckEvaluation) -> str:
+    if evaluation.passed:
+        return "passed"
+    return "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
 
 
 def _run_url(config: OpsConfig, run_id: str) -> str | None:

@@ -86,3 +86,48 @@ def _number(value: float) -> str:
 
 def _escape(label: str) -> str:
     return label.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+HEALTH_STATES = {"passed": 0, "warning": 1, "error": 2}
+# (gauge, help, the probe figure it shows)
+HEALTH_FIGURES = [
+    ("ops_pipelines_health_connections_ratio", "Client connections / available connections.", "connections_ratio"),
+    (
+        "ops_pipelines_health_longest_transaction_seconds",
+        "Age of the longest statement, idle transaction or vacuum-horizon holder.",
+        "longest_transaction_seconds",
+    ),
+    (
+        "ops_pipelines_health_sequence_max_used_ratio",
+        "The fullest sequence's last value / its limit.",
+        "sequence_max_used_ratio",
+    ),
+    ("ops_pipelines_health_xid_age", "Transaction-ID age of the database (datfrozenxid).", "xid_age"),
+    (
+        "ops_pipelines_health_backup_volume_free_bytes",
+        "Free bytes of the backup directory's volume.",
+        "backup_volume_free_bytes",
+    ),
+]
+
+
+def render_health(recorded: dict[str, list], probes: list, generated_at: float) -> str:
+    """The health probe's gauges: every check's state (0 passed, 1 warning, 2 error; the last known
+    one while the server is down) and the key figures of this probe. `recorded`: "db/check" ->
+    [state, time]; `probes`: core.health.Probe of this tick."""
+    name = "ops_pipelines_health_check_state"
+    lines = [f"# HELP {name} Health check state: 0 passed, 1 warning, 2 error.", f"# TYPE {name} gauge"]
+    for key, (state, _) in sorted(recorded.items()):
+        database, _, check = key.rpartition("/")
+        lines.append(f'{name}{{database="{_escape(database)}",check="{_escape(check)}"}} {HEALTH_STATES[state]}')
+    for gauge, help_text, figure in HEALTH_FIGURES:
+        lines += [f"# HELP {gauge} {help_text}", f"# TYPE {gauge} gauge"]
+        for result in sorted(probes, key=lambda p: p.database):
+            if figure in result.figures:
+                lines.append(f'{gauge}{{database="{_escape(result.database)}"}} {_number(result.figures[figure])}')
+    lines += [
+        "# HELP ops_pipelines_health_generated_timestamp_seconds When the health probe wrote this file.",
+        "# TYPE ops_pipelines_health_generated_timestamp_seconds gauge",
+        f"ops_pipelines_health_generated_timestamp_seconds {_number(generated_at)}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -32,7 +32,7 @@ class AlertUndelivered(OpsError):
 
 @dataclass(frozen=True)
 class Alert:
-    kind: Literal["run_failure", "check_failure"]
+    kind: Literal["run_failure", "check_failure", "check_resolved"]
     cause: str  # one line
     run_id: str
     occurred_at: str  # ISO 8601, in the configured time zone
@@ -50,6 +50,8 @@ class Alert:
             subject = f"{self.database}/{subject}"
         if self.kind == "check_failure":
             return f"{subject}: check {self.check} failed" + (" (warning)" if self.severity == "warning" else "")
+        if self.kind == "check_resolved":
+            return f"{subject}: check {self.check} resolved"
         return f"{subject}: run failed"
 
     def to_dict(self) -> dict:
@@ -66,7 +68,12 @@ def payload(alert: Alert, fmt: AlertFormat) -> dict:
         return {"title": alert.title, **alert.to_dict()}
     # Slack: `text` is the notification fallback, `blocks` the formatted message.
     icon = ":large_yellow_circle:" if alert.severity == "warning" else ":red_circle:"
-    link = f"<{alert.run_url}|run {alert.run_id[:8]}>" if alert.run_url else f"run {alert.run_id[:8]}"
+    if alert.kind == "check_resolved":
+        icon = ":large_green_circle:"
+    if alert.run_url is None and alert.kind != "run_failure" and alert.asset == "health":
+        link = "health probe"  # recorded without a run
+    else:
+        link = f"<{alert.run_url}|run {alert.run_id[:8]}>" if alert.run_url else f"run {alert.run_id[:8]}"
     context = " · ".join(
         part
         for part in (

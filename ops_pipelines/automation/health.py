@@ -1,0 +1,128 @@
+"""`health_probe_sensor`: the probe of every database every `schedules.health`, without runs.
+
+A run per probe (288 a day per database) would swamp run storage, so the sensor probes itself, the
+databases side by side, and records each check of `health` through Dagster's runless event API only
+when its state (passed, warning, error) changes, and at least hourly: the UI shows the current state
+and its history, and the check-alert sensor sees each transition once. With a metrics textfile, it
+also rewrites `ops_pipelines_health.prom` beside it with every check's state and the key figures.
+A tick never raises: what fails is logged and the next tick tries again.
+"""
+
+import concurrent.futures
+import json
+import time
+import uuid
+
+import dagster as dg
+
+from ops_pipelines.automation.jobs import CapabilityJob
+from ops_pipelines.config import OpsConfig
+from ops_pipelines.core.health import Counters, Probe, probe
+from ops_pipelines.core.prometheus import render_health
+from ops_pipelines.core.verdict import Verdict
+from ops_pipelines.files import atomic_write_text
+from ops_pipelines.history import PROBE_ID_PREFIX, record_check_result
+
+HEALTH = dg.AssetKey("health")
+RECORD_EVERY_SECONDS = 3600  # an unchanged state is recorded again after this long
+MAX_PARALLEL = 16  # databases probed at once; each holds one connection for a fraction of a second
+TEXTFILE_NAME = "ops_pipelines_health.prom"
+
+
+def build(config: OpsConfig, job: CapabilityJob | None) -> list[dg.SensorDefinition]:
+    """`job`: the health capability's job; the sensor targets it (the asset's page lists the sensor)
+    but never requests a run."""
+    if job is None:
+        return []
+    databases = job.fleet.names
+    every = config.schedules.health
+    watched = [db for db in config.databases if db.name in databases]
+
+    @dg.sensor(
+        name="health_probe_sensor",
+        job_name=job.name,
+        minimum_interval_seconds=max(30, round(every.seconds)),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Probes the health of each of {len(watched)} databases every {every} (side by side) and "
+        "records each `health` check without a run when its state changes, and hourly.",
+    )
+    def health_probe(context: dg.SensorEvaluationContext):
+        state = json.loads(context.cursor) if context.cursor else {}
+        try:
+            summary = probe_and_record(context.instance, config, watched, state, context.log)
+        except Exception as exc:  # noqa: BLE001 - a tick never raises; the cursor keeps what was recorded
+            context.log.error(f"health probe tick failed: {type(exc).__name__}: {exc}")
+            summary = f"tick failed: {type(exc).__name__}: {exc}"
+        context.update_cursor(json.dumps(state))
+        return dg.SkipReason(summary)
+
+    return [health_probe]
+
+
+def probe_and_record(instance: dg.DagsterInstance, config: OpsConfig, databases: list, state: dict, log) -> str:
+    """Probe `databases`; record what changed. `state` (the cursor) is updated in place:
+    `recorded`: "db/check" -> [state, unix time recorded]; `counters`: db -> the block counters."""
+    recorded: dict[str, list] = state.setdefault("recorded", {})
+    counters: dict[str, list] = state.setdefault("counters", {})
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(databases))) as pool:
+        futures = {
+            pool.submit(
+                probe, db, config.backup_store.local_dir, Counters.from_list(counters.get(db.name)), log.warning
+            ): db.name
+            for db in databases
+        }
+        probes: list[Probe] = []
+        for future in concurrent.futures.as_completed(futures):
+            try:
+                probes.append(future.result())
+            except Exception as exc:  # noqa: BLE001 - one database's surprise must not stop the others
+                name = futures[future]
+                log.error(f"{name}: the probe failed: {type(exc).__name__}: {exc}")
+                probes.append(Probe(name, {"reachable": Verdict(False, False, f"probe failed: {exc}")}))
+    now = time.time()
+    written = 0
+    probe_id = f"{PROBE_ID_PREFIX}{uuid.uuid4().hex}"
+    for result in sorted(probes, key=lambda p: p.database):
+        if result.counters is not None:
+            counters[result.database] = result.counters.to_list()
+        for check, verdict in result.verdicts.items():
+            if verdict is None:
+                continue  # not judged (the server is down): its last state stands
+            key, current = f"{result.database}/{check}", state_of(verdict)
+            previous = recorded.get(key)
+            if previous is not None and previous[0] == current and now - previous[1] < RECORD_EVERY_SECONDS:
+                continue
+            record_check_result(
+                instance,
+                dg.AssetCheckEvaluation(
+                    asset_key=HEALTH,
+                    check_name=check,
+                    passed=verdict.passed,
+                    severity=dg.AssetCheckSeverity.WARN if verdict.warning_only else dg.AssetCheckSeverity.ERROR,
+                    description=verdict.description,
+                    metadata=verdict.metadata,
+                    partition=result.database,
+                ),
+                probe_id,
+            )
+            recorded[key] = [current, now]
+            written += 1
+    if config.metrics.textfile_path is not None:
+        path = config.metrics.textfile_path.with_name(TEXTFILE_NAME)
+        try:  # 0644: node_exporter reads it as its own user
+            atomic_write_text(path, render_health(recorded, probes, now), mode=0o644)
+        except OSError as exc:
+            log.error(f"cannot write {path}: {exc.strerror or exc}")
+    failing = sorted(key for key, (current, _) in recorded.items() if current != "passed")
+    return (
+        f"probed {len(probes)} databases in {time.monotonic() - started:.1f} s; recorded {written} check results; "
+        f"failing: {', '.join(failing[:10]) or 'none'}"
+        + (f" and {len(failing) - 10} more" if len(failing) > 10 else "")
+    )
+
+
+def state_of(verdict: Verdict) -> str:
+    if verdict.passed:
+        return "passed"
+    return "warning" if verdict.warning_only else "error"

@@ -266,3 +266,21 @@ def test_a_failed_run_posts_one_alert_and_the_textfile_follows_the_runs(dagster_
     textfile = tmp_path / "textfile" / "ops.prom"
     text = wait_for("the metrics textfile", lambda: textfile.exists() and textfile.read_text(), 120)
     assert 'ops_pipelines_backup_last_bytes{database="erp"}' in text
+
+
+def test_the_daemon_records_the_health_probe_without_a_run(dagster_services):
+    """health_probe_sensor, ticked by the real daemon, records every check of `health` for each
+    database (its first probe) through the event log: the UI shows them, and no run was launched."""
+    port, tmp_path = dagster_services
+
+    def recorded(database: str):
+        statuses = checks_of_latest(port, "health", database)
+        return statuses if all(statuses.values()) else None
+
+    for database in ("erp", "mes"):
+        statuses = wait_for(f"the health checks of {database}", lambda d=database: recorded(d), 120)
+        assert statuses["reachable"] == "SUCCEEDED" and len(statuses) == 11, statuses
+    assert runs(port, "erp", "health") == [] and runs(port, "mes", "health") == []
+    health = tmp_path / "textfile" / "ops_pipelines_health.prom"
+    text = wait_for("the health textfile", lambda: health.exists() and health.read_text(), 60)
+    assert 'ops_pipelines_health_check_state{database="erp",check="reachable"} 0' in text

@@ -11,7 +11,6 @@ import dagster as dg
 # database's. Re-check both when upgrading Dagster (pinned in pyproject.toml; the report, alert and
 # textfile tests read check history through them).
 from dagster._core.event_api import PartitionKeyFilter
-from dagster._core.events import DagsterEvent, DagsterEventType  # see record_check_result
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 FINISHED_RUN_STATUSES = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
@@ -169,11 +168,11 @@ def record_check_result(instance: dg.DagsterInstance, evaluation: dg.AssetCheckE
     except the event's run id: Dagster 1.13 stores every runless check result under the run id "",
     and its unique index on (check, run id, partition) then refuses a second result for the same
     partitioned check (sqlite and postgres alike). Each probe tick's results carry the tick's own id
-    instead, `health-probe-<hex>`, which names no run (the alert sensor knows the prefix). Private
-    imports, for that reason only; the storage reads them as it reads runless results."""
+    instead, `health-probe-<hex>`, which names no run (the alert sensor knows the prefix); the storage
+    reads them as it reads runless results."""
     instance.report_dagster_event(
-        DagsterEvent(
-            event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION.value,
+        dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.ASSET_CHECK_EVALUATION.value,
             event_specific_data=evaluation,
             job_name="",
         ),

@@ -3,8 +3,9 @@
 Targets (issue 18): a probe of one database takes under 200 ms on the demo database; one
 `health_probe_sensor` tick probes 50 databases in under 10 s; a database that is down costs at most
 its connect timeout. The first ticks record every check of every database (new states); the third
-is the steady state (nothing changed, nothing recorded). Measured against the local server with a PostgreSQL-backed Dagster instance
-(as deployed: dagster-postgres) in a new database; the fleet is 50 copies of a small ERP sample.
+is the steady state (nothing changed, nothing recorded). Measured against the local server with a
+PostgreSQL-backed Dagster instance (as deployed: dagster-postgres) in a new database; the fleet is
+50 copies of a small ERP sample.
 Baseline, in the same run: a bare connect + `SELECT 1` + close of the same database.
 
     .venv/bin/python bench/bench_health.py [--databases 50] [--repeat 20]

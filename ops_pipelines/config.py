@@ -228,6 +228,7 @@ class Schedules(_Section):
     maintenance_window: Cron = "0 2 * * 6"
     maintenance_window_length: FixedDuration = parse_duration("4h")
     health: FixedDuration = parse_duration("5 min")  # how often the health sensor probes every database
+    integrity: Cron = "0 5 * * 0"  # amcheck of every btree index (and heap), Sunday 05:00
 
 
 class Metrics(_Section):
@@ -386,6 +387,14 @@ class HealthSettings(_Section):
         return self
 
 
+class IntegritySettings(_Section):
+    """`integrity` (weekly): amcheck's bt_index_check of every btree index, and verify_heapam of every
+    table (PostgreSQL 14+) when `heap` is set."""
+
+    heap: bool = False
+    index_timeout: FixedDuration = parse_duration("10 min")  # each index's (and table's) statement timeout
+
+
 class DatabaseSettings(_Section):
     """Everything per database that may also be set once under `defaults:`."""
 
@@ -397,6 +406,7 @@ class DatabaseSettings(_Section):
     maintenance_window: MaintenanceWindowSettings = MaintenanceWindowSettings()
     capacity: CapacitySettings = CapacitySettings()
     health: HealthSettings = HealthSettings()
+    integrity: IntegritySettings = IntegritySettings()
 
 
 def _key_columns(value: object) -> tuple[str, ...]:

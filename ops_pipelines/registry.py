@@ -23,6 +23,7 @@ from ops_pipelines.assets import (
     backup,
     capacity,
     health,
+    integrity,
     maintenance_window,
     offsite,
     offsite_restore,
@@ -102,6 +103,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     # probed by health_probe_sensor every schedules.health, without runs (automation/health.py)
     Capability("health", (Part(health.build, _always("health")),), schedule=None),
+    Capability("integrity", (Part(integrity.build, _always("integrity")),), schedule="integrity"),
 )
 
 

@@ -188,7 +188,7 @@ def test_each_capability_builds_exactly_the_assets_the_registry_declares():
                 assert built.resolve_assets_def(key).partitions_def.get_partition_keys() == declared[key], key
     assert {c.schedule for c in registry.CAPABILITIES} <= {None, registry.FIRST_WEEK, *Schedules.model_fields}
     bare = {c.name for c in registry.in_use(minimal)}  # its one database
-    assert bare == {"table_stats", "backup", "restore_test", "vacuum", "reindex", "capacity", "health"}  # no s3, rules
+    assert bare == {"table_stats", "backup", "restore_test", "vacuum", "reindex", "capacity", "health", "integrity"}
 
 
 def test_a_capability_whose_assets_differ_per_database_gets_a_job_per_set():

@@ -211,3 +211,45 @@ def test_the_sensor_records_changes_only_and_alerts_once_then_resolves(tmp_path,
     assert run.success
     assert {c.check_name for c in run.get_asset_check_evaluations()} == set(CHECKS)
     assert json.loads(cursors["health_probe_sensor"] or "{}")["recorded"]["erp/reachable"][0] == "passed"
+
+
+# ---------------------------------------------------------------------------- integrity (amcheck)
+
+
+def test_integrity_without_amcheck_says_how_to_install_it(tmp_path, database):
+    config = config_for(tmp_path, database)
+    defs = build_definitions(config)
+    run = capability_job(defs, config, "erp", "integrity").execute_in_process(
+        partition_key="erp", instance=dg.DagsterInstance.ephemeral()
+    )
+    [check] = run.get_asset_check_evaluations()
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert "CREATE EXTENSION amcheck" in (check.description or "")
+
+
+def test_a_corrupted_index_fails_amcheck_naming_it(tmp_path, cluster, database):
+    config = config_for(tmp_path, database, "integrity: {heap: true, index_timeout: 1 min}")
+    defs = build_definitions(config)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION amcheck")
+        conn.execute("CREATE TABLE lots (id int PRIMARY KEY, code text NOT NULL)")
+        conn.execute("CREATE INDEX lots_code ON lots (code)")
+        conn.execute("INSERT INTO lots SELECT g, 'LOT-' || lpad(g::text, 8, '0') FROM generate_series(1, 20000) AS g")
+        conn.execute("CHECKPOINT")
+        path = conn.execute("SELECT current_setting('data_directory') || '/' || pg_relation_filepath('lots_code')")
+        index_file = path.fetchone()[0]
+    job = capability_job(defs, config, "erp", "integrity")
+    clean = job.execute_in_process(partition_key="erp", instance=dg.DagsterInstance.ephemeral())
+    [check] = clean.get_asset_check_evaluations()
+    assert check.passed and "no corruption" in (check.description or ""), check.description
+
+    cluster.stop()  # a throwaway cluster: write over a leaf page of one index while the server is down
+    with open(index_file, "r+b") as handle:
+        handle.seek(8192 + 1024)
+        handle.write(bytes(range(255, 0, -1)) * 16)
+    cluster.start()
+    broken = job.execute_in_process(partition_key="erp", instance=dg.DagsterInstance.ephemeral())
+    [check] = broken.get_asset_check_evaluations()
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "public.lots_code (index)" in (check.description or ""), check.description
+    assert "public.lots_pkey" not in (check.description or "")  # the other index is sound

@@ -253,3 +253,37 @@ def test_a_corrupted_index_fails_amcheck_naming_it(tmp_path, cluster, database):
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert "public.lots_code (index)" in (check.description or ""), check.description
     assert "public.lots_pkey" not in (check.description or "")  # the other index is sound
+
+
+def test_the_weekly_report_shows_each_health_failure_from_start_to_end(tmp_path, database):
+    config = config_for(tmp_path, database, top=f"reports: {{dir: {tmp_path / 'reports'}}}\n")
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    cursor = None
+
+    def tick() -> None:
+        nonlocal cursor
+        with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor) as context:
+            cursor = defs.resolve_sensor_def("health_probe_sensor").evaluate_tick(context).cursor
+
+    tick()
+    preparer = psycopg.connect(database)
+    preparer.execute("SELECT 1")
+    preparer.execute("PREPARE TRANSACTION 'ops_test_report'")
+    wait_for("the prepared transaction to fail its check", lambda: tick() or _failing(cursor, "prepared_xacts"), 30)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("COMMIT PREPARED 'ops_test_report'")
+    preparer.close()
+    tick()
+    assert defs.resolve_job_def("maintenance_report_job").execute_in_process(instance=instance).success
+    report = instance.get_latest_materialization_event(dg.AssetKey("maintenance_report")).asset_materialization
+    markdown = report.metadata["report"].value
+    health = markdown.split("### Health this week", 1)[1].split("###", 1)[0]
+    [row] = [line for line in health.splitlines() if line.startswith("| prepared_xacts")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "warning" and cells[3] != "still failing" and "'ops_test_report'" in cells[4], cells
+    assert "prepared_xacts" not in markdown.split("### Health this week", 1)[0]  # not in the failed-check list
+
+
+def _failing(cursor: str | None, check: str) -> bool:
+    return json.loads(cursor or "{}").get("recorded", {}).get(f"erp/{check}", ["passed"])[0] != "passed"

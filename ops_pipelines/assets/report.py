@@ -22,6 +22,7 @@ from ops_pipelines.core.report import (
     FailedCheck,
     FailedRun,
     FailingCheckNow,
+    HealthEpisode,
     MaintenanceAction,
     OffsiteDrill,
     Report,
@@ -47,7 +48,9 @@ from ops_pipelines.units import format_bytes
 
 REPORT_KEY = dg.AssetKey("maintenance_report")
 OFFSITE_DRILL = dg.AssetKey("offsite_restore_test")
+HEALTH_KEY = dg.AssetKey("health")
 HISTORY_LIMIT = 200  # events per asset or check in a week: more than any schedule makes
+HEALTH_HISTORY_LIMIT = 500  # a health check records hourly and on every change: 168+ a week
 UI_CHART_BYTES = 2_000_000  # charts inlined into the UI's Markdown view up to this total size
 LINK_SECONDS = 7 * 24 * 3600  # the longest a SigV4 presigned URL may live, and the report's own life
 
@@ -80,8 +83,19 @@ def build(config: OpsConfig, asset_graph, maintenance: list[str]) -> dg.Definiti
         sections = []
         failing = failing_checks(context.instance, sorted(checks, key=lambda k: k.to_user_string()))
         for db in config.databases:
+            # health checks have their own section (failures as stretches of time), not the failed-check list
             of_database = [key for key, databases in checks.items() if db.name in databases]
-            section = database_report(context.instance, config, db, of_database, maintenance, present, now, week_start)
+            section = database_report(
+                context.instance,
+                config,
+                db,
+                [key for key in of_database if key.asset_key != HEALTH_KEY],
+                [key for key in of_database if key.asset_key == HEALTH_KEY],
+                maintenance,
+                present,
+                now,
+                week_start,
+            )
             section.failing_now = [
                 FailingCheckNow(
                     f.key.asset_key.to_user_string(), f.key.name, f.severity, f.evaluation.description or ""
@@ -126,11 +140,14 @@ def database_report(
     config: OpsConfig,
     db: DatabaseConfig,
     check_keys: list[dg.AssetCheckKey],
+    health_checks: list[dg.AssetCheckKey],
     maintenance: list[str],
     present: set[dg.AssetKey],
     now: dt.datetime,
     week_start: dt.datetime,
 ) -> DatabaseReport:
+    """`check_keys`: the database's checks for the failed-check list; `health_checks`: the health
+    probe's, reported as stretches of failure instead (the probe records a failure hourly)."""
     health, unreachable = None, None
     try:
         health = read_health(db, config.reports, now)
@@ -177,7 +194,36 @@ def database_report(
         unreachable=unreachable,
         max_offsite_age=db.restore_test.offsite_max_age.to_timedelta() if config.backup_store.s3 else None,
         offsite_drill=offsite_drill(instance, db.name) if config.backup_store.s3 else None,
+        health_episodes=health_episodes(instance, health_checks, db.name, week_start) if health_checks else None,
     )
+
+
+def health_episodes(
+    instance: dg.DagsterInstance, keys: list[dg.AssetCheckKey], database: str, since: dt.datetime
+) -> list[HealthEpisode]:
+    """Each health check's failures this week as stretches: from the first failing result after a
+    pass (or the week's start) to the next passing one."""
+    found = []
+    for key in keys:
+        records = [r for r in check_history(instance, key, database, HEALTH_HISTORY_LIMIT) if check_evaluation(r)]
+        start, worst, description = None, "warning", ""
+        for record in reversed(records):  # oldest first
+            evaluation = check_evaluation(record)
+            assert evaluation is not None
+            at = dt.datetime.fromtimestamp(record.create_timestamp, dt.UTC)
+            if not evaluation.passed:
+                if start is None:
+                    start, worst = at, "warning"
+                if evaluation.severity == dg.AssetCheckSeverity.ERROR:
+                    worst = "error"
+                description = evaluation.description or ""
+            elif start is not None:
+                if at >= since:
+                    found.append(HealthEpisode(key.name, worst, max(start, since), at, description))
+                start = None
+        if start is not None:
+            found.append(HealthEpisode(key.name, worst, max(start, since), None, description))
+    return sorted(found, key=lambda e: e.started)
 
 
 def offsite_drill(instance: dg.DagsterInstance, database: str) -> OffsiteDrill | None:

@@ -68,6 +68,17 @@ class OffsiteDrill:
     run_id: str
 
 
+@dataclass(frozen=True)
+class HealthEpisode:
+    """A stretch of time a health check failed: from its first failing result to the next pass."""
+
+    check: str
+    severity: str  # error | warning (the worst seen in the stretch)
+    started: dt.datetime
+    ended: dt.datetime | None  # None: still failing
+    description: str  # the newest failing result's
+
+
 @dataclass
 class CapacityView:
     note: str | None = None  # why there is no forecast (capacity off, too little history)
@@ -94,6 +105,7 @@ class DatabaseReport:
     unreachable: str | None = None  # why health is None
     max_offsite_age: dt.timedelta | None = None  # None: no off-site store, so no drill
     offsite_drill: OffsiteDrill | None = None  # the newest passing one
+    health_episodes: list[HealthEpisode] | None = None  # this week's; None: no health probe
 
     def attention(self, now: dt.datetime) -> list[str]:
         """What a DBA must look at first, in plain words; empty when all is well. Every check failing

@@ -226,6 +226,27 @@ def _database_blocks(report: Report, db: DatabaseReport, tz: str) -> list:
             )
         )
 
+    if db.health_episodes is not None:
+        blocks.append(Heading(3, "Health this week"))
+        if not db.health_episodes:
+            blocks.append(Para("No health check failed this week.", "good"))
+        else:
+            blocks.append(
+                Table(
+                    ["check", "severity", "from", "to", "what"],
+                    [
+                        [
+                            e.check,
+                            e.severity,
+                            _local(e.started, tz),
+                            _local(e.ended, tz) if e.ended else "still failing",
+                            e.description,
+                        ]
+                        for e in db.health_episodes
+                    ],
+                )
+            )
+
     blocks.append(Heading(3, "Maintenance this week"))
     if db.maintenance:
         blocks.append(

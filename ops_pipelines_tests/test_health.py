@@ -287,3 +287,30 @@ def test_the_weekly_report_shows_each_health_failure_from_start_to_end(tmp_path,
 
 def _failing(cursor: str | None, check: str) -> bool:
     return json.loads(cursor or "{}").get("recorded", {}).get(f"erp/{check}", ["passed"])[0] != "passed"
+
+
+def test_a_role_without_pg_monitor_gets_causes_not_a_crash(tmp_path, cluster, database):
+    """A plain login role: what it cannot read says so in one line; the other checks go on."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS ops_probe_plain")
+        conn.execute("CREATE ROLE ops_probe_plain LOGIN")
+        conn.execute("CREATE TABLE orders (id serial PRIMARY KEY)")  # its sequence: not the role's to read
+    other = psycopg.connect(database)  # another role's session, invisible to a plain role
+    other.execute("SELECT 1")
+    try:
+        plain = database.replace("user=postgres", "user=ops_probe_plain")
+        assert plain != database
+        result = probe(config_for(tmp_path, plain).databases[0], tmp_path)
+        assert result.verdicts["reachable"].passed and result.verdicts["connections"].passed
+        sequences = result.verdicts["sequence_headroom"]
+        assert not sequences.passed and sequences.warning_only
+        assert "not readable by this role: public.orders_id_seq" in sequences.description
+        assert (
+            "sessions of other roles not visible (grant pg_monitor)" in result.verdicts["long_transactions"].description
+        )
+        assert all(v is not None for v in result.verdicts.values())
+    finally:
+        other.close()
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute("DROP TABLE orders")
+            conn.execute("DROP ROLE ops_probe_plain")

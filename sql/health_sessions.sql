@@ -1,6 +1,6 @@
 -- Client sessions of this database but ours, with their ages in seconds (the health probe's
 -- long_transactions and idle-in-transaction figures). Without pg_monitor, other roles' sessions
--- show no state or times: `visible` is false for them and the probe says so.
+-- show no state, times or backend type: `visible` is false for them and the probe says so.
 SELECT a.pid,
        a.usename                                              AS username,
        a.application_name,
@@ -12,6 +12,6 @@ SELECT a.pid,
        a.backend_xmin IS NOT NULL                             AS holds_xmin,
        left(regexp_replace(a.query, '\s+', ' ', 'g'), 200)    AS query
 FROM pg_stat_activity AS a
-WHERE a.backend_type = 'client backend'
+WHERE (a.backend_type = 'client backend' OR (a.backend_type IS NULL AND a.datname IS NOT NULL))  -- hidden: NULL
   AND a.pid <> pg_backend_pid()
   AND a.datname = current_database()

@@ -180,7 +180,8 @@ def _query(row: dict) -> str:
 
 def _connections(conn: Connection, settings: HealthSettings, result: Probe) -> Verdict:
     row = conn.execute(
-        "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS used,"
+        "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        "        OR (backend_type IS NULL AND datname IS NOT NULL)) AS used,"  # other roles' without pg_monitor
         " current_setting('max_connections')::int AS max_connections,"
         " current_setting('superuser_reserved_connections')::int"
         " + COALESCE(current_setting('reserved_connections', true)::int, 0) AS reserved"

@@ -206,6 +206,8 @@ class Alerts(_Section):
     timeout: FixedDuration = parse_duration("10s")
     # How often the alert sensors look for failed runs and checks: the longest an alert waits.
     every: FixedDuration = parse_duration("30s")
+    # More alerts than this due at once (a storm: a server down fails many checks) go out as one digest.
+    digest_after: int = Field(default=5, ge=1)
 
     @model_validator(mode="after")
     def _http_url(self) -> "Alerts":

@@ -226,3 +226,40 @@ def test_a_check_failing_on_one_database_names_that_database_only(tmp_path, empt
     assert message.startswith("1 alerts posted"), message
     assert [(p["database"], p["check"]) for p in webhook.posts] == [("mes", "xid_age")]
     assert webhook.posts[0]["title"].startswith("mes/vacuum_analyze: check xid_age failed")
+
+
+def test_a_storm_of_failing_checks_is_one_digest_and_so_is_its_resolution(tmp_path, webhook):
+    """20 checks fail at once (two databases' health probe): one message listing them, not 20."""
+    from ops_pipelines.history import PROBE_ID_PREFIX, record_check_result
+
+    top = f"alerts: {{webhook_url: '{webhook.url}', format: generic}}\n"
+    config = make_config(tmp_path, {"erp": "host=unused", "mes": "host=unused"}, top=top)
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    _, cursor = tick(defs, "check_failure_alert_sensor", instance, None)
+    checks = ["connections", "long_transactions", "blocked_sessions", "sequence_headroom", "wraparound"]
+    checks += ["replication", "prepared_xacts", "cache_hit", "backup_volume", "data_volume"]
+
+    def record_all(passed: bool, probe: str) -> None:
+        for database in ("erp", "mes"):
+            for check in checks:
+                evaluation = dg.AssetCheckEvaluation(
+                    asset_key=dg.AssetKey("health"),
+                    check_name=check,
+                    passed=passed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description=f"{check} on {database}: {'ok' if passed else 'broken'}",
+                    partition=database,
+                )
+                record_check_result(instance, evaluation, f"{PROBE_ID_PREFIX}{probe}")
+
+    record_all(False, "storm")
+    message, cursor = tick(defs, "check_failure_alert_sensor", instance, cursor)
+    assert message.startswith("20 alerts posted"), message
+    [digest] = webhook.posts
+    assert digest["kind"] == "digest" and digest["title"] == "20 alerts (20 failing, 0 resolved)"
+    assert {(a["database"], a["check"]) for a in digest["alerts"]} == {(d, c) for d in ("erp", "mes") for c in checks}
+    assert all(a["run_url"] is None for a in digest["alerts"])  # recorded without a run: no link to one
+    record_all(True, "calm")
+    tick(defs, "check_failure_alert_sensor", instance, cursor)
+    assert len(webhook.posts) == 2 and webhook.posts[1]["title"] == "20 alerts (0 failing, 20 resolved)"

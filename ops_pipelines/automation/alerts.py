@@ -25,7 +25,7 @@ from ops_pipelines.history import (
     run_failure,
 )
 from ops_pipelines.localtime import local_iso
-from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, post
+from ops_pipelines.resources.notify import Alert, AlertUndelivered, digest_payload, payload, post
 
 RUNS_PER_TICK = 100
 LATE_SECONDS = 120  # how much later than it was made a check result may be stored
@@ -170,6 +170,23 @@ def _deliver(
     url = config.alerts.webhook_url.get_secret_value()
     sent, dropped, problem = 0, 0, None
     deadline = time.monotonic() + TICK_BUDGET_SECONDS
+    if len(pending) > config.alerts.digest_after:
+        # A storm (a server down fails many checks at once): one digest instead of a message each.
+        try:
+            post(
+                url,
+                digest_payload(pending, config.alerts.format),
+                attempts=config.alerts.attempts,
+                timeout=config.alerts.timeout.to_timedelta().total_seconds(),
+            )
+            sent, pending = len(pending), []
+            context.log.info(f"{sent} alerts posted as one digest")
+        except AlertUndelivered as exc:
+            if exc.permanent:
+                context.log.error(f"a digest of {len(pending)} alerts dropped, the receiver refuses it: {exc}")
+                dropped, pending = len(pending), []
+            else:
+                problem = str(exc)
     while pending and problem is None:
         if time.monotonic() > deadline:
             problem = f"this tick's {TICK_BUDGET_SECONDS} s are spent"

@@ -94,6 +94,25 @@ def payload(alert: Alert, fmt: AlertFormat) -> dict:
     }
 
 
+def digest_payload(alerts: list[Alert], fmt: AlertFormat) -> dict:
+    """One message for a storm: every alert's title and cause, oldest first."""
+    failing = sum(1 for a in alerts if a.kind != "check_resolved")
+    title = f"{len(alerts)} alerts ({failing} failing, {len(alerts) - failing} resolved)"
+    lines = [f"{a.occurred_at} {a.title}: {a.cause}" for a in alerts]
+    if fmt == "generic":
+        return {"kind": "digest", "title": title, "alerts": [{"title": a.title, **a.to_dict()} for a in alerts]}
+    shown = lines[:40] + ([f"... and {len(lines) - 40} more"] if len(lines) > 40 else [])
+    return {
+        "text": title,
+        "blocks": [
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"*{_slack_escape(title)}*\n" + _slack_escape("\n".join(shown))},
+            }
+        ],
+    }
+
+
 def post(
     url: str,
     body: dict,

@@ -208,11 +208,17 @@ class Alerts(_Section):
     every: FixedDuration = parse_duration("30s")
     # More alerts than this due at once (a storm: a server down fails many checks) go out as one digest.
     digest_after: int = Field(default=5, ge=1)
+    # Prometheus Alertmanager (http://host:9093): every failing check is posted to /api/v2/alerts as long
+    # as it fails, and posted with its end when it passes; failed runs once, for an hour.
+    alertmanager_url: SecretStr | None = None  # may carry basic-auth credentials: never echoed
 
     @model_validator(mode="after")
     def _http_url(self) -> "Alerts":
         if self.webhook_url is not None and not re.match(r"^https?://[^/\s]+", self.webhook_url.get_secret_value()):
             raise ValueError("webhook_url must be an http:// or https:// URL")
+        url = self.alertmanager_url
+        if url is not None and not re.match(r"^https?://[^/\s]+", url.get_secret_value()):
+            raise ValueError("alertmanager_url must be an http:// or https:// URL (Alertmanager's base URL)")
         return self
 
 

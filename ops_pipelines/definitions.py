@@ -11,6 +11,7 @@ import dagster as dg
 from ops_pipelines import registry
 from ops_pipelines.assets import report
 from ops_pipelines.automation import (
+    alertmanager,
     alerts,
     database_status,
     health,
@@ -37,6 +38,7 @@ def build_definitions(config: OpsConfig) -> dg.Definitions:
         sensors=[
             *sensors.build(config, capability_jobs),
             *alerts.build(config, asset_graph),
+            *alertmanager.build(config, asset_graph),
             *metrics_textfile.build(config, asset_graph),
             *health.build(config, next((j for j in capability_jobs if j.capability == "health"), None)),
         ],

@@ -12,6 +12,15 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
     fi
 fi
 
+# The Alertmanager test posts to a real Alertmanager (Debian's package); without it that test is skipped.
+if ! command -v prometheus-alertmanager >/dev/null 2>&1 && ! command -v alertmanager >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt_install prometheus-alertmanager || say "could not install prometheus-alertmanager: its test will be skipped"
+    else
+        say "prometheus-alertmanager is not installed (sudo apt-get install prometheus-alertmanager): its test will be skipped"
+    fi
+fi
+
 cd "$REPO"
 say "ruff (lint, format), pyright (basic, the package) and import-linter (the layer contracts in pyproject.toml)"
 "$VENV/bin/ruff" check --quiet .

@@ -115,11 +115,12 @@ def digest_payload(alerts: list[Alert], fmt: AlertFormat) -> dict:
 
 def post(
     url: str,
-    body: dict,
+    body: dict | list,
     *,
     attempts: int,
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
+    receiver: str = "webhook",
 ) -> None:
     """POST `body` as JSON; retry connection errors, 429 and 5xx with exponential backoff.
     Raises AlertUndelivered (permanent on other 4xx answers) after the last attempt."""
@@ -136,11 +137,11 @@ def post(
         except urllib.error.HTTPError as exc:
             problem = f"HTTP {exc.code} {exc.reason}"
             if 400 <= exc.code < 500 and exc.code not in (408, 429):
-                raise AlertUndelivered(f"webhook at {host} refused the alert: {problem}", permanent=True) from None
+                raise AlertUndelivered(f"{receiver} at {host} refused the alert: {problem}", permanent=True) from None
             retry_after = _retry_after(exc.headers.get("Retry-After"))
         except (ValueError, http.client.InvalidURL) as exc:  # a URL urllib cannot use (its message may quote it)
             raise AlertUndelivered(
-                f"webhook URL for {host} is not usable: {type(exc).__name__}", permanent=True
+                f"{receiver} URL for {host} is not usable: {type(exc).__name__}", permanent=True
             ) from None
         except http.client.HTTPException as exc:  # a garbled or cut-off answer
             problem = type(exc).__name__
@@ -150,7 +151,7 @@ def post(
         if attempt < attempts:
             sleep(retry_after if retry_after is not None else wait)
             wait *= 2
-    raise AlertUndelivered(f"webhook at {host} unreachable after {attempts} attempts: {problem}")
+    raise AlertUndelivered(f"{receiver} at {host} unreachable after {attempts} attempts: {problem}")
 
 
 def _retry_after(value: str | None) -> float | None:

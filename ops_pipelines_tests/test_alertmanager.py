@@ -1,0 +1,111 @@
+"""Failing checks reach a real Prometheus Alertmanager (Debian's prometheus-alertmanager, started on
+a free port): present with their labels while they fail, resolved when they pass."""
+
+import json
+import shutil
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+
+import dagster as dg
+import pytest
+
+from ops_pipelines.definitions import build_definitions
+from ops_pipelines.history import PROBE_ID_PREFIX, record_check_result
+from ops_pipelines.resources.cluster import free_port
+from ops_pipelines_tests.dagster_ui import wait_for
+from ops_pipelines_tests.helpers import make_config
+
+BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+@pytest.fixture
+def alertmanager(tmp_path) -> Iterator[str]:
+    if BINARY is None:
+        pytest.skip("Alertmanager is not installed: apt-get install prometheus-alertmanager")
+    config = tmp_path / "alertmanager.yml"
+    config.write_text("route: {receiver: 'null'}\nreceivers: [{name: 'null'}]\n")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            BINARY,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",  # no gossip: one instance
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for("Alertmanager to be ready", lambda: _get(f"{url}/-/ready") is not None, 30)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _get(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a local test server
+            body = response.read()
+            return json.loads(body) if body.startswith((b"[", b"{")) else body
+    except OSError:
+        return None
+
+
+def test_a_failing_check_fires_in_alertmanager_and_resolves_when_it_passes(tmp_path, alertmanager):
+    top = f"alerts: {{alertmanager_url: '{alertmanager}', ui_base_url: 'http://ops.example:3000'}}\n"
+    config = make_config(tmp_path, {"erp": "host=unused", "mes": "host=unused"}, top=top)
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    cursor = None
+
+    def tick() -> str:
+        nonlocal cursor
+        with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor) as context:
+            result = defs.resolve_sensor_def("alertmanager_sensor").evaluate_tick(context)
+        cursor = result.cursor
+        return result.skip_message or ""
+
+    def record(passed: bool) -> None:
+        evaluation = dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("health"),
+            check_name="prepared_xacts",
+            passed=passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="1 prepared transactions left open: 'px1' (owner erp) prepared 2 h ago",
+            partition="erp",
+        )
+        record_check_result(instance, evaluation, f"{PROBE_ID_PREFIX}{'a' if passed else 'b'}")
+
+    def firing() -> list[dict]:
+        alerts = _get(f"{alertmanager}/api/v2/alerts?active=true") or []
+        return [a for a in alerts if a["status"]["state"] == "active"]
+
+    assert tick().startswith("0 firing")
+    record(False)
+    assert tick().startswith("1 firing")
+    [alert] = wait_for("the alert in Alertmanager", firing, 30)
+    assert alert["labels"] == {"alertname": "prepared_xacts", "database": "erp", "severity": "error", "asset": "health"}
+    assert "'px1'" in alert["annotations"]["summary"]
+    assert tick().startswith("1 firing")  # posted again while it lasts (Alertmanager expects it)
+
+    record(True)
+    assert "1 resolved" in tick()
+    wait_for("the alert to be resolved", lambda: firing() == [], 30)
+    assert tick().startswith("0 firing, 0 resolved")
+
+
+def test_an_alertmanager_that_is_down_keeps_the_resolution_for_the_next_tick(tmp_path):
+    down = f"http://127.0.0.1:{free_port()}"
+    top = f"alerts: {{alertmanager_url: '{down}', attempts: 1, timeout: 1s}}\n"
+    config = make_config(tmp_path, {"erp": "host=unused"}, top=top)
+    defs = build_definitions(config)
+    sensor = defs.resolve_sensor_def("alertmanager_sensor")
+    cursor = json.dumps({"firing": {"erp/health/reachable": {"labels": {"alertname": "reachable"}}}, "runs_after": 0})
+    with dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), definitions=defs, cursor=cursor) as context:
+        result = sensor.evaluate_tick(context)
+    assert "waiting" in (result.skip_message or "") and down.split("//")[1] in (result.skip_message or "")
+    assert list(json.loads(result.cursor or "{}")["resolving"]) == ["erp/health/reachable"]

@@ -208,6 +208,7 @@ class Alerts(_Section):
     every: FixedDuration = parse_duration("30s")
     # More alerts than this due at once (a storm: a server down fails many checks) go out as one digest.
     digest_after: int = Field(default=5, ge=1)
+    email_to: list[str] = []  # alerts mailed here too (needs the top-level email section)
     # Prometheus Alertmanager (http://host:9093): every failing check is posted to /api/v2/alerts as long
     # as it fails, and posted with its end when it passes; failed runs once, for an hour.
     alertmanager_url: SecretStr | None = None  # may carry basic-auth credentials: never echoed
@@ -219,6 +220,27 @@ class Alerts(_Section):
         url = self.alertmanager_url
         if url is not None and not re.match(r"^https?://[^/\s]+", url.get_secret_value()):
             raise ValueError("alertmanager_url must be an http:// or https:// URL (Alertmanager's base URL)")
+        return self
+
+
+class Email(_Section):
+    """The SMTP server alerts and reports are mailed through."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    sender: str = Field(min_length=3)  # the From address
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None  # write it as ${SMTP_PASSWORD}: never echoed
+    timeout: FixedDuration = parse_duration("10s")
+    attempts: int = Field(default=3, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _credentials_pair(self) -> "Email":
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together: set both or neither")
+        if "@" not in self.sender:
+            raise ValueError(f"sender {self.sender!r} is not an e-mail address")
         return self
 
 
@@ -260,6 +282,7 @@ class Reports(_Section):
     long_running_after: FixedDuration = parse_duration("5 minutes")  # active or idle in transaction
     # Reports and charts name databases, tables and accounts: private unless you let a group read them ("0640").
     file_mode: FileMode = 0o600
+    email_to: list[str] = []  # the weekly report mailed here (needs the top-level email section)
 
 
 # ---------------------------------------------------------------------------- per database
@@ -496,10 +519,24 @@ class OpsConfig(_Section):
     alerts: Alerts = Alerts()
     metrics: Metrics = Metrics()
     reports: Reports = Reports()
+    email: Email | None = None  # the SMTP server for alerts.email_to and reports.email_to
     schedules: Schedules = Schedules()
     defaults: DatabaseSettings = DatabaseSettings()
     databases: list[DatabaseConfig] = Field(min_length=1)
     source: Path | None = Field(default=None, exclude=True)  # the file it came from
+
+    @model_validator(mode="after")
+    def _mail_needs_a_server(self) -> "OpsConfig":
+        for where, recipients in (
+            ("alerts.email_to", self.alerts.email_to),
+            ("reports.email_to", self.reports.email_to),
+        ):
+            if recipients and self.email is None:
+                raise ValueError(f"{where} is set but there is no email section (host, port, sender) to send through")
+            bad = [r for r in recipients if "@" not in r]
+            if bad:
+                raise ValueError(f"{where}: {bad[0]!r} is not an e-mail address")
+        return self
 
     def database(self, name: str) -> DatabaseConfig:
         for db in self.databases:

@@ -9,6 +9,7 @@ health, security review). A database that cannot be reached gets a sentence, not
 
 import datetime as dt
 from dataclasses import dataclass
+from email.message import EmailMessage
 
 import dagster as dg
 
@@ -28,7 +29,7 @@ from ops_pipelines.core.report import (
     Report,
     RestoreTestRun,
 )
-from ops_pipelines.core.report_render import backup_trend_chart, render_html, render_markdown, report_blocks
+from ops_pipelines.core.report_render import Image, backup_trend_chart, render_html, render_markdown, report_blocks
 from ops_pipelines.core.traffic import read_traffic
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
@@ -43,6 +44,8 @@ from ops_pipelines.history import (
     run_failure,
 )
 from ops_pipelines.localtime import local_day, local_time
+from ops_pipelines.resources.mail import MailUndelivered, send
+from ops_pipelines.resources.notify import SUBJECT_PREFIX
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 from ops_pipelines.units import format_bytes
 
@@ -66,11 +69,26 @@ def build(config: OpsConfig, asset_graph, maintenance: list[str]) -> dg.Definiti
     }
     deps = sorted(read_from & present, key=str)
 
+    mailed = bool(config.reports.email_to and config.email)
+    delivery = (
+        [
+            dg.AssetCheckSpec(
+                "report_delivered",
+                asset=REPORT_KEY,
+                description=f"The report was mailed to {len(config.reports.email_to)} recipients "
+                "(reports.email_to); a failure warns, the files stay.",
+            )
+        ]
+        if mailed
+        else []
+    )
+
     @dg.asset(
         key=REPORT_KEY,
         deps=deps,
         group_name=REPORTS_FOLDER,
         kinds={"html", "markdown"},
+        check_specs=delivery,
         description=(
             "Weekly maintenance report of every database: recovery (backups, restore tests, failed checks), "
             "maintenance done, capacity forecast, performance, schema health and the failed-login review. "
@@ -116,7 +134,11 @@ def build(config: OpsConfig, asset_graph, maintenance: list[str]) -> dg.Definiti
         links = {}
         if written.link:  # S3: a link the DBA's browser opens, valid for a week (the report's life)
             links["open_report"] = dg.MetadataValue.url(written.link)
+        delivered = []
+        if mailed:  # after the files are written: a failed delivery loses nothing
+            delivered.append(mail_report(config, report, blocks, written, context.log))
         return dg.MaterializeResult(
+            check_results=delivered,
             metadata={
                 "report": dg.MetadataValue.md(markdown),
                 **links,
@@ -129,10 +151,50 @@ def build(config: OpsConfig, asset_graph, maintenance: list[str]) -> dg.Definiti
                 "failed_runs": dg.MetadataValue.int(sum(len(s.failed_runs) for s in sections)),
                 "maintenance_actions": dg.MetadataValue.int(sum(len(s.maintenance) for s in sections)),
                 "unreachable": dg.MetadataValue.int(sum(1 for s in sections if s.unreachable)),
-            }
+            },
         )
 
     return dg.Definitions(assets=[maintenance_report])
+
+
+def mail_report(config: OpsConfig, report: Report, blocks: list, written: "WrittenReport", log) -> dg.AssetCheckResult:
+    """The report to reports.email_to: the HTML with its charts as inline (cid:) images, and the
+    Markdown twin as the text part."""
+    assert config.email is not None
+    day = local_day(report.generated_at, report.timezone)
+    attention = sum(1 for s in report.databases if s.attention(report.generated_at))
+    message = EmailMessage()
+    message["Subject"] = (
+        f"{SUBJECT_PREFIX} Maintenance report {day}: {len(report.databases)} databases, {attention} need attention"
+    )
+    message["To"] = ", ".join(config.reports.email_to)
+    message.set_content(render_markdown(blocks))
+    used = [b.name for b in blocks if isinstance(b, Image) and b.name in written.images]
+    message.add_alternative(
+        render_html(blocks, written.images, f"Maintenance report {day}", image_src=lambda name, _: f"cid:{name}"),
+        subtype="html",
+    )
+    html_part = message.get_body(preferencelist=("html",))
+    assert html_part is not None  # added just above
+    for name in dict.fromkeys(used):
+        html_part.add_related(written.images[name], maintype="image", subtype="png", cid=f"<{name}>", filename=name)
+    try:
+        send(config.email, message)
+    except MailUndelivered as exc:
+        log.warning(f"the report was not mailed: {exc}")
+        return dg.AssetCheckResult(
+            check_name="report_delivered",
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"not mailed (the files are written): {exc}",
+        )
+    log.info(f"report mailed to {', '.join(config.reports.email_to)}")
+    return dg.AssetCheckResult(
+        check_name="report_delivered",
+        passed=True,
+        description=f"mailed to {len(config.reports.email_to)} recipients with {len(set(used))} charts",
+        metadata={"recipients": len(config.reports.email_to), "charts": len(set(used))},
+    )
 
 
 def database_report(

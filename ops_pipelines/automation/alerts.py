@@ -10,6 +10,8 @@ months of old failures.
 
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -25,7 +27,16 @@ from ops_pipelines.history import (
     run_failure,
 )
 from ops_pipelines.localtime import local_iso
-from ops_pipelines.resources.notify import Alert, AlertUndelivered, digest_payload, payload, post
+from ops_pipelines.resources.mail import MailUndelivered, send
+from ops_pipelines.resources.notify import (
+    Alert,
+    AlertUndelivered,
+    alert_mail,
+    digest_mail,
+    digest_payload,
+    payload,
+    post,
+)
 
 RUNS_PER_TICK = 100
 LATE_SECONDS = 120  # how much later than it was made a check result may be stored
@@ -35,7 +46,7 @@ MAX_PENDING = 500  # alerts kept while the receiver is down; the oldest are drop
 
 
 def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
-    if config.alerts.webhook_url is None:
+    if not channels(config):
         return []
     step_assets = {key.to_python_identifier(): key for key in [*asset_graph.get_all_asset_keys(), REPORT_KEY]}
     check_keys = sorted(asset_graph.asset_check_keys, key=lambda k: k.to_user_string())
@@ -52,7 +63,7 @@ def run_failure_alert_sensor(config: OpsConfig, step_assets: dict[str, dg.AssetK
     )
     def run_failure_alerts(context: dg.SensorEvaluationContext):
         state = json.loads(context.cursor) if context.cursor else {}
-        pending = [Alert.from_dict(item) for item in state.get("pending", [])]
+        new: list[Alert] = []
         if "after" not in state:
             newest = context.instance.fetch_run_status_changes(dg.DagsterEventType.RUN_FAILURE, limit=1).records
             state["after"] = newest[0].storage_id if newest else 0
@@ -78,8 +89,8 @@ def run_failure_alert_sensor(config: OpsConfig, step_assets: dict[str, dg.AssetK
             state["after"] = record.storage_id
             run = runs.get(record.event_log_entry.run_id)
             if run is not None and _in_this_location(run, context):
-                pending.append(_run_alert(context.instance, run, record.event_log_entry, step_assets, config))
-        return _deliver(context, state, pending, config)
+                new.append(_run_alert(context.instance, run, record.event_log_entry, step_assets, config))
+        return _deliver(context, state, new, config)
 
     return run_failure_alerts
 
@@ -96,7 +107,7 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
     )
     def check_failure_alerts(context: dg.SensorEvaluationContext):
         state = json.loads(context.cursor) if context.cursor else {}
-        pending = [Alert.from_dict(item) for item in state.get("pending", [])]
+        new: list[Alert] = []
         # `after`: the storage id of the newest check event read, for every check and database: the
         # (check, database) pairs with a newer event are what changed (one query per check).
         # `since`: when the last tick read; a result is new when it was evaluated after that (less
@@ -141,7 +152,7 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
                         continue
                     kind, severity = "check_failure", ("warning" if now_state == "warning" else "error")
                     cause = evaluation.description or "the check failed without a description"
-                pending.append(
+                new.append(
                     Alert(
                         kind=kind,
                         cause=one_line(cause),
@@ -155,33 +166,74 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
                     )
                 )
         state["alerted"] = {key: at for key, at in alerted.items() if at > started - 2 * LATE_SECONDS}
-        return _deliver(context, state, pending, config)
+        return _deliver(context, state, new, config)
 
     return check_failure_alerts
 
 
-def _deliver(
-    context: dg.SensorEvaluationContext, state: dict, pending: list[Alert], config: OpsConfig
-) -> dg.SkipReason:
-    """Post the waiting alerts oldest first; stop at the first that cannot be delivered (the receiver
-    is down: the rest would wait for timeouts too) and keep it and the rest for the next tick."""
-    if config.alerts.webhook_url is None:  # the alert sensors exist only when it is set
-        return dg.SkipReason("alerts.webhook_url is not set: nothing to deliver")
-    url = config.alerts.webhook_url.get_secret_value()
-    sent, dropped, problem = 0, 0, None
+@dataclass(frozen=True)
+class Channel:
+    """One way alerts reach people: the webhook, or e-mail. Each keeps its own undelivered alerts."""
+
+    key: str  # where its undelivered alerts wait in the sensor's cursor
+    verb: str  # what the tick's summary says it did: "posted", "mailed"
+    one: Callable[[Alert], None]
+    digest: Callable[[list[Alert]], None]
+
+
+def channels(config: OpsConfig) -> list[Channel]:
+    found = []
+    settings = config.alerts
+    if settings.webhook_url is not None:
+        url, timeout = settings.webhook_url.get_secret_value(), settings.timeout.seconds
+
+        def post_one(alert: Alert) -> None:
+            post(url, payload(alert, settings.format), attempts=settings.attempts, timeout=timeout)
+
+        def post_digest(alerts: list[Alert]) -> None:
+            post(url, digest_payload(alerts, settings.format), attempts=settings.attempts, timeout=timeout)
+
+        found.append(Channel("pending", "posted", post_one, post_digest))
+    email = config.email
+    if settings.email_to and email is not None:
+        to = settings.email_to
+        found.append(
+            Channel(
+                "pending_email",
+                "mailed",
+                lambda alert: send(email, alert_mail(alert, to)),
+                lambda alerts: send(email, digest_mail(alerts, to)),
+            )
+        )
+    return found
+
+
+def _deliver(context: dg.SensorEvaluationContext, state: dict, new: list[Alert], config: OpsConfig) -> dg.SkipReason:
+    """Each channel delivers its waiting alerts and the new ones; what it cannot waits in the cursor."""
     deadline = time.monotonic() + TICK_BUDGET_SECONDS
-    if len(pending) > config.alerts.digest_after:
+    summaries = []
+    for channel in channels(config):
+        pending = [Alert.from_dict(item) for item in state.get(channel.key, [])] + new
+        pending, summary = _deliver_on(context, channel, pending, config.alerts.digest_after, deadline)
+        state[channel.key] = [alert.to_dict() for alert in pending]
+        summaries.append(summary)
+    context.update_cursor(json.dumps(state))
+    return dg.SkipReason("; ".join(summaries) or "no alert channel is configured")
+
+
+def _deliver_on(
+    context: dg.SensorEvaluationContext, channel: Channel, pending: list[Alert], digest_after: int, deadline: float
+) -> tuple[list[Alert], str]:
+    """Deliver the waiting alerts oldest first; stop at the first that cannot be delivered (the receiver
+    is down: the rest would wait for timeouts too) and keep it and the rest for the next tick."""
+    sent, dropped, problem = 0, 0, None
+    if len(pending) > digest_after:
         # A storm (a server down fails many checks at once): one digest instead of a message each.
         try:
-            post(
-                url,
-                digest_payload(pending, config.alerts.format),
-                attempts=config.alerts.attempts,
-                timeout=config.alerts.timeout.to_timedelta().total_seconds(),
-            )
+            channel.digest(pending)
             sent, pending = len(pending), []
-            context.log.info(f"{sent} alerts posted as one digest")
-        except AlertUndelivered as exc:
+            context.log.info(f"{sent} alerts {channel.verb} as one digest")
+        except (AlertUndelivered, MailUndelivered) as exc:
             if exc.permanent:
                 context.log.error(f"a digest of {len(pending)} alerts dropped, the receiver refuses it: {exc}")
                 dropped, pending = len(pending), []
@@ -193,14 +245,9 @@ def _deliver(
             break
         alert = pending[0]
         try:
-            post(
-                url,
-                payload(alert, config.alerts.format),
-                attempts=config.alerts.attempts,
-                timeout=config.alerts.timeout.to_timedelta().total_seconds(),
-            )
+            channel.one(alert)
             sent += 1
-        except AlertUndelivered as exc:
+        except (AlertUndelivered, MailUndelivered) as exc:
             if not exc.permanent:
                 problem = str(exc)
                 break
@@ -215,11 +262,8 @@ def _deliver(
         )
     if problem:
         context.log.warning(f"{len(pending)} alerts wait for the next tick: {problem}")
-    state["pending"] = [alert.to_dict() for alert in pending]
-    context.update_cursor(json.dumps(state))
-    return dg.SkipReason(
-        f"{sent} alerts posted, {dropped} refused, {len(pending)} waiting" + (f": {problem}" if problem else "")
-    )
+    summary = f"{sent} alerts {channel.verb}, {dropped} refused, {len(pending)} waiting"
+    return pending, summary + (f": {problem}" if problem else "")
 
 
 def _run_alert(

@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import html
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ops_pipelines.core.backup_catalog import stamp_time
@@ -564,8 +565,11 @@ img{max-width:100%;height:auto;border:1px solid #d0d7de;margin:.4rem 0}
 """
 
 
-def render_html(blocks: list[Block], images: dict[str, bytes], title: str) -> str:
-    """`images`: PNG bytes by file name; an image without bytes is left out with a sentence."""
+def render_html(
+    blocks: list[Block], images: dict[str, bytes], title: str, image_src: Callable[[str, bytes], str] | None = None
+) -> str:
+    """`images`: PNG bytes by file name; an image without bytes is left out with a sentence.
+    `image_src`: where an image comes from (default: inline, a data URI; e-mail uses `cid:`)."""
     out = [
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
         '<meta name="viewport" content="width=device-width, '
@@ -592,7 +596,11 @@ def render_html(blocks: list[Block], images: dict[str, bytes], title: str) -> st
             if data is None:
                 out.append(f"<p>Chart {html.escape(block.name)} is not available.</p>")
             else:
-                source = "data:image/png;base64," + base64.b64encode(data).decode()
+                source = (
+                    image_src(block.name, data)
+                    if image_src
+                    else "data:image/png;base64," + base64.b64encode(data).decode()
+                )
                 out.append(f'<img src="{source}" alt="{html.escape(block.alt)}">')
     out.append("</body>\n</html>\n")
     return "\n".join(out)

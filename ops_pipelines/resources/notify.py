@@ -1,9 +1,11 @@
-"""Webhook alerts: one JSON POST per failure, Slack-compatible or generic, retried with backoff.
+"""Alert messages: webhook JSON (Slack-compatible or generic, POSTed with retries and backoff) and
+e-mail (text + HTML, sent by resources/mail.py).
 
 The webhook URL is a secret (a Slack URL carries its token), so no message here contains it: errors
 name the host only.
 """
 
+import html
 import http.client
 import json
 import time
@@ -12,6 +14,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from email.message import EmailMessage
 from typing import Literal
 
 from ops_pipelines.errors import OpsError
@@ -111,6 +114,59 @@ def digest_payload(alerts: list[Alert], fmt: AlertFormat) -> dict:
             }
         ],
     }
+
+
+SUBJECT_PREFIX = "[ops_pipelines]"
+
+
+def alert_mail(alert: Alert, to: list[str]) -> EmailMessage:
+    """`[ops_pipelines] FAILED erp_prod/backup: <cause>`, text and HTML, with the run's link."""
+    state = {"check_resolved": "RESOLVED"}.get(alert.kind, "WARNING" if alert.severity == "warning" else "FAILED")
+    subject = f"{SUBJECT_PREFIX} {state} {alert.title}: {alert.cause}"
+    facts = [
+        ("database", alert.database),
+        ("asset", alert.asset),
+        ("check", alert.check),
+        ("job", alert.job),
+        ("severity", alert.severity if alert.kind != "check_resolved" else None),
+        ("when", alert.occurred_at),
+        ("run", alert.run_url),
+    ]
+    shown = [(label, value) for label, value in facts if value]
+    text = f"{alert.title}\n\n{alert.cause}\n\n" + "\n".join(f"{label}: {value}" for label, value in shown)
+    rows = "".join(
+        f"<tr><th align=left>{html.escape(label)}</th><td>{_html_value(label, value)}</td></tr>"
+        for label, value in shown
+    )
+    body = f"<h3>{html.escape(alert.title)}</h3><p>{html.escape(alert.cause)}</p><table>{rows}</table>"
+    return _message(subject, to, text, body)
+
+
+def digest_mail(alerts: list[Alert], to: list[str]) -> EmailMessage:
+    failing = sum(1 for a in alerts if a.kind != "check_resolved")
+    title = f"{len(alerts)} alerts ({failing} failing, {len(alerts) - failing} resolved)"
+    text = title + "\n\n" + "\n".join(f"{a.occurred_at} {a.title}: {a.cause}" for a in alerts)
+    rows = "".join(
+        f"<tr><td>{html.escape(a.occurred_at)}</td><td>{html.escape(a.title)}</td><td>{html.escape(a.cause)}</td></tr>"
+        for a in alerts
+    )
+    body = f"<h3>{html.escape(title)}</h3><table>{rows}</table>"
+    return _message(f"{SUBJECT_PREFIX} {title}", to, text, body)
+
+
+def _message(subject: str, to: list[str], text: str, body: str) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = " ".join(subject.split())[:200]  # one header line, whatever the cause held
+    message["To"] = ", ".join(to)
+    message.set_content(text)
+    message.add_alternative(f"<!DOCTYPE html><html><body>{body}</body></html>", subtype="html")
+    return message
+
+
+def _html_value(label: str, value: str) -> str:
+    if label == "run":
+        return f'<a href="{html.escape(value)}">{html.escape(value)}</a>'
+    return html.escape(value)
 
 
 def post(

@@ -152,10 +152,13 @@ class Streaming:
         return f"{self.name} {how}: {error_summary(chr(10).join(self.stderr_tail))}"
 
     def _drain_stderr(self) -> None:
-        for line in iter(self._stderr.readline, b""):
-            text = line.decode("utf-8", "replace").strip()
-            if text:
-                self.stderr_tail.append(text)
+        try:
+            for line in iter(self._stderr.readline, b""):
+                text = line.decode("utf-8", "replace").strip()
+                if text:
+                    self.stderr_tail.append(text)
+        except (ValueError, OSError):
+            pass  # the pipe was closed under us: the program is being stopped (a failure already reported)
 
     def _collect_stdout(self) -> None:
         while chunk := self._stdout.read(65536):

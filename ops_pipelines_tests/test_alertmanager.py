@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -19,18 +20,17 @@ from ops_pipelines_tests.helpers import make_config
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
 
-@pytest.fixture
-def alertmanager(tmp_path) -> Iterator[str]:
-    if BINARY is None:
-        pytest.skip("Alertmanager is not installed: apt-get install prometheus-alertmanager")
-    config = tmp_path / "alertmanager.yml"
+def start_alertmanager(directory: Path) -> tuple[subprocess.Popen, str]:
+    """A real Alertmanager on a free port, data in `directory`; (process, base URL) once it is ready."""
+    assert BINARY is not None
+    config = directory / "alertmanager.yml"
     config.write_text("route: {receiver: 'null'}\nreceivers: [{name: 'null'}]\n")
     port = free_port()
     process = subprocess.Popen(
         [
             BINARY,
             f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
+            f"--storage.path={directory / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",  # no gossip: one instance
         ],
@@ -40,6 +40,23 @@ def alertmanager(tmp_path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for("Alertmanager to be ready", lambda: _get(f"{url}/-/ready") is not None, 30)
+    except BaseException:
+        process.terminate()
+        raise
+    return process, url
+
+
+def active_alerts(url: str) -> list[dict]:
+    alerts = _get(f"{url}/api/v2/alerts?active=true") or []
+    return [a for a in alerts if a["status"]["state"] == "active"]
+
+
+@pytest.fixture
+def alertmanager(tmp_path) -> Iterator[str]:
+    if BINARY is None:
+        pytest.skip("Alertmanager is not installed: apt-get install prometheus-alertmanager")
+    process, url = start_alertmanager(tmp_path)
+    try:
         yield url
     finally:
         process.terminate()
@@ -81,8 +98,7 @@ def test_a_failing_check_fires_in_alertmanager_and_resolves_when_it_passes(tmp_p
         record_check_result(instance, evaluation, f"{PROBE_ID_PREFIX}{'a' if passed else 'b'}")
 
     def firing() -> list[dict]:
-        alerts = _get(f"{alertmanager}/api/v2/alerts?active=true") or []
-        return [a for a in alerts if a["status"]["state"] == "active"]
+        return active_alerts(alertmanager)
 
     assert tick().startswith("0 firing")
     record(False)

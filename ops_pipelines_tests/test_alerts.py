@@ -231,8 +231,14 @@ def test_a_check_failing_on_one_database_names_that_database_only(tmp_path, empt
 def test_a_storm_of_failing_checks_is_one_digest_and_so_is_its_resolution(tmp_path, webhook):
     """20 checks fail at once (two databases' health probe): one message listing them, not 20."""
     from ops_pipelines.history import PROBE_ID_PREFIX, record_check_result
+    from ops_pipelines_tests.test_email import SmtpServer
 
-    top = f"alerts: {{webhook_url: '{webhook.url}', format: generic}}\n"
+    smtp = SmtpServer()
+    smtp.start()
+    top = (
+        f"alerts: {{webhook_url: '{webhook.url}', format: generic, email_to: [dba@example.com]}}\n"
+        f"email: {{host: 127.0.0.1, port: {smtp.port}, sender: ops@example.com, security: none}}\n"
+    )
     config = make_config(tmp_path, {"erp": "host=unused", "mes": "host=unused"}, top=top)
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
@@ -255,11 +261,19 @@ def test_a_storm_of_failing_checks_is_one_digest_and_so_is_its_resolution(tmp_pa
 
     record_all(False, "storm")
     message, cursor = tick(defs, "check_failure_alert_sensor", instance, cursor)
-    assert message.startswith("20 alerts posted"), message
+    assert message.startswith("20 alerts posted") and "; 20 alerts mailed" in message, message
     [digest] = webhook.posts
     assert digest["kind"] == "digest" and digest["title"] == "20 alerts (20 failing, 0 resolved)"
     assert {(a["database"], a["check"]) for a in digest["alerts"]} == {(d, c) for d in ("erp", "mes") for c in checks}
     assert all(a["run_url"] is None for a in digest["alerts"])  # recorded without a run: no link to one
     record_all(True, "calm")
     tick(defs, "check_failure_alert_sensor", instance, cursor)
+    smtp.stop()
     assert len(webhook.posts) == 2 and webhook.posts[1]["title"] == "20 alerts (0 failing, 20 resolved)"
+    # one digest per channel: the e-mail channel got two mails, not forty
+    subjects = [str(m["Subject"]).strip() for m in smtp.inbox.messages]
+    assert subjects == [
+        "[ops_pipelines] 20 alerts (20 failing, 0 resolved)",
+        "[ops_pipelines] 20 alerts (0 failing, 20 resolved)",
+    ]
+    assert "mes/health: check wraparound failed" in smtp.inbox.messages[0].get_body(("plain",)).get_content()

@@ -74,7 +74,31 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def instance_env(pg_server, erp_template, tmp_path_factory, receiver):
+def smtp():
+    from ops_pipelines_tests.test_email import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def alertmanager_url(tmp_path_factory):
+    """A real Alertmanager when installed (scripts/test.sh installs it as root); None otherwise."""
+    from ops_pipelines_tests.test_alertmanager import BINARY, start_alertmanager
+
+    if BINARY is None:
+        yield None
+        return
+    process, url = start_alertmanager(tmp_path_factory.mktemp("alertmanager"))
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def instance_env(pg_server, erp_template, tmp_path_factory, receiver, smtp, alertmanager_url):
     """DAGSTER_HOME with the shipped dagster.yaml, its storage in a new database, and a config
     naming two copies of the ERP database, with alerts to `receiver` and a metrics textfile."""
     tmp_path = tmp_path_factory.mktemp("e2e")
@@ -87,7 +111,10 @@ def instance_env(pg_server, erp_template, tmp_path_factory, receiver):
     config.write_text(
         f"backup_store: {{local_dir: {tmp_path / 'backups'}}}\n"
         f"alerts: {{webhook_url: '{receiver.url}', format: generic, ui_base_url: 'http://ops.example:3000',"
-        " every: 5s}\n"  # alerts looked for every 5 s: the test waits for ticks
+        " every: 5s, email_to: [dba@example.com]"  # alerts looked for every 5 s: the test waits for ticks
+        + (f", alertmanager_url: '{alertmanager_url}'" if alertmanager_url else "")
+        + "}\n"
+        f"email: {{host: 127.0.0.1, port: {smtp.port}, sender: ops@example.com, security: none}}\n"
         f"metrics: {{textfile_path: {tmp_path / 'textfile' / 'ops.prom'}}}\n"
         "databases:\n"
         + "".join(
@@ -226,7 +253,9 @@ def test_runs_of_one_database_never_overlap_and_databases_run_in_parallel(dagste
 
 
 @pytest.mark.slow
-def test_a_failed_run_posts_one_alert_and_the_textfile_follows_the_runs(dagster_services, receiver):
+def test_a_failed_run_posts_one_alert_and_the_textfile_follows_the_runs(
+    dagster_services, receiver, smtp, alertmanager_url
+):
     port, tmp_path = dagster_services
 
     def alert_sensor_ticked():
@@ -262,6 +291,22 @@ def test_a_failed_run_posts_one_alert_and_the_textfile_follows_the_runs(dagster_
         120,
     )
     assert len(alerts_for_run()) == 1
+    # the same alert by e-mail, and (when installed) in Alertmanager, sent by the real daemon's ticks
+    mails = wait_for(
+        "the alert mail",
+        lambda: [m for m in smtp.inbox.messages if run_id in m.get_body(("plain",)).get_content()],
+        120,
+    )
+    assert str(mails[0]["Subject"]).strip().startswith("[ops_pipelines] FAILED mes/restore_test: run failed")
+    if alertmanager_url is not None:
+        from ops_pipelines_tests.test_alertmanager import active_alerts
+
+        fired = wait_for(
+            "the alert in Alertmanager",
+            lambda: [a for a in active_alerts(alertmanager_url) if a["labels"].get("alertname") == "run_failure"],
+            120,
+        )
+        assert fired[0]["labels"]["database"] == "mes" and run_id in fired[0]["annotations"]["run_url"]
 
     textfile = tmp_path / "textfile" / "ops.prom"
     text = wait_for("the metrics textfile", lambda: textfile.exists() and textfile.read_text(), 120)

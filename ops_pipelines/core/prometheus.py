@@ -68,11 +68,7 @@ def render(figures: list[DatabaseFigures], generated_at: float) -> str:
     for figure in figures:
         for severity, count in (("error", figure.check_errors), ("warning", figure.check_warnings)):
             lines.append(f'{name}{{database="{_escape(figure.database)}",severity="{severity}"}} {count}')
-    lines += [
-        "# HELP ops_pipelines_textfile_generated_timestamp_seconds When ops_pipelines wrote this file.",
-        "# TYPE ops_pipelines_textfile_generated_timestamp_seconds gauge",
-        f"ops_pipelines_textfile_generated_timestamp_seconds {_number(generated_at)}",
-    ]
+    lines += _written_at("ops_pipelines_textfile_generated_timestamp_seconds", "ops_pipelines", generated_at)
     return "\n".join(lines) + "\n"
 
 
@@ -125,9 +121,10 @@ def render_health(recorded: dict[str, list], probes: list, generated_at: float) 
         for result in sorted(probes, key=lambda p: p.database):
             if figure in result.figures:
                 lines.append(f'{gauge}{{database="{_escape(result.database)}"}} {_number(result.figures[figure])}')
-    lines += [
-        "# HELP ops_pipelines_health_generated_timestamp_seconds When the health probe wrote this file.",
-        "# TYPE ops_pipelines_health_generated_timestamp_seconds gauge",
-        f"ops_pipelines_health_generated_timestamp_seconds {_number(generated_at)}",
-    ]
+    lines += _written_at("ops_pipelines_health_generated_timestamp_seconds", "the health probe", generated_at)
     return "\n".join(lines) + "\n"
+
+
+def _written_at(name: str, writer: str, at: float) -> list[str]:
+    """When the file was written: node_exporter's own mtime gauge says it too, this one survives copies."""
+    return [f"# HELP {name} When {writer} wrote this file.", f"# TYPE {name} gauge", f"{name} {_number(at)}"]

@@ -1,6 +1,7 @@
-"""Failure alerts: a sensor for failed runs and one for failed checks (`alerts.webhook_url`,
-Slack-compatible or generic JSON): one message per failed run; for checks, one per transition — a
-check that starts failing, and a "resolved" message when it passes again.
+"""Failure alerts: a sensor for failed runs and one for failed checks, to each channel configured —
+the webhook (`alerts.webhook_url`, Slack-compatible or generic JSON) and e-mail (`alerts.email_to`):
+one message per failed run; for checks, one per transition — a check that starts failing, and a
+"resolved" message when it passes again; more than `alerts.digest_after` at once, one digest.
 
 Each sensor keeps in its cursor where it stopped reading and the alerts not yet delivered: when the
 receiver is down, alerts wait for the next tick instead of being lost, and a tick never raises.
@@ -58,7 +59,7 @@ def run_failure_alert_sensor(config: OpsConfig, step_assets: dict[str, dg.AssetK
         name="run_failure_alert_sensor",
         minimum_interval_seconds=max(1, round(config.alerts.every.seconds)),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Posts one alert to the webhook for each failed run of this code location: database, asset, "
+        description="Sends one alert (webhook, e-mail) for each failed run of this code location: database, asset, "
         "cause, run link.",
     )
     def run_failure_alerts(context: dg.SensorEvaluationContext):
@@ -102,7 +103,7 @@ def check_failure_alert_sensor(config: OpsConfig, check_keys: list[dg.AssetCheck
         name="check_failure_alert_sensor",
         minimum_interval_seconds=max(1, round(config.alerts.every.seconds)),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Posts an alert to the webhook when an asset check starts failing (severity {least} and "
+        description=f"Sends an alert (webhook, e-mail) when an asset check starts failing (severity {least} and "
         "above) and a 'resolved' one when it passes again, naming the database; the same failure is alerted once.",
     )
     def check_failure_alerts(context: dg.SensorEvaluationContext):

@@ -1,8 +1,8 @@
 """`health_probe_sensor`: the probe of every database every `schedules.health`, without runs.
 
 A run per probe (288 a day per database) would swamp run storage, so the sensor probes itself, the
-databases side by side, and records each check of `health` through Dagster's runless event API only
-when its state (passed, warning, error) changes, and at least hourly: the UI shows the current state
+databases side by side, and records each check of `health` in Dagster's event log without a run
+(`history.record_check_result`) only when its state (passed, warning, error) changes, and at least hourly: the UI shows the current state
 and its history, and the check-alert sensor sees each transition once. With a metrics textfile, it
 also rewrites `ops_pipelines_health.prom` beside it with every check's state and the key figures.
 A tick never raises: what fails is logged and the next tick tries again.
@@ -22,6 +22,7 @@ from ops_pipelines.core.prometheus import render_health
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.files import atomic_write_text
 from ops_pipelines.history import PROBE_ID_PREFIX, record_check_result
+from ops_pipelines.redact import mask_secrets
 
 HEALTH = dg.AssetKey("health")
 RECORD_EVERY_SECONDS = 3600  # an unchanged state is recorded again after this long
@@ -52,8 +53,8 @@ def build(config: OpsConfig, job: CapabilityJob | None) -> list[dg.SensorDefinit
         try:
             summary = probe_and_record(context.instance, config, watched, state, context.log)
         except Exception as exc:  # noqa: BLE001 - a tick never raises; the cursor keeps what was recorded
-            context.log.error(f"health probe tick failed: {type(exc).__name__}: {exc}")
-            summary = f"tick failed: {type(exc).__name__}: {exc}"
+            summary = f"tick failed: {type(exc).__name__}: {mask_secrets(str(exc))}"
+            context.log.error(f"health probe {summary}")
         context.update_cursor(json.dumps(state))
         return dg.SkipReason(summary)
 

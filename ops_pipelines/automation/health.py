@@ -2,10 +2,11 @@
 
 A run per probe (288 a day per database) would swamp run storage, so the sensor probes itself, the
 databases side by side, and records each check of `health` in Dagster's event log without a run
-(`history.record_check_result`) only when its state (passed, warning, error) changes, and at least hourly: the UI shows the current state
-and its history, and the check-alert sensor sees each transition once. With a metrics textfile, it
-also rewrites `ops_pipelines_health.prom` beside it with every check's state and the key figures.
-A tick never raises: what fails is logged and the next tick tries again.
+(`history.record_check_result`) only when its state (passed, warning, error) changes, and at least
+hourly: the UI shows the current state and its history, and the check-alert sensor sees each
+transition once. With a metrics textfile, it also rewrites `ops_pipelines_health.prom` beside it
+with every check's state and the key figures. A tick never raises: what fails is logged and the
+next tick tries again.
 """
 
 import concurrent.futures

@@ -3,6 +3,7 @@
 import subprocess
 from pathlib import Path
 
+import dagster as dg
 import zstandard
 from psycopg import sql
 
@@ -49,3 +50,19 @@ def row_counts(dsn: str, tables) -> dict[str, int]:
             query = sql.SQL("SELECT count(*) AS n FROM {}").format(sql.Identifier(schema, table))
             result[name] = conn.execute(query).fetchone()["n"]
         return result
+
+
+class SensorTicks:
+    """Evaluates sensors as the daemon does, one tick at a time, keeping each sensor's cursor."""
+
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+        self.defs, self.instance = defs, instance
+        self.cursors: dict[str, str | None] = {}
+
+    def tick(self, name: str) -> str:
+        """One tick of sensor `name`; returns what it said (its skip message)."""
+        cursor = self.cursors.get(name)
+        with dg.build_sensor_context(instance=self.instance, definitions=self.defs, cursor=cursor) as context:
+            result = self.defs.resolve_sensor_def(name).evaluate_tick(context)
+        self.cursors[name] = result.cursor
+        return result.skip_message or ""

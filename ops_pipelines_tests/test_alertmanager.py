@@ -15,7 +15,7 @@ from ops_pipelines.definitions import build_definitions
 from ops_pipelines.history import PROBE_ID_PREFIX, record_check_result
 from ops_pipelines.resources.cluster import free_port
 from ops_pipelines_tests.dagster_ui import wait_for
-from ops_pipelines_tests.helpers import make_config
+from ops_pipelines_tests.helpers import SensorTicks, make_config
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
@@ -77,14 +77,10 @@ def test_a_failing_check_fires_in_alertmanager_and_resolves_when_it_passes(tmp_p
     config = make_config(tmp_path, {"erp": "host=unused", "mes": "host=unused"}, top=top)
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
-    cursor = None
+    ticks = SensorTicks(defs, instance)
 
     def tick() -> str:
-        nonlocal cursor
-        with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor) as context:
-            result = defs.resolve_sensor_def("alertmanager_sensor").evaluate_tick(context)
-        cursor = result.cursor
-        return result.skip_message or ""
+        return ticks.tick("alertmanager_sensor")
 
     def record(passed: bool) -> None:
         evaluation = dg.AssetCheckEvaluation(

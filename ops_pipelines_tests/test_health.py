@@ -17,6 +17,7 @@ from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.resources.cluster import LocalCluster, free_port
 from ops_pipelines.resources.postgres import with_dbname
 from ops_pipelines_tests.dagster_ui import wait_for
+from ops_pipelines_tests.helpers import SensorTicks
 
 # thresholds a test can cross in a second or two
 QUICK = (
@@ -161,13 +162,8 @@ def test_the_sensor_records_changes_only_and_alerts_once_then_resolves(tmp_path,
     config = config_for(tmp_path, database, top=top)
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
-    cursors: dict[str, str | None] = {"health_probe_sensor": None, "check_failure_alert_sensor": None}
-
-    def tick(name: str) -> str:
-        with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursors[name]) as context:
-            result = defs.resolve_sensor_def(name).evaluate_tick(context)
-        cursors[name] = result.cursor
-        return result.skip_message or ""
+    ticks = SensorTicks(defs, instance)
+    tick, cursors = ticks.tick, ticks.cursors
 
     def evaluations(check: str) -> int:
         key = dg.AssetCheckKey(dg.AssetKey("health"), check)
@@ -259,18 +255,20 @@ def test_the_weekly_report_shows_each_health_failure_from_start_to_end(tmp_path,
     config = config_for(tmp_path, database, top=f"reports: {{dir: {tmp_path / 'reports'}}}\n")
     defs = build_definitions(config)
     instance = dg.DagsterInstance.ephemeral()
-    cursor = None
+    ticks = SensorTicks(defs, instance)
 
-    def tick() -> None:
-        nonlocal cursor
-        with dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor) as context:
-            cursor = defs.resolve_sensor_def("health_probe_sensor").evaluate_tick(context).cursor
+    def tick() -> str:
+        return ticks.tick("health_probe_sensor")
 
     tick()
     preparer = psycopg.connect(database)
     preparer.execute("SELECT 1")
     preparer.execute("PREPARE TRANSACTION 'ops_test_report'")
-    wait_for("the prepared transaction to fail its check", lambda: tick() or _failing(cursor, "prepared_xacts"), 30)
+    wait_for(
+        "the prepared transaction to fail its check",
+        lambda: tick() and _failing(ticks.cursors["health_probe_sensor"], "prepared_xacts"),
+        30,
+    )
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("COMMIT PREPARED 'ops_test_report'")
     preparer.close()

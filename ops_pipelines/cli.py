@@ -1,6 +1,6 @@
 """`ops-pipelines`: recovery from the command line, for the DBA at 3 a.m. when the UI may be down.
 
-    ops-pipelines backups DATABASE [--from local|s3]
+    ops-pipelines backups DATABASE [--from local|s3]    (also re-opens a target a killed recovery left closed)
     ops-pipelines recover DATABASE --target NAME [--target-dsn DSN] [--backup STAMP] [--from local|s3]
                                    [--replace] [--jobs N]
 
@@ -14,8 +14,17 @@ import sys
 
 from ops_pipelines.config import load_config_from_env
 from ops_pipelines.core.backup_catalog import list_backups
-from ops_pipelines.core.recover import backup_store, choose_backup, describe_backups, recover, verified_stamps
+from ops_pipelines.core.recover import (
+    backup_store,
+    choose_backup,
+    describe_backups,
+    judge_backups,
+    recover,
+    repair_server,
+)
 from ops_pipelines.errors import OpsError
+from ops_pipelines.resources.postgres import with_dbname
+from ops_pipelines.resources.storage import local_storage
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,14 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         db = config.database(args.database)
         storage = backup_store(config, args.source)
         entries = list_backups(storage, db.name)
-        verified = verified_stamps(config, storage, db.name)
+        judged = judge_backups(config, storage, entries)
         if args.command == "backups":
-            lines = describe_backups(entries, verified, dt.datetime.now(dt.UTC))
+            lines = describe_backups(entries, judged, dt.datetime.now(dt.UTC))
             noun = "backup" if len(entries) == 1 else "backups"
             print(f"{len(entries)} {noun} of {db.name} in {storage.uri(db.name)}, newest first:")
             print("\n".join(lines) if lines else "(none)")
+            _repair(with_dbname(db.dsn.get_secret_value(), "postgres"))
             return 0
-        entry = choose_backup(entries, args.backup, verified)
+        entry = choose_backup(entries, args.backup, judged, log=say)
         say(f"recovering {db.name} from backup {entry.stamp} ({storage.uri(db.name)}) into {args.target}")
         done = recover(
             db,
@@ -76,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs=args.jobs,
             with_roles=args.with_roles,
             log=say,
+            local=local_storage(config),
         )
         say(
             f"done: {args.target} holds backup {done.backup} ({done.tables_checked} tables, {done.rows_checked:,} "
@@ -87,6 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     except OpsError as exc:
         print(f"ops-pipelines: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a full disk, a missing directory: one line, not a traceback
+        print(f"ops-pipelines: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+
+
+def _repair(server: str) -> None:
+    """A target a killed recovery left closed to connections is re-opened here too (the DBA's first
+    command after an incident is often this listing)."""
+    try:
+        for line in repair_server(server, say):
+            del line  # said as it was done
+    except OpsError as exc:
+        say(f"could not look for databases an interrupted recovery left closed on the server: {exc}")
 
 
 def say(message: str) -> None:

@@ -542,7 +542,9 @@ class OpsConfig(_Section):
         for db in self.databases:
             if db.name == name:
                 return db
-        raise KeyError(name)
+        names = [db.name for db in self.databases]
+        shown = ", ".join(names[:10]) + (f" … ({len(names)} in all)" if len(names) > 10 else "")
+        raise UnknownDatabase(f"no database {name!r} in {self.source or 'the config'} (it has: {shown or 'none'})")
 
     def retention_for(self, db: DatabaseConfig) -> Retention:
         return db.backup.retention or self.retention
@@ -610,6 +612,32 @@ class _UniqueKeyLoader(_SafeLoader):  # pyright: ignore[reportGeneralTypeIssues]
                 raise yaml.constructor.ConstructorError(None, None, f'duplicate key "{key}"', key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+class UnknownDatabase(ConfigError, KeyError):
+    """A database name (a partition, a CLI argument) that the config does not define. A KeyError too,
+    for callers that looked names up in a dict before."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def launchpad_dsn(raw: str, where: str, environ: typing.Mapping[str, str] | None = None) -> str:
+    """A DSN typed into a launchpad: Dagster stores the run's config as typed (and shows it in the UI),
+    so a password in it is refused; `${VAR}` is expanded here, in the run, from the environment."""
+    if not raw:
+        return raw
+    try:
+        params = conninfo_to_dict(raw)
+    except Exception as exc:  # psycopg's ProgrammingError names the bad part, never the password
+        raise ConfigError(f"{where}: not a libpq connection string or URI ({type(exc).__name__})") from None
+    password = str(params.get("password") or "")
+    if password and not re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", password):
+        raise ConfigError(
+            f"{where} holds a password, which the run's config would keep in plain text: write it as "
+            "${VAR} (read from the run's environment), or leave it out and use ~/.pgpass or PGPASSWORD"
+        )
+    return _interpolate(raw, environ if environ is not None else os.environ, "launchpad", where)
 
 
 def _interpolate(value: Any, environ: typing.Mapping[str, str], source: Any, where: str) -> Any:

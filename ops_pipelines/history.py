@@ -178,3 +178,29 @@ def record_check_result(instance: dg.DagsterInstance, evaluation: dg.AssetCheckE
         ),
         run_id=probe_id,
     )
+
+
+OFFSITE_COPY = dg.AssetKey("offsite_copy")
+
+
+def recorded_copies(instance: dg.DagsterInstance, database: str, limit: int = 1000) -> dict[str, str]:
+    """Backup stamp -> sha256 of every off-site copy of `database` this instance recorded (newest
+    `limit`); the sha256 is empty for copies recorded before it was kept."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=OFFSITE_COPY, asset_partitions=[database]), limit=limit
+    ).records
+    copies: dict[str, str] = {}
+    for record in records:
+        metadata = materialization_metadata(record)
+        stamp, sha = (getattr(metadata.get(k), "value", None) for k in ("backup", "sha256"))
+        if stamp:
+            copies.setdefault(str(stamp), str(sha or ""))
+    return copies
+
+
+def last_check_failed(instance: dg.DagsterInstance, key: dg.AssetCheckKey, partition: str) -> bool:
+    """Whether the newest evaluation of `key` on `partition` failed (False when it never ran)."""
+    for record in check_history(instance, key, partition, limit=1):
+        evaluation = check_evaluation(record)
+        return evaluation is not None and not evaluation.passed
+    return False

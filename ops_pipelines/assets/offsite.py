@@ -12,6 +12,7 @@ from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
 from ops_pipelines.core.offsite import copy_backup, verify_copy
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
+from ops_pipelines.history import last_check_failed
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 
 
@@ -19,6 +20,7 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
     fleet = fleets["offsite_copy"]
     local = local_storage(config)
     s3, target = config.backup_store.s3, offsite_storage(config)
+    matches_key = dg.AssetCheckKey(dg.AssetKey("offsite_copy"), "offsite_matches")
     if s3 is None or target is None:
         raise OpsError("offsite_copy is built only when backup_store.s3 is set (the registry says so)")
 
@@ -35,14 +37,19 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         backups = complete_backups(local, db.name)
         if not backups:
             raise OpsError(f"no complete local backup of {db.name} to copy")
-        result = copy_backup(local, target, backups[-1])
+        # The last full re-read of this copy failed (an in-place tamper keeps size and metadata): send it again.
+        resend = last_check_failed(context.instance, matches_key, db.name)
+        result = copy_backup(local, target, backups[-1], resend=resend)
         verb = "already off-site" if result.already_there else f"copied {result.copied_bytes:,} bytes"
+        if resend:
+            verb += " (sent again: the last offsite_matches failed)"
         context.log.info(f"{db.name}: {verb}: {result.uri}")
         return dg.MaterializeResult(
             metadata=with_sizes(
                 {
                     "uri": dg.MetadataValue.url(result.uri),
                     "backup": dg.MetadataValue.text(backups[-1].stamp),
+                    "sha256": dg.MetadataValue.text(result.manifest.sha256),  # the drill's record of the copy
                     "bytes": dg.MetadataValue.int(result.manifest.bytes),
                     "copied_bytes": dg.MetadataValue.int(result.copied_bytes),
                     "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
@@ -66,6 +73,6 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         backups = complete_backups(local, db.name)
         if not backups:
             return check_result(Verdict(False, False, "no complete local backup to compare with"))
-        return check_result(verify_copy(target, read_manifest(local, backups[-1])))
+        return check_result(verify_copy(local, target, read_manifest(local, backups[-1])))
 
     return dg.Definitions(assets=[offsite_copy], asset_checks=[offsite_matches])

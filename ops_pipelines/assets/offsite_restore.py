@@ -1,7 +1,10 @@
 """`offsite_restore_test` (partitioned by database, only with `backup_store.s3`): the disaster-recovery
-drill. The newest complete backup IN S3 is read from S3 (not the local copy), its object's sha256
-metadata and its streamed sha256 are checked against its manifest (also read from S3), and it is
-restored into a sandbox and verified like `restore_test`. A pass writes its restore-ok marker in S3.
+drill. The newest complete backup IN S3 that this instance recorded (its manifest in the local store,
+or an `offsite_copy` of it in the event log; core/offsite_trust.py) is read from S3 (not the local
+copy): its manifest in S3 must name itself and equal the recorded one, its object's sha256 metadata
+and its streamed sha256 must match, and it is restored into a sandbox and verified like
+`restore_test`. The result is left in S3 as evidence bound to those bytes (core/proof.py): a pass
+proves the copy, a failure withdraws an earlier proof of it.
 
 Check `offsite_restorable`: an off-site backup passed this drill within `restore_test.offsite_max_age`.
 """
@@ -15,16 +18,19 @@ from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet
 from ops_pipelines.assets.restore_test import restore_metadata
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.backup_catalog import list_backups, newest_verified_stamp, read_manifest
+from ops_pipelines.core.backup_catalog import list_backups
+from ops_pipelines.core.offsite_trust import choose_offsite
+from ops_pipelines.core.proof import newest_proof, record_result
 from ops_pipelines.core.restore import RestoreRefused, RestoreReport, recent_restore, run_restore_test
 from ops_pipelines.errors import OpsError
+from ops_pipelines.history import recorded_copies
 from ops_pipelines.resources.sandbox import sandbox_for
-from ops_pipelines.resources.storage import offsite_storage
+from ops_pipelines.resources.storage import StorageError, local_storage, offsite_storage
 
 
 def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
     fleet = fleets["offsite_restore_test"]
-    offsite = offsite_storage(config)
+    offsite, local = offsite_storage(config), local_storage(config)
     if offsite is None:  # the registry builds this part only with S3
         raise OpsError("offsite_restore_test needs backup_store.s3")
 
@@ -39,25 +45,33 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
     )
     def offsite_restore_test(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
         db = fleet.database(context.partition_key)
-        entries = [e for e in list_backups(offsite, db.name) if e.complete]
-        if not entries:
-            raise OpsError(f"no complete backup of {db.name} in {offsite.uri(db.name)}: nothing off-site to test")
-        entry = entries[-1]
-        manifest = read_manifest(offsite, entry)
-        stored = offsite.stat(manifest.dump_key)
-        try:
-            if stored is None or stored.sha256 != manifest.sha256:
-                raise RestoreRefused(
-                    f"{offsite.uri(manifest.dump_key)}: object sha256 {stored.sha256 if stored else 'missing'} is "
-                    f"not the manifest's {manifest.sha256}: not restored"
-                )
-            with retry_if_transient():
-                report = run_restore_test(
-                    db, offsite, entry, sandbox_for(db), log=lambda message: context.log.info(f"{db.name}: {message}")
-                )
-        except RestoreRefused as exc:
-            report = RestoreReport(db.name, entry.stamp, "not opened", restore_errors=[str(exc)])
-        metadata = {**restore_metadata(report), "source": dg.MetadataValue.text(offsite.uri(manifest.dump_key))}
+        choice = choose_offsite(offsite, local, db.name, recorded_copies(context.instance, db.name))
+        for note in choice.skipped:
+            context.log.warning(f"{db.name}: {note}")
+        if choice.entry is None or choice.manifest is None:
+            raise OpsError(
+                f"no complete backup of {db.name} in {offsite.uri(db.name)} that this instance recorded: nothing "
+                "off-site to test" + (f" ({choice.skipped[0]})" if choice.skipped else "")
+            )
+        entry, trusted = choice.entry, choice.manifest
+        refusal = choice.problem or object_problem(offsite, trusted)
+        if refusal:  # found before any read of the dump: recorded here, withdrawing an earlier proof
+            report = RestoreReport(db.name, entry.stamp, "not opened", restore_errors=[refusal])
+            record_quietly(offsite, trusted, entry.stamp, report, context.log.warning)
+        else:
+            try:
+                with retry_if_transient():
+                    report = run_restore_test(
+                        db,
+                        offsite,
+                        entry,
+                        sandbox_for(db),
+                        log=lambda message: context.log.info(f"{db.name}: {message}"),
+                        trusted_manifest=trusted,
+                    )
+            except RestoreRefused as exc:  # damaged or truncated: run_restore_test recorded it
+                report = RestoreReport(db.name, entry.stamp, "not opened", restore_errors=[str(exc)])
+        metadata = {**restore_metadata(report), "source": dg.MetadataValue.text(offsite.uri(trusted.dump_key))}
         if not report.passed:
             problems = report.restore_errors[:1] + [f"{m.table}: {m.problem}" for m in report.mismatches[:2]]
             raise dg.Failure(
@@ -74,9 +88,29 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
     )
     def offsite_restorable(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         db = fleet.database(context.partition_key)
-        newest = newest_verified_stamp(offsite, db.name)
+        proof, withdrawn = newest_proof(offsite, list_backups(offsite, db.name))
+        max_age = db.restore_test.offsite_max_age.to_timedelta()
         return check_result(
-            recent_restore(newest, db.restore_test.offsite_max_age.to_timedelta(), dt.datetime.now(dt.UTC))
+            recent_restore(proof.backup if proof else None, max_age, dt.datetime.now(dt.UTC), withdrawn)
         )
 
     return dg.Definitions(assets=[offsite_restore_test], asset_checks=[offsite_restorable])
+
+
+def object_problem(offsite, manifest) -> str | None:
+    """The object's own sha256 metadata must be the manifest's before its bytes are read."""
+    stored = offsite.stat(manifest.dump_key)
+    if stored is None or stored.sha256 != manifest.sha256:
+        return (
+            f"{offsite.uri(manifest.dump_key)}: object sha256 {stored.sha256 if stored else 'missing'} is not the "
+            f"manifest's {manifest.sha256}: not restored"
+        )
+    return None
+
+
+def record_quietly(offsite, manifest, stamp: str, report: RestoreReport, warn) -> None:
+    """Leave a refusal found before the restore as evidence too (it withdraws that copy's proof)."""
+    try:
+        record_result(offsite, manifest, stamp, report.to_data(), passed=False)
+    except StorageError as exc:
+        warn(f"the failed drill of {stamp} could not be recorded in S3: {exc}")

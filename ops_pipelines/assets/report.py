@@ -15,7 +15,9 @@ import dagster as dg
 
 from ops_pipelines.assets.capacity_records import ForecastFigures, SampleFigures
 from ops_pipelines.config import REPORTS_FOLDER, DatabaseConfig, OpsConfig
+from ops_pipelines.core.backup_catalog import stamp_time
 from ops_pipelines.core.db_health import read_health
+from ops_pipelines.core.proof import store_proof
 from ops_pipelines.core.recovery_status import recovery_status
 from ops_pipelines.core.report import (
     CapacityView,
@@ -255,7 +257,7 @@ def database_report(
         health=health,
         unreachable=unreachable,
         max_offsite_age=db.restore_test.offsite_max_age.to_timedelta() if config.backup_store.s3 else None,
-        offsite_drill=offsite_drill(instance, db.name) if config.backup_store.s3 else None,
+        offsite_drill=offsite_drill(instance, config, db.name) if config.backup_store.s3 else None,
         health_episodes=health_episodes(instance, health_checks, db.name, week_start) if health_checks else None,
     )
 
@@ -288,17 +290,17 @@ def health_episodes(
     return sorted(found, key=lambda e: e.started)
 
 
-def offsite_drill(instance: dg.DagsterInstance, database: str) -> OffsiteDrill | None:
-    """The newest passing off-site drill (a failed drill raises, so it never materializes)."""
-    record = latest_materialization(instance, OFFSITE_DRILL, database)
-    if record is None:
+def offsite_drill(instance: dg.DagsterInstance, config: OpsConfig, database: str) -> OffsiteDrill | None:
+    """The newest off-site backup standing proven in S3 (core/proof.py: a later failed drill of it, or
+    its dump gone, withdraws it), with the run that proved it when the event log still holds it."""
+    offsite = offsite_storage(config)
+    proof = store_proof(offsite, database) if offsite is not None else None
+    if proof is None:
         return None
-    seconds = _value(record, "restore_seconds")
+    record = latest_materialization(instance, OFFSITE_DRILL, database)
+    run_id = record.run_id if record is not None and _value(record, "backup") == proof.backup else None
     return OffsiteDrill(
-        _at(record),
-        str(_value(record, "backup", "?")),
-        float(seconds) if isinstance(seconds, int | float) else None,
-        record.run_id,
+        proof.finished_at or stamp_time(proof.backup), proof.backup, proof.restore_seconds, run_id or ""
     )
 
 

@@ -24,8 +24,9 @@ from ops_pipelines.assets.common import (
 )
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.backup_catalog import list_backups, newest_verified_stamp
+from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.backup_checks import orphan_dumps
+from ops_pipelines.core.proof import newest_proof
 from ops_pipelines.core.restore import RestoreRefused, RestoreReport, recent_restore, run_restore_test
 from ops_pipelines.errors import OpsError
 from ops_pipelines.markdown import md_cell
@@ -85,8 +86,8 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
                 context.log.warning(f"{db.name}: testing backup {chosen[0].stamp}: {why}")
         entry = chosen[0]
         # A test of an older backup (an operator checking last month's) answers for that backup only:
-        # it never makes the newest look unproven (database_status and restore_recent read the newest
-        # restore-ok marker), and its failure is a warning, not the red of a failed newest backup.
+        # its evidence binds to that backup's bytes (core/proof.py), so it never makes the newest look
+        # unproven, and its failure is a warning, not the red of a failed newest backup.
         older = newest is not None and entry.stamp < newest.stamp
         try:
             with retry_if_transient():
@@ -137,7 +138,8 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         db = fleet.database(context.partition_key)
         now = dt.datetime.now(dt.UTC)
         max_age = db.restore_test.max_age.to_timedelta()
-        return check_result(recent_restore(newest_verified_stamp(storage, db.name), max_age, now))
+        proof, withdrawn = newest_proof(storage, list_backups(storage, db.name))
+        return check_result(recent_restore(proof.backup if proof else None, max_age, now, withdrawn))
 
     return dg.Definitions(assets=[restore_test], asset_checks=[restore_recent])
 

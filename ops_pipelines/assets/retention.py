@@ -9,6 +9,7 @@ from ops_pipelines.assets.common import Fleets, fleet_asset, with_sizes
 from ops_pipelines.capability import Capability
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups
+from ops_pipelines.core.proof import newest_proof
 from ops_pipelines.core.retention import apply_retention, merge_listings, plan_retention
 from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
@@ -40,7 +41,12 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         run_config = config
         stores = [s for s in [local_storage(ops_config), offsite_storage(ops_config)] if s is not None]
         listings = [(store, list_backups(store, db.name)) for store in stores]
-        decisions = plan_retention(merge_listings([entries for _, entries in listings]), policy, ops_config.timezone)
+        # What stands proven is judged in each store (markers bound to bytes, newest evidence wins),
+        # and only the local store's complete backups compete for the local slots (core/retention.py).
+        proven = {p.backup for store, entries in listings if (p := newest_proof(store, entries)[0]) is not None}
+        local = {e.stamp for e in listings[0][1] if e.complete}
+        merged = merge_listings([entries for _, entries in listings])
+        decisions = plan_retention(merged, policy, ops_config.timezone, proven=proven, local=local)
         outcome = apply_retention(decisions, listings, run_config.dry_run)
         counts = {action: sum(d.action == action for d in decisions) for action in ("keep", "delete", "report")}
         for decision in decisions:

@@ -106,6 +106,7 @@ def status_metadata(status: RecoveryStatus, offsite: dict, failing: list[Failing
         )
         + (" (the newest)" if verified and verified.backup == status.newest_backup else "")
         + " |",
+        *([f"| proof withdrawn | **{md_cell(one_line(status.problem, 300))}** |"] if status.problem else []),
         "| off-site copy | " + (f"{copied.value}" if copied is not None else "none recorded") + " |",
         "| incomplete dumps | " + str(status.incomplete) + " |",
     ]

@@ -15,6 +15,7 @@ import dagster as dg
 from ops_pipelines.assets.capacity_records import ForecastFigures
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.prometheus import DatabaseFigures, render
+from ops_pipelines.core.proof import Proof, store_proof
 from ops_pipelines.core.recovery_status import recovery_status
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_text
@@ -24,11 +25,10 @@ from ops_pipelines.history import (
     latest_materializations,
     materialization_metadata,
 )
-from ops_pipelines.resources.storage import local_storage
+from ops_pipelines.resources.storage import local_storage, offsite_storage
 
 REFRESH_SECONDS = 600
 FORECAST = dg.AssetKey("capacity_forecast")
-OFFSITE_DRILL = dg.AssetKey("offsite_restore_test")  # only a passing drill materializes
 
 
 def build(config: OpsConfig, asset_graph) -> list[dg.SensorDefinition]:
@@ -68,7 +68,7 @@ def gather_figures(
     failed = failing_checks(instance, check_keys)
     # the newest forecast of every database in two queries (not a query per database)
     forecasts = latest_materializations(instance, FORECAST)
-    drills = latest_materializations(instance, OFFSITE_DRILL) if config.backup_store.s3 is not None else None
+    offsite = offsite_storage(config)
     figures = []
     for db in config.databases:
         status = recovery_status(storage, db.name, now, trend_days=1)
@@ -83,7 +83,7 @@ def gather_figures(
                 if verified and verified.finished_at
                 else None,
                 restore_seconds=verified.restore_seconds if verified else None,
-                offsite_verified_timestamp=None if drills is None else _timestamp(drills.get(db.name)),
+                offsite_verified_timestamp=None if offsite is None else _proof_timestamp(store_proof(offsite, db.name)),
                 check_errors=sum(1 for f in failing if f.severity == "error"),
                 check_warnings=sum(1 for f in failing if f.severity == "warning"),
                 capacity_days_to_full=_days_to_full(forecasts.get(db.name)),
@@ -100,8 +100,9 @@ def write_textfile(path, figures: list[DatabaseFigures]) -> None:
         raise OpsError(f"cannot write the metrics textfile {path}: {exc.strerror or exc}") from None
 
 
-def _timestamp(record) -> float:
-    return record.timestamp if record is not None else 0
+def _proof_timestamp(proof: Proof | None) -> float:
+    """When the newest off-site backup standing proven was proven (0: none stands)."""
+    return proof.finished_at.timestamp() if proof is not None and proof.finished_at else 0
 
 
 def _days_to_full(forecast) -> float | None:

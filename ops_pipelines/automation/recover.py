@@ -5,14 +5,17 @@ from typing import Literal
 
 import dagster as dg
 
-from ops_pipelines.config import OpsConfig
+from ops_pipelines.config import OpsConfig, launchpad_dsn
 from ops_pipelines.core.backup_catalog import list_backups
-from ops_pipelines.core.recover import backup_store, choose_backup, recover, verified_stamps
+from ops_pipelines.core.recover import backup_store, choose_backup, judge_backups, recover
+from ops_pipelines.resources.storage import local_storage
 
 
 class RecoverConfig(dg.Config):
     target: str  # the database to create, or with replace: true to swap (the old one is kept)
-    target_dsn: str = ""  # the server to restore on; empty: the configured database's server
+    # The server to restore on; empty: the configured database's. No password here (Dagster keeps the
+    # run's config in plain text): write ${VAR}, expanded in the run, or rely on ~/.pgpass / PGPASSWORD.
+    target_dsn: str = ""
     backup: str = ""  # a backup stamp; empty: the newest one a restore test proved
     source: Literal["local", "s3"] = "local"
     replace: bool = False
@@ -31,20 +34,23 @@ def build(ops_config: OpsConfig) -> dg.JobDefinition:
     )
     def recover_database(context: dg.OpExecutionContext, config: RecoverConfig) -> dg.Output:
         db = ops_config.database(context.partition_key)
+        target_dsn = launchpad_dsn(config.target_dsn, "recover_database.config.target_dsn")
         storage = backup_store(ops_config, config.source)
+        entries = list_backups(storage, db.name)
         entry = choose_backup(
-            list_backups(storage, db.name), config.backup or None, verified_stamps(ops_config, storage, db.name)
+            entries, config.backup or None, judge_backups(ops_config, storage, entries), log=context.log.info
         )
         done = recover(
             db,
             storage,
             entry,
             config.target,
-            config.target_dsn or None,
+            target_dsn or None,
             replace=config.replace,
             jobs=config.jobs,
             with_roles=config.with_roles,
             log=context.log.info,
+            local=local_storage(ops_config),
         )
         metadata = {
             "backup": done.backup,

@@ -2,9 +2,12 @@
 
     <db>/20261122T020000Z.dump.zst        the dump (pg_dump custom format, zstd-compressed)
     <db>/20261122T020000Z.manifest.json   its manifest: a backup is complete once this exists
-    <db>/20261122T020000Z.restore-ok.json written when a restore test proved the backup
+    <db>/20261122T020000Z.restore-ok.json     written when a restore test proved the backup
+    <db>/20261122T020000Z.restore-failed.json written when one failed (and the ok marker removed)
 
-The timestamp is the backup's start, in UTC, so names sort in time order.
+The timestamp is the backup's start, in UTC, so names sort in time order. A stamp later than now
+(beyond CLOCK_SKEW) is refused: it cannot be a backup this instance took, and ranked by name it
+would pass for the newest (a planted object in S3, or a clock that jumped).
 """
 
 import datetime as dt
@@ -17,8 +20,10 @@ from ops_pipelines.resources.storage import BackupStorage, StoredObject
 DUMP_SUFFIX = ".dump.zst"
 MANIFEST_SUFFIX = ".manifest.json"
 VERIFIED_SUFFIX = ".restore-ok.json"
+FAILED_SUFFIX = ".restore-failed.json"
 GLOBALS_SUFFIX = ".globals.sql"  # pg_dumpall --globals-only --no-role-passwords: the roles the dump's grants name
 _STAMP = re.compile(r"^(\d{8}T\d{6}Z)\.")
+CLOCK_SKEW = dt.timedelta(minutes=5)  # how far ahead of this host's clock a stamp may be
 
 
 def stamp_for(moment: dt.datetime) -> str:
@@ -53,6 +58,18 @@ def verified_key(database: str, stamp: str) -> str:
     return f"{database}/{stamp}{VERIFIED_SUFFIX}"
 
 
+def failed_key(database: str, stamp: str) -> str:
+    return f"{database}/{stamp}{FAILED_SUFFIX}"
+
+
+def future_problem(stamp: str, now: dt.datetime | None = None) -> str | None:
+    """Why `stamp` cannot be a real backup's: later than now beyond the clock-skew allowance."""
+    now = now or dt.datetime.now(dt.UTC)
+    if stamp_time(stamp) > now + CLOCK_SKEW:
+        return f"stamp {stamp} is in the future (this host's clock: {stamp_for(now)}): refused"
+    return None
+
+
 @dataclass(frozen=True)
 class BackupEntry:
     """One backup as listed: its files, whichever exist."""
@@ -61,8 +78,10 @@ class BackupEntry:
     stamp: str
     dump: StoredObject | None
     manifest: StoredObject | None
-    verified: bool
+    verified: bool  # a restore-ok marker exists (a claim: core/proof.py judges it)
     globals: StoredObject | None = None
+    failed: bool = False  # a restore-failed marker exists
+    refused: str | None = None  # why the entry is not believed (a stamp in the future)
 
     @property
     def started_at(self) -> dt.datetime:
@@ -70,7 +89,7 @@ class BackupEntry:
 
     @property
     def complete(self) -> bool:
-        return self.dump is not None and self.manifest is not None
+        return self.dump is not None and self.manifest is not None and self.refused is None
 
     @property
     def keys(self) -> list[str]:
@@ -81,11 +100,15 @@ class BackupEntry:
         ]
         if self.verified:
             keys.append(verified_key(self.database, self.stamp))
+        if self.failed:
+            keys.append(failed_key(self.database, self.stamp))
         return [k for k in keys if k]
 
 
-def list_backups(storage: BackupStorage, database: str) -> list[BackupEntry]:
-    """Every backup of `database`, oldest first, from one listing (no file is opened)."""
+def list_backups(storage: BackupStorage, database: str, now: dt.datetime | None = None) -> list[BackupEntry]:
+    """Every backup of `database`, oldest first, from one listing (no file is opened). An entry
+    stamped in the future is listed with `refused` set: never complete, never the newest."""
+    now = now or dt.datetime.now(dt.UTC)
     by_stamp: dict[str, dict[str, StoredObject]] = {}
     for obj in storage.list_objects(f"{database}/"):
         name = obj.key.rsplit("/", 1)[-1]
@@ -102,6 +125,8 @@ def list_backups(storage: BackupStorage, database: str) -> list[BackupEntry]:
             manifest=files.get(MANIFEST_SUFFIX),
             verified=VERIFIED_SUFFIX in files,
             globals=files.get(GLOBALS_SUFFIX),
+            failed=FAILED_SUFFIX in files,
+            refused=future_problem(stamp, now),
         )
         for stamp, files in sorted(by_stamp.items())
         if DUMP_SUFFIX in files or MANIFEST_SUFFIX in files
@@ -117,18 +142,9 @@ def newest_complete_stamp(storage: BackupStorage, database: str) -> str | None:
             dumps.add(name[: -len(DUMP_SUFFIX)])
         elif name.endswith(MANIFEST_SUFFIX):
             manifests.add(name[: -len(MANIFEST_SUFFIX)])
-    complete = [stamp for stamp in dumps & manifests if _STAMP.match(f"{stamp}.")]
+    now = dt.datetime.now(dt.UTC)
+    complete = [s for s in dumps & manifests if _STAMP.match(f"{s}.") and future_problem(s, now) is None]
     return max(complete) if complete else None
-
-
-def newest_verified_stamp(storage: BackupStorage, database: str) -> str | None:
-    """The newest backup a restore test proved, from names alone."""
-    stamps = [
-        name[: -len(VERIFIED_SUFFIX)]
-        for name in (key.rsplit("/", 1)[-1] for key in storage.list_names(f"{database}/"))
-        if name.endswith(VERIFIED_SUFFIX)
-    ]
-    return max(stamps) if stamps else None
 
 
 def complete_backups(storage: BackupStorage, database: str) -> list[BackupEntry]:
@@ -136,6 +152,17 @@ def complete_backups(storage: BackupStorage, database: str) -> list[BackupEntry]
 
 
 def read_manifest(storage: BackupStorage, entry: BackupEntry) -> BackupManifest:
+    """The entry's manifest, refused unless it names this very backup (database, stamp, dump) and,
+    from an untrusted store with a key set, carries a valid signature."""
+    if entry.refused:
+        raise ManifestError(f"backup {entry.stamp} of {entry.database}: {entry.refused}")
     if entry.manifest is None:
         raise ManifestError(f"backup {entry.stamp} of {entry.database} has no manifest")
-    return BackupManifest.from_json(storage.read_bytes(entry.manifest.key), where=storage.uri(entry.manifest.key))
+    where = storage.uri(entry.manifest.key)
+    manifest = BackupManifest.from_json(
+        storage.read_bytes(entry.manifest.key), where=where, untrusted=not storage.trusted
+    )
+    problem = manifest.binding_problem(entry.database, entry.stamp)
+    if problem:
+        raise ManifestError(f"{where} {problem}: refused")
+    return manifest

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
+from ops_pipelines.core.signing import sign, signature_problem
 from ops_pipelines.errors import OpsError
 
 MANIFEST_VERSION = 1
@@ -42,6 +43,19 @@ class BackupManifest:
     globals_key: str | None = None
     globals_sha256: str | None = None
     manifest_version: int = MANIFEST_VERSION
+    signature: str | None = None  # HMAC of the rest (core/signing.py), when a key is set
+
+    def binding_problem(self, database: str, stamp: str) -> str | None:
+        """Why this manifest may not stand for backup `stamp` of `database`: a manifest names its own
+        database and dump, and a copy of another backup's manifest (planted or swapped) names another."""
+        own_dump = f"{database}/{stamp}.dump.zst"
+        if self.database != database:
+            return f"names database {self.database!r}, but is stored as a backup of {database!r}"
+        if self.dump_key != own_dump:
+            return f"names dump {self.dump_key}, but is stored as the manifest of {own_dump}"
+        if self.globals_key is not None and self.globals_key != f"{database}/{stamp}.globals.sql":
+            return f"names roles file {self.globals_key}, which is not backup {stamp}'s"
+        return None
 
     @property
     def duration_seconds(self) -> float:
@@ -57,19 +71,27 @@ class BackupManifest:
 
     def to_json(self) -> str:
         data = asdict(self)
+        data.pop("signature")
         data["started_at"] = self.started_at.isoformat()
         data["finished_at"] = self.finished_at.isoformat()
+        data = sign(data)
         data["duration_seconds"] = round(self.duration_seconds, 3)
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str | builtins.bytes, where: str = "manifest") -> "BackupManifest":  # `bytes` is a field
+    def from_json(
+        cls, text: str | builtins.bytes, where: str = "manifest", *, untrusted: bool = False
+    ) -> "BackupManifest":  # `bytes` is a field
+        """`untrusted`: read from a store others may write (S3): with a key set it must be signed."""
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ManifestError(f"{where}: not valid JSON ({exc})") from None
         if not isinstance(data, dict):
             raise ManifestError(f"{where}: expected a JSON object")
+        problem = signature_problem(data, required=untrusted)
+        if problem:
+            raise ManifestError(f"{where}: {problem}: refused")
         data.pop("duration_seconds", None)  # derived
         names = {f.name for f in fields(cls)}
         required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]

@@ -1,24 +1,18 @@
 """Where a database stands for recovery, read from its backup store: the newest complete backup,
-the sizes of the recent ones, and the newest backup a restore test proved (with its restore time).
+the sizes of the recent ones, and the newest backup standing proven (core/proof.py), with its
+restore time and the newer backups whose proof was withdrawn.
 
-One listing and at most one small read (the newest restore-ok marker): cheap enough for a sensor.
-The report and the Prometheus textfile both read it, so they never disagree.
+One listing and a few small reads (markers and manifests of the newest tested backups): cheap
+enough for a sensor. database_status, the report and the Prometheus textfile all read it, so they
+never disagree.
 """
 
 import datetime as dt
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ops_pipelines.core.backup_catalog import list_backups, stamp_time, verified_key
-from ops_pipelines.resources.storage import BackupStorage, StorageError
-
-
-@dataclass(frozen=True)
-class VerifiedRestore:
-    backup: str  # stamp of the backup the test restored
-    finished_at: dt.datetime | None
-    restore_seconds: float | None
-    sandbox: str | None
+from ops_pipelines.core.backup_catalog import list_backups, stamp_time
+from ops_pipelines.core.proof import Proof, newest_proof
+from ops_pipelines.resources.storage import BackupStorage
 
 
 @dataclass(frozen=True)
@@ -28,8 +22,9 @@ class RecoveryStatus:
     newest_backup_bytes: int | None
     recent_sizes: list[tuple[dt.datetime, int]]  # complete backups within the trend window, oldest first
     incomplete: int  # dumps without a manifest (in progress, or left by a crash)
-    verified: VerifiedRestore | None
-    problem: str | None = None  # the marker could not be read, etc.
+    verified: Proof | None  # the newest backup standing proven
+    problem: str | None = None  # the newest tested backup's proof was withdrawn: why
+    withdrawn: list[str] = field(default_factory=list)  # stamps newer than `verified` whose proof was withdrawn
 
     @property
     def newest_backup_at(self) -> dt.datetime | None:
@@ -53,33 +48,14 @@ def recovery_status(storage: BackupStorage, database: str, now: dt.datetime, tre
     since = now - dt.timedelta(days=trend_days)
     recent = [(e.started_at, e.dump.bytes) for e in complete if e.started_at >= since and e.dump is not None]
     newest = complete[-1] if complete else None
-    verified_entries = [e for e in entries if e.verified]
-    verified, problem = None, None
-    if verified_entries:
-        stamp = verified_entries[-1].stamp
-        try:
-            verified = _read_marker(storage, database, stamp)
-        except (StorageError, ValueError) as exc:
-            problem = f"restore-ok marker of {stamp} unreadable: {exc}"
-            verified = VerifiedRestore(stamp, None, None, None)
+    proof, withdrawn = newest_proof(storage, entries)
     return RecoveryStatus(
         database=database,
         newest_backup=newest.stamp if newest else None,
         newest_backup_bytes=newest.dump.bytes if newest and newest.dump else None,
         recent_sizes=recent,
-        incomplete=sum(1 for e in entries if not e.complete),
-        verified=verified,
-        problem=problem,
-    )
-
-
-def _read_marker(storage: BackupStorage, database: str, stamp: str) -> VerifiedRestore:
-    data = json.loads(storage.read_bytes(verified_key(database, stamp)))
-    finished = data.get("finished_at")
-    seconds = data.get("restore_seconds")
-    return VerifiedRestore(
-        backup=stamp,
-        finished_at=dt.datetime.fromisoformat(finished) if finished else None,
-        restore_seconds=float(seconds) if seconds is not None else None,
-        sandbox=data.get("sandbox"),
+        incomplete=sum(1 for e in entries if e.dump is not None and e.manifest is None),
+        verified=proof,
+        problem=f"backup {withdrawn[0].entry.stamp} is not proven: {withdrawn[0].why_not}" if withdrawn else None,
+        withdrawn=[j.entry.stamp for j in withdrawn],
     )

@@ -117,6 +117,8 @@ class DatabaseReport:
         elif age > self.max_backup_age:
             found.append(f"newest backup is {age.total_seconds() / 3600:.0f} h old")
         verified = self.recovery.verified
+        if self.recovery.withdrawn:
+            found.append(f"proof withdrawn: backup {self.recovery.withdrawn[0]}")
         if verified is None:
             found.append("no backup ever proven restorable")
         elif now - stamp_time(verified.backup) > self.max_restore_age:

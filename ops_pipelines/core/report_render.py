@@ -158,7 +158,14 @@ def _database_blocks(report: Report, db: DatabaseReport, tz: str) -> list:
             )
         )
     else:
-        blocks.append(Para("No backup of this database has ever passed a restore test.", "bad"))
+        blocks.append(
+            Para(
+                "No backup of this database stands proven restorable (every proof was withdrawn)."
+                if status.withdrawn
+                else "No backup of this database has ever passed a restore test.",
+                "bad",
+            )
+        )
     if status.problem:
         blocks.append(Para(status.problem, "warn"))
     if db.max_offsite_age is not None:

@@ -6,8 +6,10 @@
    `pg_restore --jobs N` into it; any error pg_restore reports fails the test.
 3. Count every table of the manifest in the restored database and compare; run the configured
    sanity queries (each must return a row).
-4. When everything matched, write `<stamp>.restore-ok.json` beside the backup: retention keeps
-   the newest verified backup, and `restore_recent` reads these markers.
+4. Leave the evidence beside the backup (core/proof.py): `<stamp>.restore-ok.json` when everything
+   matched, else `<stamp>.restore-failed.json` — a failed test withdraws the backup's proof
+   everywhere (retention, the checks, the CLI, the report). A sandbox that could not start is no
+   evidence about the backup and leaves none.
 
 The sandbox and the temporary file are removed in every path, failures and cancellation included.
 """
@@ -16,7 +18,6 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,8 +28,9 @@ import psycopg
 from psycopg import sql
 
 from ops_pipelines.config import DatabaseConfig, parse_qualified_name
-from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time, verified_key
-from ops_pipelines.core.manifest import BackupManifest
+from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time
+from ops_pipelines.core.manifest import BackupManifest, ManifestError
+from ops_pipelines.core.proof import record_result
 from ops_pipelines.core.roles import apply_missing_roles
 from ops_pipelines.core.stored_dump import DumpDamaged, StoredDump
 from ops_pipelines.core.verdict import Verdict
@@ -73,11 +75,11 @@ class RestoreReport:
     def passed(self) -> bool:
         return not self.restore_errors and not self.mismatches
 
-    def to_json(self) -> str:
+    def to_data(self) -> dict:
         data = asdict(self)
         data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
         data["passed"] = self.passed
-        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+        return data
 
 
 def run_restore_test(
@@ -88,12 +90,43 @@ def run_restore_test(
     *,
     log: Log = lambda message: None,
     after_restore: Callable[[str], None] | None = None,
+    trusted_manifest: BackupManifest | None = None,
 ) -> RestoreReport:
-    """Restore `entry` into `sandbox` and verify it; `after_restore(dsn)` is a hook for tests."""
+    """Restore `entry` into `sandbox` and verify it; `after_restore(dsn)` is a hook for tests.
+    `trusted_manifest`: what the dump must match, from this instance's own records (the off-site
+    drill passes the local manifest), instead of the manifest `storage` holds."""
     if entry.manifest is None:
         raise RestoreRefused(f"backup {entry.stamp} of {db.name} has no manifest: refusing to test it")
-    manifest = read_manifest(storage, entry)
+    try:
+        manifest = trusted_manifest or read_manifest(storage, entry)
+    except ManifestError as exc:  # not this backup's manifest, or not signed: nothing to bind evidence to
+        raise RestoreRefused(str(exc)) from None
     report = RestoreReport(db.name, entry.stamp, sandbox.kind)
+    try:
+        _test(db, storage, entry, manifest, sandbox, report, log, after_restore)
+    except RestoreRefused as exc:  # the bytes are damaged, truncated or not the manifest's: evidence
+        report.restore_errors.append(str(exc))
+        report.finished_at = dt.datetime.now(dt.UTC)
+        try:
+            record_result(storage, manifest, entry.stamp, report.to_data(), passed=False)
+        except StorageError as record_exc:  # the refusal is what the DBA must read; say both
+            raise RestoreRefused(f"{exc}; and its failure could not be recorded: {record_exc}") from None
+        raise
+    report.finished_at = dt.datetime.now(dt.UTC)
+    record_result(storage, manifest, entry.stamp, report.to_data(), passed=report.passed)
+    return report
+
+
+def _test(
+    db: DatabaseConfig,
+    storage: BackupStorage,
+    entry: BackupEntry,
+    manifest: BackupManifest,
+    sandbox: RestoreSandbox,
+    report: RestoreReport,
+    log: Log,
+    after_restore: Callable[[str], None] | None,
+) -> None:
     for path in remove_leftovers():
         log(f"removed {path}, left by an interrupted restore test")
     globals_sql = read_globals(storage, manifest)
@@ -106,10 +139,6 @@ def run_restore_test(
                 copied.result()
                 log(f"backup {entry.stamp}: sha256 matches the manifest; restoring {manifest.dump_bytes / 1e6:,.1f} MB")
                 _restore_and_verify(db, target, archive, manifest, globals_sql, report, log, after_restore)
-    report.finished_at = dt.datetime.now(dt.UTC)
-    if report.passed:
-        storage.write_bytes(verified_key(db.name, entry.stamp), report.to_json().encode())
-    return report
 
 
 @contextlib.contextmanager
@@ -155,23 +184,39 @@ def _restore_and_verify(
     report.verify_seconds = time.monotonic() - started
 
 
-def recent_restore(newest_verified: str | None, max_age: dt.timedelta, now: dt.datetime) -> Verdict:
-    """Has a restore test passed lately? `newest_verified`: from `newest_verified_stamp`."""
+def recent_restore(
+    newest_verified: str | None, max_age: dt.timedelta, now: dt.datetime, withdrawn: list | None = None
+) -> Verdict:
+    """Has a restore test passed lately? `newest_verified`: the newest backup standing proven
+    (core/proof.py); `withdrawn`: the judgements of newer backups whose proof was withdrawn."""
+    note = ""
+    if withdrawn:
+        first = withdrawn[0]
+        note = f"; backup {first.entry.stamp} is not proven: {first.why_not}"
     if newest_verified is None:
-        return Verdict(False, False, "no backup of this database has ever passed a restore test")
+        return Verdict(
+            False,
+            False,
+            ("no backup of this database stands proven restorable" + note)
+            if withdrawn
+            else "no backup of this database has ever passed a restore test",
+        )
     age = now - stamp_time(newest_verified)
     metadata = {"newest_verified_backup": newest_verified, "age_days": round(age.total_seconds() / 86400, 2)}
+    if withdrawn:
+        metadata["withdrawn"] = ", ".join(j.entry.stamp for j in withdrawn)
     if age > max_age:
         return Verdict(
             False,
             False,
-            f"the newest backup proven restorable ({newest_verified}) is {age.days} days old (limit {max_age.days})",
+            f"the newest backup proven restorable ({newest_verified}) is {age.days} days old "
+            f"(limit {max_age.days} days){note}",
             metadata,
         )
     return Verdict(
         True,
         False,
-        f"backup {newest_verified} was proven restorable; it is {age.total_seconds() / 86400:.1f} days old",
+        f"backup {newest_verified} was proven restorable; it is {age.total_seconds() / 86400:.1f} days old{note}",
         metadata,
     )
 

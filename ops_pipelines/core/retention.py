@@ -3,18 +3,24 @@
 Grandfather-father-son, counted in the configured time zone: keep the newest complete backup of
 each of the last `daily` days that have one, of the last `weekly` ISO weeks, and of the last
 `monthly` months. Whatever the policy says, the newest complete backup and the newest backup
-whose restore test passed are kept. A dump without a manifest is never deleted: it is reported,
-for a person to look at. A manifest whose dump is gone is deleted (there is nothing to lose).
+standing proven by a restore test (core/proof.py: judged, not read from a marker's name) are kept.
+A dump without a manifest is never deleted: it is reported, for a person to look at; so is an entry
+stamped in the future (refused by the catalog). A manifest whose dump is gone is deleted.
 
 The plan covers the union of every store's listing (`merge_listings`): a backup whose local copy
 is gone, or whose off-site delete failed last time, is still planned for, so an off-site copy is
-never orphaned. Applying it deletes from each store what that store holds, goes on past a failed
-delete and reports it.
+never orphaned. But S3 is untrusted: the local store's complete backups are planned among
+themselves (`local`), so an entry seen only off-site — planted, or left by an old failure — can win
+no slot from them and never causes the deletion of a local complete backup; off-site-only entries
+are planned over the union, so the old ones go and a newer one (a lost local disk) stays.
+
+Applying the plan deletes from each store what that store holds, goes on past a failed delete and
+reports it.
 """
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,7 +40,7 @@ class RetentionDecision:
 
 def merge_listings(listings: list[list[BackupEntry]]) -> list[BackupEntry]:
     """One entry per stamp over several stores' listings, oldest first: a backup is complete, or
-    verified, when it is so in any store."""
+    verified, when it is so in any store; failed or refused when it is so in any."""
     merged: dict[str, BackupEntry] = {}
     for entries in listings:
         for entry in entries:
@@ -48,21 +54,63 @@ def merge_listings(listings: list[list[BackupEntry]]) -> list[BackupEntry]:
                     dump=have.dump or entry.dump,
                     manifest=have.manifest or entry.manifest,
                     verified=have.verified or entry.verified,
+                    globals=have.globals or entry.globals,
+                    failed=have.failed or entry.failed,
+                    refused=have.refused or entry.refused,
                 )
             )
     return [merged[stamp] for stamp in sorted(merged)]
 
 
-def plan_retention(entries: list[BackupEntry], policy: Retention, timezone: str) -> list[RetentionDecision]:
-    """One decision per entry, oldest first. `entries` as `list_backups` returns them."""
+def plan_retention(
+    entries: list[BackupEntry],
+    policy: Retention,
+    timezone: str,
+    *,
+    proven: Collection[str] | None = None,
+    local: Collection[str] | None = None,
+) -> list[RetentionDecision]:
+    """One decision per entry, oldest first. `entries` as `list_backups` (or `merge_listings`) returns
+    them. `proven`: stamps standing proven (None: those with a pass marker and no failed one).
+    `local`: stamps complete in the trusted local store (None: every entry is trusted)."""
     zone = zoneinfo.ZoneInfo(timezone)
     complete = sorted((e for e in entries if e.complete), key=lambda e: e.stamp)
+    if proven is None:
+        proven = {e.stamp for e in complete if e.verified and not e.failed}
+    if local is None:
+        reasons = _reasons(complete, policy, zone, proven)
+    else:
+        anchored = _reasons([e for e in complete if e.stamp in local], policy, zone, proven)
+        union = _reasons(complete, policy, zone, proven)
+        reasons = {stamp: anchored[stamp] if stamp in local else union[stamp] for stamp in union}
+
+    decisions = []
+    for entry in sorted(entries, key=lambda e: e.stamp):
+        if entry.refused:
+            decisions.append(RetentionDecision(entry, "report", (f"{entry.refused}; left in place for a person",)))
+        elif entry.dump is not None and entry.manifest is None:
+            decisions.append(
+                RetentionDecision(entry, "report", ("dump without a manifest: incomplete or interrupted",))
+            )
+        elif entry.dump is None:
+            decisions.append(RetentionDecision(entry, "delete", ("manifest whose dump is gone",)))
+        elif reasons[entry.stamp]:
+            decisions.append(RetentionDecision(entry, "keep", tuple(reasons[entry.stamp])))
+        else:
+            decisions.append(RetentionDecision(entry, "delete", ("outside the retention policy",)))
+    return decisions
+
+
+def _reasons(
+    complete: list[BackupEntry], policy: Retention, zone: zoneinfo.ZoneInfo, proven: Collection[str]
+) -> dict[str, list[str]]:
+    """Why each of `complete` (oldest first) is kept; an empty list: it is not."""
     reasons: dict[str, list[str]] = {e.stamp: [] for e in complete}
     if complete:
         reasons[complete[-1].stamp].append("newest")
-    verified = [e for e in complete if e.verified]
+    verified = [e for e in complete if e.stamp in proven]
     if verified:
-        reasons[verified[-1].stamp].append("newest verified by a restore test")
+        reasons[verified[-1].stamp].append("newest proven by a restore test")
 
     # (period, how many to keep, the bucket a time falls in, the bucket as text); buckets are dates or tuples
     periods: list[tuple[str, int, Callable[[dt.datetime], Any], Callable[[Any], str]]] = [
@@ -80,20 +128,7 @@ def plan_retention(entries: list[BackupEntry], policy: Retention, timezone: str)
                 break
             buckets.append(bucket)
             reasons[entry.stamp].append(f"{period} {label(bucket)}")
-
-    decisions = []
-    for entry in sorted(entries, key=lambda e: e.stamp):
-        if entry.dump is not None and entry.manifest is None:
-            decisions.append(
-                RetentionDecision(entry, "report", ("dump without a manifest: incomplete or interrupted",))
-            )
-        elif entry.dump is None:
-            decisions.append(RetentionDecision(entry, "delete", ("manifest whose dump is gone",)))
-        elif reasons[entry.stamp]:
-            decisions.append(RetentionDecision(entry, "keep", tuple(reasons[entry.stamp])))
-        else:
-            decisions.append(RetentionDecision(entry, "delete", ("outside the retention policy",)))
-    return decisions
+    return reasons
 
 
 @dataclass(frozen=True)

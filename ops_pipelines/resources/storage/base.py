@@ -36,6 +36,10 @@ class Writer(Protocol):
 class BackupStorage(abc.ABC):
     #: `local:/var/backups/ops_pipelines` or `s3://bucket/prefix/`: for logs and metadata.
     description: str
+    #: Whether what the store holds is this instance's own record. The local store is; S3 is not:
+    #: others may write to a bucket, so what is read from it is checked against names, checksums,
+    #: the local store and (when set) the HMAC key before it is believed (core/backup_catalog.py).
+    trusted: bool = True
 
     @abc.abstractmethod
     def list_objects(self, prefix: str) -> list[StoredObject]:

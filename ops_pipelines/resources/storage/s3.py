@@ -23,6 +23,8 @@ PART_BYTES = 16 * 1024 * 1024  # S3 requires at least 5 MiB per part except the 
 
 
 class S3Storage(BackupStorage):
+    trusted = False  # see BackupStorage.trusted
+
     def __init__(
         self,
         bucket: str,

@@ -15,7 +15,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ops_pipelines.core.backup import run_backup
-from ops_pipelines.core.backup_catalog import complete_backups, list_backups, newest_verified_stamp
+from ops_pipelines.core.backup_catalog import complete_backups, list_backups
+from ops_pipelines.core.proof import newest_proof
 from ops_pipelines.core.restore import RestoreRefused, recent_restore, run_restore_test
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.errors import DatabaseError
@@ -79,8 +80,13 @@ def test_a_good_backup_is_proven_and_nothing_is_left(backed_up, erp_db):
     assert report.tables_checked == 10 and report.sanity_queries_passed == 1
     assert report.rows_checked == sum(storage_manifest_counts(storage, entry).values())
     assert report.restore_seconds > 0 and "local cluster PostgreSQL" in report.sandbox
-    assert newest_verified_stamp(storage, "erp") == entry.stamp
+    assert proven_stamp(storage) == entry.stamp
     assert leftovers() == []
+
+
+def proven_stamp(storage) -> str | None:
+    proof = newest_proof(storage, list_backups(storage, "erp"))[0]
+    return proof.backup if proof else None
 
 
 def storage_manifest_counts(storage, entry):
@@ -101,7 +107,8 @@ def test_a_deleted_row_is_a_mismatch_naming_the_table(backed_up):
     )
     assert not report.passed
     assert [(m.table, m.expected_rows - m.restored_rows) for m in report.mismatches] == [("public.lots", 1)]
-    assert newest_verified_stamp(storage, "erp") is None
+    assert proven_stamp(storage) is None
+    assert list_backups(storage, "erp")[-1].failed  # the failure is evidence, left beside the backup
     assert leftovers() == []
 
 

@@ -1,12 +1,15 @@
 """Retention: a pure decision (tested without a disk), then applied to real stores."""
 
 import datetime as dt
+import hashlib
 
 import dagster as dg
 import pytest
 
 from ops_pipelines.config import Retention
-from ops_pipelines.core.backup_catalog import BackupEntry, list_backups, stamp_for
+from ops_pipelines.core.backup_catalog import BackupEntry, list_backups, stamp_for, stamp_time
+from ops_pipelines.core.manifest import BackupManifest
+from ops_pipelines.core.proof import record_result
 from ops_pipelines.core.retention import plan_retention
 from ops_pipelines.definitions import build_definitions
 from ops_pipelines.resources.storage import LocalStorage, StoredObject
@@ -61,7 +64,7 @@ def test_newest_and_newest_verified_are_always_kept():
     by_stamp = {d.entry.stamp: d for d in decisions}
     assert kept(decisions) == [entries[2].stamp, entries[-1].stamp]
     assert by_stamp[entries[-1].stamp].reasons == ("newest",)
-    assert by_stamp[entries[2].stamp].reasons == ("newest verified by a restore test",)
+    assert by_stamp[entries[2].stamp].reasons == ("newest proven by a restore test",)
 
 
 def test_incomplete_backups_are_reported_not_deleted():
@@ -89,9 +92,36 @@ def with_s3(store, s3_endpoint: str, s3_bucket: str, daily: int):
     return config, S3Storage(s3_bucket, "p/", endpoint_url=s3_endpoint, region="us-east-1")
 
 
-def fake_backup(storage, stamp: str, payload: bytes = b"dump") -> None:
+def fake_manifest(stamp: str, payload: bytes = b"dump", database: str = "erp") -> BackupManifest:
+    """A manifest of the shape the backup writes, for `payload` as the dump (retention and proof
+    read manifests; they never restore these)."""
+    at = stamp_time(stamp)
+    return BackupManifest(
+        database=database,
+        dump_key=f"{database}/{stamp}.dump.zst",
+        sha256=hashlib.sha256(payload).hexdigest(),
+        bytes=len(payload),
+        dump_bytes=len(payload),
+        format="custom",
+        compression="zstd",
+        compression_level=3,
+        pg_dump_version="15",
+        server_version="15",
+        server_version_num=150000,
+        started_at=at,
+        finished_at=at,
+        snapshot="-",
+        source="test",
+    )
+
+
+def fake_backup(storage, stamp: str, payload: bytes = b"dump", *, proven: bool = False) -> BackupManifest:
+    manifest = fake_manifest(stamp, payload)
     storage.write_bytes(f"erp/{stamp}.dump.zst", payload)
-    storage.write_bytes(f"erp/{stamp}.manifest.json", b"{}")
+    storage.write_bytes(f"erp/{stamp}.manifest.json", manifest.to_json().encode())
+    if proven:
+        record_result(storage, manifest, stamp, {"restore_seconds": 1.0}, passed=True)
+    return manifest
 
 
 @pytest.mark.parametrize("dry_run", [True, False])
@@ -101,9 +131,8 @@ def test_retention_asset_deletes_locally_and_off_site(tmp_path, s3_endpoint, s3_
     local = LocalStorage(tmp_path / "store")
     stamps = [stamp_for(START + dt.timedelta(days=i)) for i in range(5)]
     for stamp in stamps:
-        fake_backup(local, stamp)
+        fake_backup(local, stamp, proven=stamp == stamps[0])
         fake_backup(s3, stamp)
-    local.write_bytes(f"erp/{stamps[0]}.restore-ok.json", b"{}")
     local.write_bytes("erp/20250101T000000Z.dump.zst", b"orphan")  # no manifest: reported, kept
 
     defs = build_definitions(config)
@@ -194,3 +223,54 @@ def test_a_failed_delete_is_reported_and_the_rest_goes_on(read_only_store, s3_en
     assert "could not delete 2 object(s)" in message and "Read-only file system" in message
     assert [e.stamp for e in list_backups(s3, "erp")] == stamps[2:]  # off-site deletes went on
     assert [e.stamp for e in list_backups(LocalStorage(writable), "erp")] == stamps  # retried next run
+
+
+def test_entries_seen_only_off_site_never_displace_local_backups():
+    """C1's plan, without a disk: an S3-only entry newer than every local backup, and one in between,
+    take no slot from the local ones; the one in the future is reported, never kept as newest."""
+    local = daily_backups(3)
+    planted_between = entry(START + dt.timedelta(days=1, hours=3))
+    later = entry(START + dt.timedelta(days=5))  # an off-site copy newer than any local one
+    future = entry(dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    future = BackupEntry(**{**future.__dict__, "refused": "stamp in the future"})
+    entries = sorted([*local, planted_between, later, future], key=lambda e: e.stamp)
+    decisions = {
+        d.entry.stamp: d
+        for d in plan_retention(
+            entries, Retention(daily=3, weekly=0, monthly=0), "UTC", local={e.stamp for e in local}
+        )
+    }
+    assert all(decisions[e.stamp].action == "keep" for e in local)  # all three local days stay
+    assert decisions[future.stamp].action == "report"
+    assert decisions[later.stamp].action == "keep" and "newest" in decisions[later.stamp].reasons
+    # without the rule (every entry trusted), the S3-only entries would have pushed a local day out
+    trusted_all = plan_retention(entries, Retention(daily=3, weekly=0, monthly=0), "UTC")
+    assert any(d.action == "delete" and d.entry in local for d in trusted_all)
+
+
+def test_a_planted_future_pair_in_s3_deletes_no_genuine_backup(tmp_path, s3_endpoint, s3_bucket, monkeypatch):
+    """C1 against real stores: genuine backups locally and in S3, plus a pair planted in S3 under a
+    stamp in the future (random bytes, their sha256 in the metadata, a copy of a real manifest)."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    config, s3 = with_s3(tmp_path / "store", s3_endpoint, s3_bucket, daily=1)
+    local = LocalStorage(tmp_path / "store")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    genuine = [stamp_for(now - dt.timedelta(minutes=20)), stamp_for(now - dt.timedelta(minutes=10))]
+    for stamp in genuine:
+        fake_backup(local, stamp, proven=stamp == genuine[-1])
+        fake_backup(s3, stamp)
+    planted = stamp_for(now + dt.timedelta(hours=20))
+    junk = bytes(range(256)) * 3500
+    with s3.open_write(f"erp/{planted}.dump.zst", sha256=hashlib.sha256(junk).hexdigest()) as out:
+        out.write(junk)
+    s3.write_bytes(f"erp/{planted}.manifest.json", s3.read_bytes(f"erp/{genuine[-1]}.manifest.json"))
+    s3.write_bytes(f"erp/{planted}.restore-ok.json", local.read_bytes(f"erp/{genuine[-1]}.restore-ok.json"))
+
+    result, instance = run_retention(config)
+    assert result.success
+    metadata = instance.get_latest_materialization_event(dg.AssetKey("backup_retention")).asset_materialization.metadata
+    rows = {row.data["backup"]: row.data for row in metadata["decisions"].value.records}
+    assert rows[planted]["action"] == "report" and "in the future" in rows[planted]["reasons"]
+    assert rows[genuine[-1]]["action"] == "keep"
+    assert [e.stamp for e in list_backups(local, "erp") if e.complete] == [genuine[-1]]  # daily: 1 kept locally
+    assert genuine[-1] in [e.stamp for e in list_backups(s3, "erp") if e.complete]

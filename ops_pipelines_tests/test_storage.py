@@ -87,11 +87,33 @@ def test_offsite_copy_and_its_verification(erp_db, tmp_path, s3_endpoint, s3_buc
     first = copy_backup(local, s3, entry)
     assert not first.already_there and first.copied_bytes == first.manifest.bytes
     assert complete_backups(s3, "erp")[-1].stamp == entry.stamp
-    assert verify_copy(s3, first.manifest).passed
+    assert verify_copy(local, s3, first.manifest).passed
     assert copy_backup(local, s3, entry).already_there
 
+    # M3: the off-site manifest must exist and equal the local one
+    manifest_name = f"erp/{entry.stamp}.manifest.json"
+    s3.delete(manifest_name)
+    verdict = verify_copy(local, s3, first.manifest)
+    assert not verdict.passed and "does not exist" in verdict.description and manifest_name in verdict.description
+    assert not copy_backup(local, s3, entry).already_there  # a missing manifest is sent again
+    s3.write_bytes(manifest_name, local.read_bytes(manifest_name).replace(b'"source"', b'"sourcE"'))
+    verdict = verify_copy(local, s3, first.manifest)
+    assert not verdict.passed and "differs from the local" in verdict.description
+
+    # M4: an in-place tamper of the same size with the metadata kept is found only by the re-read;
+    # a copy asked to resend (the last offsite_matches failed) mends it
+    copy_backup(local, s3, entry, resend=True)
+    data = bytearray(s3.read_bytes(first.manifest.dump_key))
+    data[len(data) // 2] ^= 0xFF
+    with s3.open_write(first.manifest.dump_key, sha256=first.manifest.sha256) as out:
+        out.write(bytes(data))
+    assert copy_backup(local, s3, entry).already_there  # size and metadata match: not re-sent by itself
+    assert "damaged" in verify_copy(local, s3, first.manifest).description
+    resent = copy_backup(local, s3, entry, resend=True)
+    assert not resent.already_there and verify_copy(local, s3, first.manifest).passed
+
     s3.write_bytes(first.manifest.dump_key, b"not the backup")  # replaced behind our back
-    verdict = verify_copy(s3, read_manifest(local, entry))
+    verdict = verify_copy(local, s3, read_manifest(local, entry))
     assert not verdict.passed and "bytes" in verdict.description
 
     local_dump = tmp_path / first.manifest.dump_key

@@ -2,6 +2,7 @@
 exact counts, a refusal that leaves an existing target identical, `--replace` keeping the old one,
 and a kill during the restore that leaves the target as it was (the next run cleans up)."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,8 +19,10 @@ from ops_pipelines.automation.metrics_textfile import gather_figures
 from ops_pipelines.cli import main
 from ops_pipelines.config import load_config
 from ops_pipelines.core.prometheus import render
+from ops_pipelines.core.proof import store_proof
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.resources.postgres import connect, with_dbname
+from ops_pipelines.resources.storage.s3 import S3Storage
 from ops_pipelines_tests.helpers import row_counts
 
 TABLES = ["public.orders", "public.order_lines", "public.lots", "public.users", "auth.login_attempts"]
@@ -110,7 +113,7 @@ def test_an_existing_target_is_refused_untouched_and_replace_keeps_the_old_one(b
     err = capsys.readouterr().err.strip()
     assert err == (
         f"ops-pipelines: error: database {target} exists and holds tables: pass --replace to swap it (the old one "
-        "is kept), or choose another --target"
+        "is kept), or choose another target"
     )
     assert fingerprint(target_dsn) == before
 
@@ -233,8 +236,9 @@ def test_the_offsite_restore_test_proves_the_s3_copy_and_fails_on_a_tampered_obj
     # the drill in the textfile's gauges and in the weekly report
     figures = gather_figures(config, instance, [])
     drill_at = instance.get_latest_materialization_event(dg.AssetKey("offsite_restore_test")).timestamp
-    assert figures[0].offsite_verified_timestamp == drill_at
-    assert f'ops_pipelines_offsite_restore_verified_last_timestamp_seconds{{database="erp"}} {round(drill_at, 3)}' in (
+    proven_at = figures[0].offsite_verified_timestamp  # when the drill's evidence says it finished
+    assert proven_at is not None and 0 <= drill_at - proven_at < 5
+    assert f'ops_pipelines_offsite_restore_verified_last_timestamp_seconds{{database="erp"}} {round(proven_at, 3)}' in (
         render(figures, 0)
     )
     assert defs.resolve_job_def("maintenance_report_job").execute_in_process(instance=instance).success
@@ -253,6 +257,13 @@ def test_the_offsite_restore_test_proves_the_s3_copy_and_fails_on_a_tampered_obj
     assert not failed.success
     cause = failed.get_step_failure_events()[0].step_failure_data.error.message
     assert "erp: off-site backup" in cause and "not restored" in cause
+    # C3: the failed drill withdrew the copy's proof: the gauge, the proof and the report say so
+    s3_store = S3Storage(s3_bucket, "", endpoint_url=s3_endpoint, region="us-east-1")
+    assert store_proof(s3_store, "erp") is None
+    assert gather_figures(config, instance, [])[0].offsite_verified_timestamp == 0
+    assert defs.resolve_job_def("maintenance_report_job").execute_in_process(instance=instance).success
+    report = instance.get_latest_materialization_event(dg.AssetKey("maintenance_report")).asset_materialization
+    assert "No off-site (S3) backup of this database has passed the drill yet." in report.metadata["report"].value
 
 
 def test_the_offsite_drill_sensor_runs_the_drill_after_every_nth_copy(tmp_path):
@@ -312,3 +323,100 @@ def test_the_offsite_drill_sensor_is_absent_when_every_database_turns_it_off(tmp
     )
     names = {s.name for s in build_definitions(config).sensors}
     assert "offsite_drill_sensor" not in names and "restore_after_backup_sensor" in names
+
+
+def allows_connections(server_dsn: str, name: str) -> bool | None:
+    with connect(server_dsn) as conn:
+        row = conn.execute("SELECT datallowconn FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        return None if row is None else row["datallowconn"]
+
+
+def databases_like(server_dsn: str, prefix: str) -> list[str]:
+    with connect(server_dsn) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY 1", (prefix,))
+        return [r["datname"] for r in rows.fetchall()]
+
+
+def test_a_retried_replace_keeps_each_old_copy_and_leaves_the_target_open(backed_up, capsys):
+    """C5a: the kept copy's name is the swap's time, so a retry with the same backup swaps again."""
+    erp_db, targets = backed_up
+    server = with_dbname(erp_db, "postgres")
+    target = new_target(targets)
+    assert main(["recover", "erp", "--target", target]) == 0
+    assert main(["recover", "erp", "--target", target, "--replace"]) == 0
+    assert main(["recover", "erp", "--target", target, "--replace"]) == 0, capsys.readouterr().err
+    kept = [n for n in databases_like(server, target) if n != target]
+    assert len(kept) == 2 and all("__replaced_" in n for n in kept)
+    assert allows_connections(server, target) is True
+    assert all(allows_connections(server, n) is True for n in kept)
+    assert row_counts(with_dbname(erp_db, target), TABLES) == row_counts(erp_db, TABLES)
+
+
+def test_names_are_measured_in_bytes_and_refused_before_anything_changes(backed_up, capsys):
+    """C5c: 20 characters of 3 bytes each: `<target>__restoring` would be cut by PostgreSQL."""
+    erp_db, targets = backed_up
+    target = "日" * 20
+    targets.append(target)
+    assert main(["recover", "erp", "--target", target]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ops-pipelines: error: target name '{target}' is 60 bytes in UTF-8") and "63" in err
+    assert databases_like(with_dbname(erp_db, "postgres"), "日") == []
+
+
+def test_a_second_recovery_into_the_same_target_is_refused_naming_the_first(backed_up, tmp_path, capsys):
+    """M1: the first holds an advisory lock for its whole length; the second changes nothing."""
+    erp_db, targets = backed_up
+    target = new_target(targets)
+    server = with_dbname(erp_db, "postgres")
+    with connect(server, autocommit=True) as holder:  # as a running recovery's admin session holds it
+        holder.execute("SELECT pg_advisory_lock(hashtext('ops_pipelines/recover'), hashtext(%s))", (target,))
+        pid = holder.execute("SELECT pg_backend_pid() AS p").fetchone()["p"]
+        assert main(["recover", "erp", "--target", target]) == 1
+        err = capsys.readouterr().err.strip()
+        assert f"another recovery into {target} is running" in err and f"pid {pid}" in err
+        assert databases_like(server, target) == []  # no __restoring was created, none dropped
+    assert main(["recover", "erp", "--target", target]) == 0  # the lock died with its session
+
+
+def test_a_kill_while_the_target_is_closed_is_repaired_by_the_next_command(backed_up, tmp_path, capsys):
+    """C5b: a client's backend held by SIGSTOP cannot end, so the swap waits with the target closed;
+    kill -9 then. The target is left closed, with the record of who closed it; `backups` re-opens it."""
+    erp_db, targets = backed_up
+    server = with_dbname(erp_db, "postgres")
+    target = new_target(targets)
+    assert main(["recover", "erp", "--target", target]) == 0
+    target_dsn = with_dbname(erp_db, target)
+    before = fingerprint(target_dsn)
+    session = connect(target_dsn)
+    client = session.__enter__()
+    backend = client.execute("SELECT pg_backend_pid() AS p").fetchone()["p"]
+    os.kill(backend, signal.SIGSTOP)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ops_pipelines.cli", "recover", "erp", "--target", target, "--replace"],
+        env=os.environ,
+        stdout=(tmp_path / "recover.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while allows_connections(server, target) is not False:  # until the swap has closed the target
+            assert process.poll() is None, (tmp_path / "recover.log").read_text()
+            assert time.monotonic() < deadline, "the swap never closed the target"
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        assert allows_connections(server, target) is False  # what a kill leaves: closed, with its record
+        assert target + "__restoring" in databases_like(server, target)
+    finally:
+        os.kill(backend, signal.SIGCONT)  # it now ends (it was told to) or goes on
+        with contextlib.suppress(Exception):
+            session.__exit__(None, None, None)
+    capsys.readouterr()
+    assert main(["backups", "erp"]) == 0
+    out = capsys.readouterr().out
+    assert f"re-opened {target} to connections: an interrupted recovery had closed it" in out
+    assert f"dropped {target}__restoring" in out
+    assert allows_connections(server, target) is True and databases_like(server, target) == [target]
+    assert fingerprint(target_dsn) == before  # the live database as it was
+    assert main(["recover", "erp", "--target", target, "--replace"]) == 0  # and a retry now swaps

@@ -236,9 +236,7 @@ def test_entries_seen_only_off_site_never_displace_local_backups():
     entries = sorted([*local, planted_between, later, future], key=lambda e: e.stamp)
     decisions = {
         d.entry.stamp: d
-        for d in plan_retention(
-            entries, Retention(daily=3, weekly=0, monthly=0), "UTC", local={e.stamp for e in local}
-        )
+        for d in plan_retention(entries, Retention(daily=3, weekly=0, monthly=0), "UTC", local={e.stamp for e in local})
     }
     assert all(decisions[e.stamp].action == "keep" for e in local)  # all three local days stay
     assert decisions[future.stamp].action == "report"

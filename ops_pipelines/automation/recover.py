@@ -51,6 +51,7 @@ def build(ops_config: OpsConfig) -> dg.JobDefinition:
             with_roles=config.with_roles,
             log=context.log.info,
             local=local_storage(ops_config),
+            how_to_replace="set replace: true in the launchpad",
         )
         metadata = {
             "backup": done.backup,

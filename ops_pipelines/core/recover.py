@@ -165,8 +165,10 @@ def recover(
     with_roles: bool = False,
     log: Log = lambda message: None,
     local: BackupStorage | None = None,
+    how_to_replace: str = "pass --replace",
 ) -> Recovery:
-    """`local`: the trusted local store, against which a backup read from S3 is checked when it holds it."""
+    """`local`: the trusted local store, against which a backup read from S3 is checked when it holds it.
+    `how_to_replace`: how the caller's user asks for a swap (the CLI's flag, the launchpad's key)."""
     server = with_dbname(target_dsn or db.dsn.get_secret_value(), "postgres")
     restoring, _ = derived_names(target, replace, dt.datetime.now(dt.UTC))
     try:
@@ -191,8 +193,8 @@ def recover(
         exists = _exists(admin, target)
         if exists and not replace and _holds_tables(with_dbname(server, target)):
             raise RecoveryRefused(
-                f"database {target} exists and holds tables: pass --replace (replace: true in the launchpad) to swap "
-                "it (the old one is kept), or choose another --target"
+                f"database {target} exists and holds tables: {how_to_replace} to swap it (the old one is kept), "
+                "or choose another target"
             )
         admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(restoring)))
         try:

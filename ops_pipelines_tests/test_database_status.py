@@ -1,5 +1,7 @@
 """`database_status`: one database's answer on one page, recorded by a sensor when it changes."""
 
+import datetime as dt
+
 import dagster as dg
 
 from ops_pipelines.definitions import build_definitions, capability_job
@@ -126,3 +128,79 @@ def test_a_failed_verification_of_the_newest_backup_shows_failed_not_materialize
     partitions = defs.resolve_assets_def("restore_test").partitions_def
     status = instance.get_status_by_partition(dg.AssetKey("restore_test"), ["erp"], partitions)
     assert status == {"erp": dg.AssetPartitionStatus.FAILED}  # red in the catalog, never "Materialized"
+
+
+def test_a_failed_restore_test_withdraws_the_proof_everywhere(tmp_path, erp_db, monkeypatch, capsys):
+    """C4: two backups, both proven; then 8 bytes of the newest dump are damaged and restore_test
+    fails. The newest is no longer called verified or proven anywhere: the CLI, database_status,
+    restore_recent (which names it) and recover (which takes the older one and says why)."""
+    from ops_pipelines.cli import main
+    from ops_pipelines.core.backup_catalog import complete_backups
+    from ops_pipelines.core.proof import newest_proof
+    from ops_pipelines.core.recovery_status import recovery_status
+    from ops_pipelines.resources.storage import LocalStorage
+
+    path = tmp_path / "config.yaml"
+    config = make_config(tmp_path / "store", {"erp": erp_db})
+    path.write_text(
+        f"timezone: UTC\nbackup_store: {{local_dir: {tmp_path / 'store'}}}\ndatabases:\n"
+        f'  - name: erp\n    dsn: "{erp_db}"\n'
+    )
+    monkeypatch.setenv("OPS_PIPELINES_CONFIG", str(path))
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    backup = capability_job(defs, config, "erp", "backup")
+    restore = capability_job(defs, config, "erp", "restore_test")
+    for _ in range(2):
+        assert backup.execute_in_process(partition_key="erp", instance=instance).success
+        assert restore.execute_in_process(partition_key="erp", instance=instance).success
+    store = LocalStorage(tmp_path / "store")
+    older, newest = [e.stamp for e in complete_backups(store, "erp")][-2:]
+    dump = tmp_path / "store" / "erp" / f"{newest}.dump.zst"
+    data = bytearray(dump.read_bytes())
+    middle = slice(len(data) // 2, len(data) // 2 + 8)
+    data[middle] = bytes(b ^ 0xFF for b in data[middle])
+    dump.write_bytes(bytes(data))
+
+    failed = restore.execute_in_process(partition_key="erp", instance=instance, raise_on_error=False)
+    assert not failed.success
+    checks = {c.check_name: c for c in failed.get_asset_check_evaluations()}
+    assert not checks["restore_verified"].passed
+
+    proof, withdrawn = newest_proof(store, complete_backups(store, "erp"))
+    assert proof is not None and proof.backup == older
+    assert [j.entry.stamp for j in withdrawn] == [newest] and "newest restore test failed" in withdrawn[0].why_not
+
+    status = recovery_status(store, "erp", dt.datetime.now(dt.UTC))
+    assert status.verified is not None and status.verified.backup == older and status.withdrawn == [newest]
+
+    events = tick(defs, instance, None).asset_events
+    for event in events:
+        instance.report_runless_asset_event(event)
+    recorded = latest_status(instance, "erp")
+    assert recorded["newest_backup_proven"].value == older and not recorded["newest_is_proven"].value
+    assert f"| proof withdrawn | **backup {newest} is not proven" in recorded["summary"].value
+
+    assert main(["backups", "erp"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith(f"{newest}  NOT PROVEN") and "newest restore test failed" in lines[1]
+    assert lines[2].startswith(f"{older}  verified")
+
+    target = f"ops_test_c4_{newest.lower()}"
+    try:
+        assert main(["recover", "erp", "--target", target]) == 0
+        out = capsys.readouterr().out
+        assert f"passing over backup {newest}: its newest restore test failed" in out
+        assert f"done: {target} holds backup {older}" in out
+    finally:
+        from ops_pipelines.resources.postgres import with_dbname
+        from ops_pipelines_tests.conftest import drop_database
+
+        drop_database(with_dbname(erp_db, "postgres"), target)
+
+    # A new restore test that passes again (the dump repaired) restores the proof: the newest evidence wins
+    middle = slice(len(data) // 2, len(data) // 2 + 8)
+    data[middle] = bytes(b ^ 0xFF for b in data[middle])
+    dump.write_bytes(bytes(data))
+    assert restore.execute_in_process(partition_key="erp", instance=instance).success
+    assert newest_proof(store, complete_backups(store, "erp"))[0].backup == newest

@@ -3,6 +3,7 @@ exact counts, a refusal that leaves an existing target identical, `--replace` ke
 and a kill during the restore that leaves the target as it was (the next run cleans up)."""
 
 import contextlib
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -420,3 +421,75 @@ def test_a_kill_while_the_target_is_closed_is_repaired_by_the_next_command(backe
     assert allows_connections(server, target) is True and databases_like(server, target) == [target]
     assert fingerprint(target_dsn) == before  # the live database as it was
     assert main(["recover", "erp", "--target", target, "--replace"]) == 0  # and a retry now swaps
+
+
+def test_planted_and_swapped_s3_objects_are_never_believed(
+    erp_db, tmp_path, s3_endpoint, s3_bucket, monkeypatch, capsys
+):
+    """C1 and C2 with the real drill and CLI: a pair planted under a future stamp, and one under a
+    past stamp this instance never took, are skipped by the drill; the newest genuine copy's dump
+    overwritten and its manifest swapped for the older backup's is refused by the drill (failing,
+    its proof withdrawn) and by `recover --from s3`, which never restores the other backup's data."""
+    import hashlib
+
+    from ops_pipelines.core.backup_catalog import list_backups, stamp_for
+    from ops_pipelines_tests.helpers import make_config
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3_yaml = f'{{bucket: {s3_bucket}, endpoint_url: "{s3_endpoint}"}}'
+    config = make_config(tmp_path / "store", {"erp": erp_db}, s3=s3_yaml)
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"timezone: UTC\nbackup_store: {{local_dir: {tmp_path / 'store'}, s3: {s3_yaml}}}\ndatabases:\n"
+        f'  - name: erp\n    dsn: "{erp_db}"\n'
+    )
+    monkeypatch.setenv("OPS_PIPELINES_CONFIG", str(path))
+    defs = build_definitions(config)
+    instance = dg.DagsterInstance.ephemeral()
+    backup = capability_job(defs, config, "erp", "backup")
+    drill = capability_job(defs, config, "erp", "offsite_restore_test")
+    copy_only = [dg.AssetKey("backup"), dg.AssetKey("offsite_copy")]  # no retention: it would keep one a day
+    assert backup.execute_in_process(partition_key="erp", instance=instance, asset_selection=copy_only).success
+    time.sleep(1.1)  # stamps have one-second resolution
+    assert backup.execute_in_process(partition_key="erp", instance=instance, asset_selection=copy_only).success
+    s3 = S3Storage(s3_bucket, "", endpoint_url=s3_endpoint, region="us-east-1")
+    older, newest = [e.stamp for e in list_backups(s3, "erp") if e.complete]
+
+    junk = os.urandom(200_000)
+    now = dt.datetime.now(dt.UTC)
+    future, past = stamp_for(now + dt.timedelta(hours=20)), stamp_for(now - dt.timedelta(hours=1))
+    for stamp in (future, past):  # random bytes with a matching sha256, beside a copy of a real manifest
+        with s3.open_write(f"erp/{stamp}.dump.zst", sha256=hashlib.sha256(junk).hexdigest()) as out:
+            out.write(junk)
+        s3.write_bytes(f"erp/{stamp}.manifest.json", s3.read_bytes(f"erp/{newest}.manifest.json"))
+    passed = drill.execute_in_process(partition_key="erp", instance=instance)
+    assert passed.success
+    assert (
+        instance.get_latest_materialization_event(dg.AssetKey("offsite_restore_test"))
+        .asset_materialization.metadata["backup"]
+        .value
+        == newest
+    )
+    assert main(["backups", "erp", "--from", "s3"]) == 0
+    listing = capsys.readouterr().out
+    assert f"{future}  REFUSED" in listing and "in the future" in listing
+    assert f"{newest}  verified" in listing
+
+    # C2: the newest copy's dump overwritten, its manifest replaced by the older backup's
+    s3.write_bytes(f"erp/{newest}.dump.zst", junk)
+    s3.write_bytes(f"erp/{newest}.manifest.json", s3.read_bytes(f"erp/{older}.manifest.json"))
+    failed = drill.execute_in_process(partition_key="erp", instance=instance, raise_on_error=False)
+    assert not failed.success
+    cause = failed.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"off-site backup {newest} failed" in cause and "refused" in cause
+    assert store_proof(s3, "erp") is None  # the drill's earlier proof of it is withdrawn
+    target = f"ops_test_c2_{uuid.uuid4().hex[:8]}"
+    capsys.readouterr()
+    assert main(["recover", "erp", "--from", "s3", "--backup", newest, "--target", target]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("ops-pipelines: error: ") and "refused" in err and "target untouched" in err
+    with connect(with_dbname(erp_db, "postgres")) as conn:
+        assert (
+            conn.execute("SELECT count(*) AS n FROM pg_database WHERE datname LIKE %s", (target + "%",)).fetchone()["n"]
+            == 0
+        )

@@ -334,3 +334,21 @@ def test_a_sandbox_dies_with_its_owner_even_by_sigkill():
         time.sleep(0.1)
     assert not _processes_under(parent), "the sandbox server outlived its owner"
     assert not parent.exists()
+
+
+def test_a_database_of_2001_tables_verifies(empty_db, tmp_path):
+    """M5: counted in one transaction, 2,001 tables ran the sandbox (max_connections 20) out of
+    shared memory for locks, and a healthy backup failed as "missing after restore"."""
+    with connect(empty_db, autocommit=True) as conn:
+        conn.execute(
+            "DO $$ BEGIN FOR i IN 1..2001 LOOP"
+            " EXECUTE format('CREATE TABLE public.plain_%s (id int PRIMARY KEY); INSERT INTO public.plain_%s VALUES (1)', i, i);"
+            " END LOOP; END $$"
+        )
+    config = make_config(tmp_path, {"wide": empty_db})
+    storage = LocalStorage(tmp_path)
+    run_backup(config.databases[0], storage)
+    entry = complete_backups(storage, "wide")[-1]
+    report = run_restore_test(config.databases[0], storage, entry, sandbox_for(config.databases[0]))
+    assert report.passed, (report.restore_errors[:3], report.mismatches[:3])
+    assert report.tables_checked == 2001 and report.rows_checked == 2001

@@ -1,9 +1,12 @@
 """Failing checks reach a real Prometheus Alertmanager (Debian's prometheus-alertmanager, started on
 a free port): present with their labels while they fail, resolved when they pass."""
 
+import base64
 import json
 import shutil
 import subprocess
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +23,19 @@ from ops_pipelines_tests.helpers import SensorTicks, make_config
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
 
-def start_alertmanager(directory: Path) -> tuple[subprocess.Popen, str]:
-    """A real Alertmanager on a free port, data in `directory`; (process, base URL) once it is ready."""
+def start_alertmanager(directory: Path, basic_auth: tuple[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """A real Alertmanager on a free port, data in `directory`; (process, base URL) once it is ready.
+    `basic_auth`: (user, password) it requires (`--web.config.file`, the password bcrypt-hashed)."""
     assert BINARY is not None
     config = directory / "alertmanager.yml"
     config.write_text("route: {receiver: 'null'}\nreceivers: [{name: 'null'}]\n")
     port = free_port()
+    web = []
+    if basic_auth is not None:
+        crypt = pytest.importorskip("crypt")  # the standard library's, up to Python 3.12: bcrypt via libxcrypt
+        hashed = crypt.crypt(basic_auth[1], crypt.mksalt(crypt.METHOD_BLOWFISH))
+        (directory / "web.yml").write_text(f"basic_auth_users:\n  {basic_auth[0]}: '{hashed}'\n")
+        web = [f"--web.config.file={directory / 'web.yml'}"]
     process = subprocess.Popen(
         [
             BINARY,
@@ -33,13 +43,15 @@ def start_alertmanager(directory: Path) -> tuple[subprocess.Popen, str]:
             f"--storage.path={directory / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",  # no gossip: one instance
+            *web,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for("Alertmanager to be ready", lambda: _get(f"{url}/-/ready") is not None, 30)
+        # /-/ready answers 401 under basic auth: any answer means it listens
+        wait_for("Alertmanager to be ready", lambda: _get(f"{url}/-/ready", any_answer=True) is not None, 30)
     except BaseException:
         process.terminate()
         raise
@@ -63,11 +75,16 @@ def alertmanager(tmp_path) -> Iterator[str]:
         process.wait(10)
 
 
-def _get(url: str):
+def _get(url: str, any_answer: bool = False, auth: tuple[str, str] | None = None):
+    request = urllib.request.Request(url)
+    if auth is not None:
+        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a local test server
+        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - a local test server
             body = response.read()
             return json.loads(body) if body.startswith((b"[", b"{")) else body
+    except urllib.error.HTTPError as exc:
+        return exc.code if any_answer else None
     except OSError:
         return None
 
@@ -121,3 +138,40 @@ def test_an_alertmanager_that_is_down_keeps_the_resolution_for_the_next_tick(tmp
         result = sensor.evaluate_tick(context)
     assert "waiting" in (result.skip_message or "") and down.split("//")[1] in (result.skip_message or "")
     assert list(json.loads(result.cursor or "{}")["resolving"]) == ["erp/health/reachable"]
+
+
+def test_alertmanager_behind_basic_auth_gets_the_alert(tmp_path):
+    """M8: credentials in alerts.alertmanager_url go as `Authorization: Basic`, not in the host name."""
+    if BINARY is None:
+        pytest.skip("Alertmanager is not installed: apt-get install prometheus-alertmanager")
+    user, password = "ops", "p@ss:word/1"
+    process, url = start_alertmanager(tmp_path, basic_auth=(user, password))
+    try:
+        assert _get(f"{url}/api/v2/alerts", any_answer=True) == 401  # it does require the credentials
+        quoted = urllib.parse.quote(password, safe="")
+        with_credentials = url.replace("http://", f"http://{user}:{quoted}@")
+        config = make_config(
+            tmp_path, {"erp": "host=unused"}, top=f"alerts: {{alertmanager_url: '{with_credentials}'}}\n"
+        )
+        defs = build_definitions(config)
+        instance = dg.DagsterInstance.ephemeral()
+        evaluation = dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("health"),
+            check_name="reachable",
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="erp is unreachable",
+            partition="erp",
+        )
+        record_check_result(instance, evaluation, f"{PROBE_ID_PREFIX}c")
+        message = SensorTicks(defs, instance).tick("alertmanager_sensor")
+        assert message.startswith("1 firing") and password not in message and quoted not in message
+        alerts = wait_for(
+            "the alert in Alertmanager",
+            lambda: [a for a in (_get(f"{url}/api/v2/alerts?active=true", auth=(user, password)) or [])],
+            30,
+        )
+        assert alerts[0]["labels"]["alertname"] == "reachable"
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -342,7 +342,8 @@ def test_a_database_of_2001_tables_verifies(empty_db, tmp_path):
     with connect(empty_db, autocommit=True) as conn:
         conn.execute(
             "DO $$ BEGIN FOR i IN 1..2001 LOOP"
-            " EXECUTE format('CREATE TABLE public.plain_%s (id int PRIMARY KEY); INSERT INTO public.plain_%s VALUES (1)', i, i);"
+            " EXECUTE format('CREATE TABLE public.plain_%s (id int PRIMARY KEY);"
+            " INSERT INTO public.plain_%s VALUES (1)', i, i);"
             " END LOOP; END $$"
         )
     config = make_config(tmp_path, {"wide": empty_db})

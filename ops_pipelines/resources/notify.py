@@ -5,6 +5,7 @@ The webhook URL is a secret (a Slack URL carries its token), so no message here 
 name the host only.
 """
 
+import base64
 import html
 import http.client
 import json
@@ -181,10 +182,11 @@ def post(
     """POST `body` as JSON; retry connection errors, 429 and 5xx with exponential backoff.
     Raises AlertUndelivered (permanent on other 4xx answers) after the last attempt."""
     data = json.dumps(body).encode()
-    host = urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+    url, headers = _credentials_as_header(url)
+    host = urllib.parse.urlsplit(url).netloc
     problem, wait = "no attempt made", BACKOFF_SECONDS
     for attempt in range(1, attempts + 1):
-        request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(url, data=data, method="POST", headers=headers)
         retry_after = None
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) checked in config
@@ -208,6 +210,20 @@ def post(
             sleep(retry_after if retry_after is not None else wait)
             wait *= 2
     raise AlertUndelivered(f"{receiver} at {host} unreachable after {attempts} attempts: {problem}")
+
+
+def _credentials_as_header(url: str) -> tuple[str, dict[str, str]]:
+    """`http://user:pass@host/…` -> the URL without them, and an `Authorization: Basic` header:
+    urllib would take the userinfo for part of the host name (and fail to resolve it)."""
+    parts = urllib.parse.urlsplit(url)
+    headers = {"Content-Type": "application/json"}
+    if parts.username is None and parts.password is None:
+        return url, headers
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    netloc = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), headers
 
 
 def _retry_after(value: str | None) -> float | None:

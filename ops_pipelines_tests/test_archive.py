@@ -283,3 +283,28 @@ def test_a_failing_source_statement_names_the_source_not_the_archive(erp_db, emp
         run_archive(db, rule)
     assert str(info.value).startswith(describe_dsn(erp_db) + ": ")
     assert "invoices_order_id_fkey" in str(info.value)
+
+
+@pytest.mark.parametrize("across", [False, True], ids=["same database", "destination.dsn naming the source"])
+def test_an_archive_table_that_is_its_own_source_is_refused(erp_db, tmp_path, across):
+    """M2: with destination schema = the table's schema the run "archived" 2,001 rows every time and
+    moved none. Odd names (mixed case, a quote) as in the report."""
+    with connect(erp_db, autocommit=True) as conn:
+        conn.execute('CREATE SCHEMA "Mixed"')
+        conn.execute('CREATE TABLE "Mixed"."Ord""ers" (id int PRIMARY KEY, done_at timestamptz NOT NULL)')
+        conn.execute(
+            """INSERT INTO "Mixed"."Ord""ers" SELECT i, now() - interval '2 years' FROM generate_series(1, 3000) i"""
+        )
+    destination = f'{{schema: Mixed, dsn: "{erp_db}"}}' if across else "{schema: Mixed}"
+    config = make_config(
+        tmp_path,
+        {"erp": erp_db},
+        'archive:\n  - name: odd\n    table: \'"Mixed"."Ord""ers"\'\n    age_column: done_at\n'
+        f"    older_than: 365 days\n    destination: {destination}\n",
+    )
+    with pytest.raises(ArchiveError, match=r'the archive table of Mixed.Ord"ers .* is Mixed.Ord"ers itself'):
+        run_archive(config.databases[0], config.databases[0].archive[0])
+    with connect(erp_db) as conn:
+        assert conn.execute('SELECT count(*) AS n FROM "Mixed"."Ord""ers"').fetchone()["n"] == 3000
+        ledger = conn.execute("SELECT count(*) AS n FROM pg_tables WHERE tablename = 'ops_archive_ledger'").fetchone()
+        assert ledger["n"] == 0  # refused before anything was created

@@ -176,6 +176,7 @@ def run_archive(
             ]
             return run
         if archive_dsn is None:
+            _refuse_archiving_into_itself(rule, tree, "the same database")
             _prepare_archive(source, rule, tree)
             source.commit()
             _finish_detached(source, rule, tree[0].table, run, log)
@@ -190,6 +191,10 @@ def run_archive(
                 connect_timeout=db.timeouts.connect,
                 purpose="archive",
             ) as archive:
+                if _same_database(source, archive):
+                    _refuse_archiving_into_itself(
+                        rule, tree, f"destination.dsn ({describe_dsn(archive_dsn)}), the same database"
+                    )
                 _prepare_archive(archive, rule, tree)
                 archive.commit()
                 for partition in old_partitions:
@@ -256,6 +261,32 @@ def _child_node(
         )
     by_parent_column = dict(zip(match["referenced"], match["columns"], strict=True))
     return Node(table, parent_index, tuple(by_parent_column[c] for c in parent.key), where)
+
+
+def _refuse_archiving_into_itself(rule: ArchiveRule, tree: list[Node], where: str) -> None:
+    """An archive table that is its own source table would "move" rows onto themselves: every run
+    would report them archived while the table keeps them all. Refused before any row moves."""
+    for node in tree:
+        if (rule.destination.schema_, node.table.name) == (node.table.schema, node.table.name):
+            raise ArchiveError(
+                f"archive rule {rule.name}: the archive table of {node.table.label} in {where} is {node.table.label} "
+                "itself: choose another destination.schema"
+            )
+
+
+def _same_database(source: Connection, archive: Connection) -> bool:
+    """Whether two sessions are on one database of one server (a DSN that names it another way)."""
+    query = "SELECT current_database() AS db, (SELECT system_identifier FROM pg_control_system()) AS server"
+    try:
+        mine, theirs = one(source.execute(query)), one(archive.execute(query))
+    except psycopg.Error:  # pg_control_system() refused: fall back to what the servers say of themselves
+        source.rollback()
+        archive.rollback()
+        query = "SELECT current_database() AS db, inet_server_addr()::text || ':' || inet_server_port() AS server"
+        mine, theirs = one(source.execute(query)), one(archive.execute(query))
+    source.commit()
+    archive.commit()
+    return mine == theirs
 
 
 def _refuse_unlisted_references(conn: Connection, rule: ArchiveRule, tree: list[Node]) -> None:

@@ -312,3 +312,42 @@ def test_a_role_without_pg_monitor_gets_causes_not_a_crash(tmp_path, cluster, da
         with psycopg.connect(database, autocommit=True) as conn:
             conn.execute("DROP TABLE orders")
             conn.execute("DROP ROLE ops_probe_plain")
+
+
+def test_a_role_that_may_not_run_amcheck_gets_one_warning_not_corruption(tmp_path, cluster, database):
+    """M6: without EXECUTE on amcheck's functions, every relation failed as "corrupt" (ERROR)."""
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+        conn.execute("DROP ROLE IF EXISTS ops_amcheck_plain")
+        conn.execute("CREATE ROLE ops_amcheck_plain LOGIN")
+        conn.execute("CREATE TABLE lots (id int PRIMARY KEY)")
+    try:
+        plain = database.replace("user=postgres", "user=ops_amcheck_plain")
+        config = config_for(tmp_path, plain, "integrity: {heap: true}")
+        defs = build_definitions(config)
+        run = capability_job(defs, config, "erp", "integrity").execute_in_process(
+            partition_key="erp", instance=dg.DagsterInstance.ephemeral()
+        )
+        [check] = run.get_asset_check_evaluations()
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        assert (check.description or "").startswith(
+            "not checked: role ops_amcheck_plain may not execute bt_index_check / verify_heapam (GRANT EXECUTE ON "
+            "FUNCTION public.bt_index_check(regclass) TO ops_amcheck_plain;"
+        ), check.description
+    finally:
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute("DROP TABLE lots")
+            conn.execute("DROP ROLE ops_amcheck_plain")
+
+
+def test_findings_name_each_relation_once():
+    """m5: 7 findings in 3 relations were described as "7 relations" and only 5 named."""
+    from ops_pipelines.assets.integrity import describe_findings
+
+    corrupt = [f"public.lots (table): block 1, item {i}: bad" for i in range(5)] + [
+        "public.lots_code (index): wrong order",
+        "public.orders_pkey (index): the server process checking it ended",
+    ]
+    text = describe_findings(corrupt, [])
+    assert text.startswith("3 corrupt relations; 7 findings: public.lots (table): block 1, item 0: bad (and 4 more")
+    assert "public.lots_code (index)" in text and "public.orders_pkey (index)" in text

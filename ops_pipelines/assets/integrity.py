@@ -40,15 +40,16 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
                 check_name="amcheck_clean",
                 passed=False,
                 severity=dg.AssetCheckSeverity.WARN,
-                description=f"not checked: {report.missing_extension}",
+                description=report.missing_extension
+                if report.missing_extension.startswith("not checked")
+                else f"not checked: {report.missing_extension}",
             )
         elif report.corrupt or report.timed_out:
-            problems = [*report.corrupt, *(f"{name}: timed out" for name in report.timed_out)]
             yield dg.AssetCheckResult(
                 check_name="amcheck_clean",
                 passed=False,
                 severity=dg.AssetCheckSeverity.ERROR if report.corrupt else dg.AssetCheckSeverity.WARN,
-                description=f"{len(problems)} relations: " + "; ".join(problems[:5]),
+                description=describe_findings(report.corrupt, report.timed_out),
                 metadata={"corrupt": len(report.corrupt), "timed_out": len(report.timed_out)},
             )
         else:
@@ -79,3 +80,22 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         )
 
     return dg.Definitions(assets=[integrity])
+
+
+def describe_findings(corrupt: list[str], timed_out: list[str]) -> str:
+    """Every relation named once, with its first finding and how many more: findings are not relations
+    (verify_heapam reports each damaged item of a table)."""
+    by_relation: dict[str, list[str]] = {}
+    for finding in corrupt:
+        relation, _, what = finding.partition(": ")
+        by_relation.setdefault(relation, []).append(what)
+    parts = [
+        f"{relation}: {found[0]}" + (f" (and {len(found) - 1} more findings)" if len(found) > 1 else "")
+        for relation, found in by_relation.items()
+    ]
+    parts += [name if ": " in name else f"{name}: timed out" for name in timed_out]
+    findings = f"; {len(corrupt)} findings" if len(corrupt) != len(by_relation) else ""
+    head = f"{len(by_relation)} corrupt relations{findings}" if by_relation else "no corruption found"
+    if timed_out:
+        head += f", {len(timed_out)} not checked"
+    return f"{head}: " + "; ".join(parts)

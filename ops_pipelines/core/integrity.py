@@ -17,7 +17,7 @@ from ops_pipelines.resources.postgres import connect_db, first_line, read_sql
 
 @dataclass
 class IntegrityReport:
-    missing_extension: str | None = None  # how to install amcheck, when it is not there
+    missing_extension: str | None = None  # why nothing was checked: amcheck missing, or not this role's to run
     indexes_checked: int = 0
     tables_checked: int = 0
     bytes_checked: int = 0
@@ -46,6 +46,14 @@ def check_integrity(db: DatabaseConfig) -> IntegrityReport:
         if heap and conn.info.server_version < 140000:
             report.heap_skipped = "verify_heapam needs PostgreSQL 14 or newer"
             heap = False
+        denied = _not_executable(
+            conn,
+            ["bt_index_check(regclass)"]
+            + (["verify_heapam(regclass, boolean, boolean, text, bigint, bigint)"] if heap else []),
+        )
+        if denied:
+            report.missing_extension = denied  # a role that may not run amcheck: one warning, not N "corrupt"
+            return report
         relations = [
             r for r in conn.execute(read_sql("integrity_relations.sql")).fetchall() if r["kind"] == "index" or heap
         ]
@@ -58,6 +66,8 @@ def check_integrity(db: DatabaseConfig) -> IntegrityReport:
                 report.timed_out.append(name)
             except psycopg.errors.UndefinedTable:
                 continue  # dropped since the list was read
+            except psycopg.errors.InsufficientPrivilege as exc:  # not a finding about the relation
+                report.timed_out.append(f"{name}: not checked ({first_line(exc)})")
             except psycopg.OperationalError as exc:
                 # Badly damaged pages can end the server process checking them (the server then
                 # restarts its sessions): that is a finding about this relation; go on with a new session.
@@ -68,6 +78,26 @@ def check_integrity(db: DatabaseConfig) -> IntegrityReport:
                 report.corrupt.append(f"{name}: {first_line(exc)}")
     report.seconds = time.monotonic() - started
     return report
+
+
+def _not_executable(conn, functions: list[str]) -> str | None:
+    """Why this role may not run amcheck's `functions` (their EXECUTE is revoked from PUBLIC), or None."""
+    schema = conn.execute(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'"
+    ).fetchone()["nspname"]
+    role = conn.execute("SELECT current_user AS r").fetchone()["r"]
+    denied = [
+        f
+        for f in functions
+        if not conn.execute(
+            "SELECT has_function_privilege(format('%%I.%%s', %s::text, %s::text), 'EXECUTE') AS ok", (schema, f)
+        ).fetchone()["ok"]
+    ]
+    if not denied:
+        return None
+    grants = " ".join(f"GRANT EXECUTE ON FUNCTION {schema}.{f} TO {role};" for f in denied)
+    names = " / ".join(f.split("(")[0] for f in denied)
+    return f"not checked: role {role} may not execute {names} ({grants})"
 
 
 def _session(db: DatabaseConfig):

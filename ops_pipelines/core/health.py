@@ -262,12 +262,26 @@ def _long_transactions(
     if result.terminated:
         metadata["terminated"] = "; ".join(result.terminated)
         note += f"; terminated {len(result.terminated)} idle in transaction"
+    if worst is None and hidden:  # a hidden session may be the one idling in a transaction: no pass while blind
+        return Verdict(False, True, _blind(hidden) + note, metadata)
     return _verdict(
         worst,
         "; ".join(problems) + note,
         f"{len(sessions)} sessions, the longest transaction {_duration(longest)}" + note,
         metadata,
     )
+
+
+def _blind(hidden: int) -> str:
+    return f"cannot see {hidden} sessions of other roles (grant pg_monitor): not judged"
+
+
+def _hidden_sessions(conn: Connection) -> int:
+    """Client sessions of other roles whose state this role may not read (no pg_monitor)."""
+    row = conn.execute(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type IS NULL AND datname IS NOT NULL"
+    ).fetchone()
+    return int(row["n"]) if row else 0
 
 
 def _blocked(conn: Connection, settings: HealthSettings, version: int) -> Verdict:
@@ -285,6 +299,9 @@ def _blocked(conn: Connection, settings: HealthSettings, version: int) -> Verdic
         f"{r['blocked_by'] or 'a session that has since ended'}: {_query(r)!r}"
         for r in sorted(waiting, key=lambda r: -(r["waiting_seconds"] or 0))[:5]
     ]
+    hidden = _hidden_sessions(conn)
+    if severity is None and hidden:  # a hidden session may be waiting (or blocking): no pass while blind
+        return Verdict(False, True, _blind(hidden), {"waiting": len(rows), "hidden_sessions": hidden})
     return _verdict(
         severity,
         f"{len(waiting)} sessions blocked: " + "; ".join(described),

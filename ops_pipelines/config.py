@@ -624,20 +624,26 @@ class UnknownDatabase(ConfigError, KeyError):
 
 def launchpad_dsn(raw: str, where: str, environ: typing.Mapping[str, str] | None = None) -> str:
     """A DSN typed into a launchpad: Dagster stores the run's config as typed (and shows it in the UI),
-    so a password in it is refused; `${VAR}` is expanded here, in the run, from the environment."""
+    so a password written in it is refused; `${VAR}` is expanded here, in the run, from the environment
+    (the whole DSN, or just its password)."""
     if not raw:
         return raw
     try:
-        params = conninfo_to_dict(raw)
-    except Exception as exc:  # psycopg's ProgrammingError names the bad part, never the password
-        raise ConfigError(f"{where}: not a libpq connection string or URI ({type(exc).__name__})") from None
-    password = str(params.get("password") or "")
+        typed = conninfo_to_dict(raw)
+    except Exception:  # noqa: BLE001 - `${VAR}` standing for the whole DSN does not parse before expansion
+        typed = {}
+    password = str(typed.get("password") or "")
     if password and not re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", password):
         raise ConfigError(
             f"{where} holds a password, which the run's config would keep in plain text: write it as "
             "${VAR} (read from the run's environment), or leave it out and use ~/.pgpass or PGPASSWORD"
         )
-    return _interpolate(raw, environ if environ is not None else os.environ, "launchpad", where)
+    expanded = _interpolate(raw, environ if environ is not None else os.environ, "launchpad", where)
+    try:
+        conninfo_to_dict(expanded)
+    except Exception as exc:  # noqa: BLE001 - psycopg's message may quote the DSN: only its type is said
+        raise ConfigError(f"{where}: not a libpq connection string or URI ({type(exc).__name__})") from None
+    return expanded
 
 
 def _interpolate(value: Any, environ: typing.Mapping[str, str], source: Any, where: str) -> Any:

@@ -493,3 +493,35 @@ def test_planted_and_swapped_s3_objects_are_never_believed(
             conn.execute("SELECT count(*) AS n FROM pg_database WHERE datname LIKE %s", (target + "%",)).fetchone()["n"]
             == 0
         )
+
+
+def test_the_recover_job_refuses_a_password_in_its_launchpad_and_expands_variables(backed_up, monkeypatch):
+    """M7: Dagster keeps the launchpad's config in its run storage (and the UI): a password typed there
+    is refused before anything runs; `${VAR}` is expanded in the run. m1: an unknown partition is one line."""
+    from ops_pipelines.config import load_config_from_env
+
+    erp_db, targets = backed_up
+    config = load_config_from_env()
+    defs = build_definitions(config)
+    job = defs.resolve_job_def("recover")
+    instance = dg.DagsterInstance.ephemeral()
+    target = new_target(targets)
+
+    def run(target_dsn: str, partition: str = "erp"):
+        op_config = {"target": target, "target_dsn": target_dsn}
+        return job.execute_in_process(
+            run_config={"ops": {"recover_database": {"config": op_config}}},
+            partition_key=partition,
+            instance=instance,
+            raise_on_error=False,
+        )
+
+    refused = run(erp_db + " password=hunter2")
+    assert not refused.success
+    cause = refused.get_step_failure_events()[0].step_failure_data.error.message
+    assert "target_dsn holds a password" in cause and "hunter2" not in cause
+    assert databases_like(with_dbname(erp_db, "postgres"), target) == []
+
+    monkeypatch.setenv("OPS_TEST_TARGET_SERVER", erp_db)
+    assert run("${OPS_TEST_TARGET_SERVER}").success
+    assert row_counts(with_dbname(erp_db, target), TABLES) == row_counts(erp_db, TABLES)

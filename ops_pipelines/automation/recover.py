@@ -8,6 +8,7 @@ import dagster as dg
 from ops_pipelines.config import OpsConfig, launchpad_dsn
 from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.recover import backup_store, choose_backup, judge_backups, recover
+from ops_pipelines.errors import OpsError
 from ops_pipelines.resources.storage import local_storage
 
 
@@ -33,6 +34,12 @@ def build(ops_config: OpsConfig) -> dg.JobDefinition:
         "manifest, then renames it to the target (an existing one is refused unless replace: true).",
     )
     def recover_database(context: dg.OpExecutionContext, config: RecoverConfig) -> dg.Output:
+        try:
+            return _recover(context, config)
+        except OpsError as exc:  # the one-line cause, as the CLI prints it; the target is as it was
+            raise dg.Failure(description=str(exc)) from None
+
+    def _recover(context: dg.OpExecutionContext, config: RecoverConfig) -> dg.Output:
         db = ops_config.database(context.partition_key)
         target_dsn = launchpad_dsn(config.target_dsn, "recover_database.config.target_dsn")
         storage = backup_store(ops_config, config.source)

@@ -182,6 +182,9 @@ class S3Store(_Section):
     prefix: str = ""
     endpoint_url: str | None = None  # any S3-compatible server (MinIO, Ceph, moto)
     region: str | None = None
+    # How long one request may wait for an answer before it is retried (3 attempts in all): a frozen
+    # endpoint then fails within about a minute, naming itself, instead of five.
+    timeout: FixedDuration = parse_duration("20s")
 
 
 class BackupStore(_Section):

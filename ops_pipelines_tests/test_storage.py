@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import time
 
 import pytest
 
@@ -73,7 +74,9 @@ def test_s3_down_is_one_line():
     storage.client.meta.config.retries["max_attempts"] = 1
     with pytest.raises(StorageError) as info:
         storage.write_bytes("erp/x.bin", b"x")
-    assert str(info.value).startswith("cannot write s3://erp-backups/erp/x.bin: Could not connect")
+    assert str(info.value).startswith(
+        "cannot write s3://erp-backups/erp/x.bin at http://127.0.0.1:9: Could not connect"
+    )
     assert "\n" not in str(info.value)
 
 
@@ -122,3 +125,30 @@ def test_offsite_copy_and_its_verification(erp_db, tmp_path, s3_endpoint, s3_buc
     with pytest.raises(OpsError, match="no longer matches its manifest"):
         copy_backup(local, s3, entry)
     assert s3.stat(first.manifest.dump_key) is None
+
+
+def test_a_frozen_endpoint_fails_within_its_timeout_naming_itself(tmp_path):
+    """m4: an endpoint that accepts connections and never answers took over 300 s to fail, as
+    `cannot read …dump.zst` on endpoint "None". Now: 3 attempts of `timeout` each, the endpoint named."""
+    import socket
+
+    from ops_pipelines.resources.storage import StorageError
+
+    frozen = socket.socket()
+    frozen.bind(("127.0.0.1", 0))
+    frozen.listen(16)  # the kernel completes the handshakes; nothing ever reads or answers
+    endpoint = f"http://127.0.0.1:{frozen.getsockname()[1]}"
+    try:
+        store = S3Storage("bucket", "p/", endpoint_url=endpoint, region="us-east-1", timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(StorageError) as info:
+            store.stat("erp/20261204T000000Z.dump.zst")
+        elapsed = time.monotonic() - started
+        message = str(info.value)
+        assert message.startswith("cannot look up s3://bucket/p/erp/20261204T000000Z.dump.zst at " + endpoint)
+        assert '"None"' not in message
+        assert elapsed < 30, elapsed  # 3 attempts of 1 s, and the backoff between them
+        with pytest.raises(StorageError, match=f"cannot list s3://bucket/p/erp/ at {endpoint}"):
+            store.list_objects("erp/")
+    finally:
+        frozen.close()

@@ -33,27 +33,30 @@ class S3Storage(BackupStorage):
         region: str | None = None,
         part_bytes: int = PART_BYTES,
         page_size: int = 1000,
+        timeout: float = 20.0,
     ) -> None:
         self.bucket = bucket
         self.page_size = page_size
         self.prefix = prefix
         self.part_bytes = part_bytes
         self.description = f"s3://{bucket}/{prefix}"
+        # named in every error: a DBA reading "cannot read …" must know which server did not answer
+        self.endpoint = endpoint_url or f"AWS S3{f' ({region})' if region else ''}"
         self.client = boto3.Session().client(
             "s3",
             endpoint_url=endpoint_url,
             region_name=region,
             config=BotoConfig(
-                retries={"max_attempts": 4, "mode": "standard"},  # backs off between attempts
+                retries={"max_attempts": 3, "mode": "standard"},  # 3 attempts in all, backing off between them
                 signature_version="s3v4",  # presigned links too (SigV2 is refused by most AWS regions)
                 connect_timeout=5,
-                read_timeout=60,
+                read_timeout=timeout,
             ),
         )
 
     @classmethod
     def from_config(cls, store: S3Store) -> "S3Storage":
-        return cls(store.bucket, store.prefix, store.endpoint_url, store.region)
+        return cls(store.bucket, store.prefix, store.endpoint_url, store.region, timeout=store.timeout.seconds)
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"
@@ -76,9 +79,9 @@ class S3Storage(BackupStorage):
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 return None
-            raise StorageError(f"cannot read {self.uri(key)}: {_cause(exc)}") from None
+            raise StorageError(f"cannot look up {self.uri(key)} at {self.endpoint}: {_cause(exc)}") from None
         except BotoCoreError as exc:
-            raise StorageError(f"cannot read {self.uri(key)}: {_cause(exc)}") from None
+            raise StorageError(f"cannot look up {self.uri(key)} at {self.endpoint}: {_cause(exc)}") from None
         return StoredObject(key, head["ContentLength"], head["LastModified"], head.get("Metadata", {}).get("sha256"))
 
     @contextlib.contextmanager
@@ -117,7 +120,7 @@ class S3Storage(BackupStorage):
         try:
             yield
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"{what}: {_cause(exc)}") from None
+            raise StorageError(f"{what} at {self.endpoint}: {_cause(exc)}") from None
 
 
 class _MultipartWriter:
@@ -183,4 +186,5 @@ def _cause(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip(": ")
-    return str(exc).splitlines()[0]
+    # botocore names the endpoint "None" when the request had not got one yet: leave that out
+    return str(exc).splitlines()[0].replace(' on endpoint URL: "None"', "")

@@ -130,3 +130,28 @@ def test_the_weekly_report_is_mailed_with_inline_charts_and_its_text_twin(tmp_pa
     assert not delivered.passed and delivered.severity == dg.AssetCheckSeverity.WARN
     assert "not mailed (the files are written): SMTP server 127.0.0.1:" in (delivered.description or "")
     assert list((tmp_path / "reports").glob("maintenance_report_*.html"))
+
+
+@pytest.mark.parametrize("case", ["no STARTTLS", "no login offered"])
+def test_settings_the_server_cannot_meet_are_permanent_and_say_so(smtp, case):
+    """m5: a server without STARTTLS (or without AUTH) was "unreachable after 3 attempts" and retried."""
+    import email.message
+
+    from ops_pipelines.config import Email
+    from ops_pipelines.resources.mail import MailUndelivered, send
+
+    fields = {"host": "127.0.0.1", "port": smtp.port, "sender": "ops@example.com", "attempts": 3, "timeout": "2s"}
+    if case == "no STARTTLS":
+        settings = Email.model_validate({**fields, "security": "starttls"})
+    else:
+        settings = Email.model_validate({**fields, "security": "none", "username": "ops", "password": "wrong"})
+    message = email.message.EmailMessage()
+    message["To"] = "dba@example.com"
+    message["Subject"] = "test"
+    message.set_content("test")
+    slept: list[float] = []
+    with pytest.raises(MailUndelivered) as info:
+        send(settings, message, sleep=slept.append)
+    assert info.value.permanent and slept == []  # said once, not retried
+    expected = "does not offer STARTTLS" if case == "no STARTTLS" else "does not offer a login (AUTH)"
+    assert expected in str(info.value) and "wrong" not in str(info.value)

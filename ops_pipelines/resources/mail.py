@@ -35,6 +35,14 @@ def send(settings: Email, message: EmailMessage, sleep: Callable[[float], None] 
                     smtp.login(settings.username, settings.password.get_secret_value())
                 smtp.send_message(message)
             return
+        except smtplib.SMTPAuthenticationError as exc:  # retrying the same password cannot help
+            problem = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+            raise MailUndelivered(
+                f"{where} refused the login of {settings.username}: {problem} (check email.username and its password)",
+                permanent=True,
+            ) from None
+        except smtplib.SMTPNotSupportedError as exc:  # the server lacks what the settings ask for
+            raise MailUndelivered(f"{where}: {_unsupported(exc, settings)}", permanent=True) from None
         except smtplib.SMTPResponseException as exc:
             problem = f"{exc.smtp_code} {_text(exc.smtp_error)}"
             if 500 <= exc.smtp_code < 600:
@@ -62,6 +70,18 @@ def _connect(settings: Email) -> smtplib.SMTP:
             smtp.close()
             raise
     return smtp
+
+
+def _unsupported(exc: smtplib.SMTPNotSupportedError, settings: Email) -> str:
+    text = str(exc)
+    if "STARTTLS" in text:
+        return "does not offer STARTTLS (security: starttls): set security: ssl or none to match the server"
+    if "AUTH" in text:
+        return (
+            "does not offer a login (AUTH) on this connection (email.username is set): it may offer it only "
+            "over TLS (security: starttls or ssl)"
+        )
+    return text
 
 
 def _text(value: bytes | str) -> str:

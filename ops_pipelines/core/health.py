@@ -129,7 +129,14 @@ def probe(
     result.verdicts["data_volume"] = (
         _volume("data_volume", path, settings, result)
         if path is not None and path.exists()
-        else Verdict(True, False, "capacity.volume_path is not a path on this host: not watched here")
+        else Verdict(
+            True,
+            False,
+            "capacity.volume_path is not set: the data volume is not watched (set it to the server's data "
+            "directory when it is on this host)"
+            if path is None
+            else f"capacity.volume_path {path} is not a path on this host: not watched here",
+        )
     )
     result.seconds = time.monotonic() - started
     return result

@@ -3,9 +3,13 @@ possible): each planted condition fails its exact check with the object named; t
 only state changes, the alert sensor posts a failure once and its resolution once."""
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import psycopg
@@ -18,6 +22,8 @@ from ops_pipelines.resources.cluster import LocalCluster, free_port
 from ops_pipelines.resources.postgres import with_dbname
 from ops_pipelines_tests.dagster_ui import wait_for
 from ops_pipelines_tests.helpers import SensorTicks
+
+REPO = Path(__file__).resolve().parents[1]
 
 # thresholds a test can cross in a second or two
 QUICK = (
@@ -207,6 +213,33 @@ def test_the_sensor_records_changes_only_and_alerts_once_then_resolves(tmp_path,
     assert run.success
     assert {c.check_name for c in run.get_asset_check_evaluations()} == set(CHECKS)
     assert json.loads(cursors["health_probe_sensor"] or "{}")["recorded"]["erp/reachable"][0] == "passed"
+
+
+def test_a_sensor_preview_probes_but_writes_nothing(tmp_path, database):
+    """`dagster sensor preview` (and the UI's "Test sensor") evaluate the sensor outside the daemon:
+    it probes and says what it would record, but no check result reaches the instance and no
+    textfile is written (m7: a preview recorded 31 results)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("")  # an empty dagster.yaml: the instance keeps its storage in sqlite files here
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"timezone: UTC\nmetrics: {{textfile_path: {tmp_path}/ops.prom}}\n"
+        f"backup_store: {{local_dir: {tmp_path / 'store'}}}\ndatabases:\n  - name: erp\n    dsn: '{database}'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "OPS_PIPELINES"))}
+    env.update({"DAGSTER_HOME": str(home), "OPS_PIPELINES_CONFIG": str(config)})
+    dagster = Path(sys.executable).parent / "dagster"
+    command = [dagster, "sensor", "preview", "health_probe_sensor", "-w", "workspace.yaml"]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with dg.DagsterInstance.local_temp(tempdir=str(home)) as instance:
+        for check in CHECKS:
+            key = dg.AssetCheckKey(dg.AssetKey("health"), check)
+            assert instance.event_log_storage.get_asset_check_execution_history(key, limit=10) == [], check
+    assert not (tmp_path / "ops_pipelines_health.prom").exists()
+    assert "dry run: probed 1 databases" in done.stdout and "would record 11 check results" in done.stdout, done.stdout
+    assert "wrote nothing" in done.stdout
 
 
 # ---------------------------------------------------------------------------- integrity (amcheck)

@@ -52,7 +52,9 @@ def build(config: OpsConfig, job: CapabilityJob | None) -> list[dg.SensorDefinit
     def health_probe(context: dg.SensorEvaluationContext):
         state = json.loads(context.cursor) if context.cursor else {}
         try:
-            summary = probe_and_record(context.instance, config, watched, state, context.log)
+            summary = probe_and_record(
+                context.instance, config, watched, state, context.log, write=not is_dry_run(context)
+            )
         except Exception as exc:  # noqa: BLE001 - a tick never raises; the cursor keeps what was recorded
             summary = f"tick failed: {type(exc).__name__}: {mask_secrets(str(exc))}"
             context.log.error(f"health probe {summary}")
@@ -62,9 +64,33 @@ def build(config: OpsConfig, job: CapabilityJob | None) -> list[dg.SensorDefinit
     return [health_probe]
 
 
-def probe_and_record(instance: dg.DagsterInstance, config: OpsConfig, databases: list, state: dict, log) -> str:
-    """Probe `databases`; record what changed. `state` (the cursor) is updated in place:
-    `recorded`: "db/check" -> [state, unix time recorded]; `counters`: db -> the block counters."""
+def is_dry_run(context: dg.SensorEvaluationContext) -> bool:
+    """True for `dagster sensor preview` and the UI's "Test sensor": they show what a tick would do
+    and must write nothing (no check results, no textfile). Dagster 1.13 has no public flag for it.
+    The daemon passes the tick's log key, [repository, sensor, tick id], naming a tick it has started
+    in the instance's schedule storage; a preview or a test passes none, and the context then makes
+    one up from the time ("20261204_111500"), which names no started tick of this sensor. A context
+    built in code without a repository (`build_sensor_context`, as the tests tick) has no log key
+    and is a real evaluation. `schedule_storage` and the tick's fields are Dagster internals, read
+    here only because no public API tells a dry run apart."""
+    key = context.log_key
+    if not key:
+        return False
+    storage = context.instance.schedule_storage
+    try:
+        tick_id = int(key[-1]) if key[-1].isdigit() else None
+        ticks = storage.get_ticks_by_ids([tick_id]) if storage is not None and tick_id is not None else []
+    except Exception:  # noqa: BLE001 - unreadable tick storage: write nothing rather than guess
+        return True
+    return not any(t.instigator_name == key[1] and t.status.value == "STARTED" for t in ticks)
+
+
+def probe_and_record(
+    instance: dg.DagsterInstance, config: OpsConfig, databases: list, state: dict, log, *, write: bool = True
+) -> str:
+    """Probe `databases`; record what changed (with `write` false, only say what would be). `state`
+    (the cursor) is updated in place: `recorded`: "db/check" -> [state, unix time recorded];
+    `counters`: db -> the block counters."""
     recorded: dict[str, list] = state.setdefault("recorded", {})
     counters: dict[str, list] = state.setdefault("counters", {})
     started = time.monotonic()
@@ -117,6 +143,15 @@ def probe_and_record(instance: dg.DagsterInstance, config: OpsConfig, databases:
     changed.sort(key=lambda item: item[0] == "passed")
     deadline = time.monotonic() + RECORD_BUDGET_SECONDS
     written = 0
+    if not write:
+        failing = sorted(
+            f"{p.database}/{check}" for p in probes for check, v in p.verdicts.items() if v is not None and not v.passed
+        )
+        return (
+            f"dry run: probed {len(probes)} databases in {time.monotonic() - started:.1f} s; would record "
+            f"{len(changed)} check results; wrote nothing; failing now: {', '.join(failing[:10]) or 'none'}"
+            + (f" and {len(failing) - 10} more" if len(failing) > 10 else "")
+        )
     for current, key, evaluation in changed:
         if time.monotonic() > deadline:
             break

@@ -423,6 +423,25 @@ def test_a_kill_while_the_target_is_closed_is_repaired_by_the_next_command(backe
     assert main(["recover", "erp", "--target", target, "--replace"]) == 0  # and a retry now swaps
 
 
+def test_a_kept_copy_left_closed_just_after_the_swap_is_reopened_by_backups(backed_up, capsys):
+    """A kill between the swap's commit and re-opening the kept copy leaves `<target>__replaced_<time>`
+    closed (the target itself is the restored database, open). `backups` re-opens it; a database of
+    another name that the DBA closed is left closed."""
+    erp_db, targets = backed_up
+    server = with_dbname(erp_db, "postgres")
+    target = new_target(targets)
+    kept, other = f"{target}__replaced_20261204T000000Z", f"{target}__replaced_by_hand"
+    with connect(server, autocommit=True) as conn:
+        for name in (kept, other):
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(name)))
+    capsys.readouterr()
+    assert main(["backups", "erp"]) == 0
+    assert f"re-opened {kept} (a kept copy) to connections" in capsys.readouterr().out
+    assert allows_connections(server, kept) is True
+    assert allows_connections(server, other) is False  # not a name a recovery gives: not ours to open
+
+
 def test_planted_and_swapped_s3_objects_are_never_believed(
     erp_db, tmp_path, s3_endpoint, s3_bucket, monkeypatch, capsys
 ):

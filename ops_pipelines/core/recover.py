@@ -52,6 +52,7 @@ from ops_pipelines.resources.storage import BackupStorage, local_storage, offsit
 Log = Callable[[str], None]
 RESTORING = "__restoring"
 REPLACED = "__replaced_"
+_KEPT_NAME = r"__replaced_\d{8}T\d{6}Z$"  # <target>__replaced_<time of the swap, a stamp>
 NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: longer names are cut, silently
 LOCK_CLASS = "ops_pipelines/recover"  # advisory lock (hashtext(LOCK_CLASS), hashtext(target))
 _CLOSED_NOTE = "ops_pipelines recover closed database oid {oid} to connections at {at}"
@@ -287,12 +288,16 @@ def repair_server(server: str, log: Log) -> list[str]:
     (each under its lock; one that a running recovery holds is left to it)."""
     done: list[str] = []
     with connect(server, autocommit=True, statement_timeout="30s", purpose="recover") as admin:
-        rows = admin.execute(
+        recorded = admin.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE %s AND shobj_description(oid, 'pg_database') LIKE %s",
             ("%" + RESTORING, "ops_pipelines recover closed database oid %"),
         ).fetchall()
-        for row in rows:
-            target = row["datname"][: -len(RESTORING)]
+        kept_closed = admin.execute(  # a kill just after the swap: the kept copy is still closed
+            "SELECT datname FROM pg_database WHERE NOT datallowconn AND datname ~ %s", (_KEPT_NAME,)
+        ).fetchall()
+        targets = {r["datname"][: -len(RESTORING)] for r in recorded}
+        targets |= {r["datname"][: -len(REPLACED) - 16] for r in kept_closed}
+        for target in sorted(targets):
             if not one(
                 admin.execute("SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s)) AS ok", (LOCK_CLASS, target))
             )["ok"]:

@@ -193,7 +193,7 @@ class BackupStore(_Section):
 
 
 class Retention(_Section):
-    """How many backups to keep per period; the newest and the newest verified are always kept."""
+    """How many backups to keep per period; the newest and the newest proven are always kept."""
 
     daily: int = Field(default=7, ge=0)
     weekly: int = Field(default=4, ge=0)

@@ -1,5 +1,5 @@
 """`backup_retention` (partitioned by database): keeps N daily, weekly and monthly backups and deletes the rest,
-locally and off-site. Never the newest, never the newest verified, never a dump without a
+locally and off-site. Never the newest, never the newest proven, never a dump without a
 manifest (reported instead). `dry_run: true` in the launchpad shows the plan and deletes nothing.
 """
 
@@ -32,7 +32,8 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         deps=("backup",),
         description=(
             "Deletes backups of the database outside its retention policy (keep N daily, weekly and monthly), "
-            "locally and off-site; never the newest, never the newest verified. Set dry_run to preview."
+            "locally and off-site; never the newest, never the newest proven (its newest restore test passed). "
+            "Set dry_run to preview."
         ),
     )
     def backup_retention(context: dg.AssetExecutionContext, config: RetentionConfig) -> dg.MaterializeResult:

@@ -44,7 +44,7 @@ from ops_pipelines.core.proof import Judgement, judge
 from ops_pipelines.core.restore import RestoreReport, pg_restore_into, read_globals, verified_copy, verify_counts
 from ops_pipelines.core.roles import apply_missing_roles
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.postgres import connect, describe_dsn, one, with_dbname
+from ops_pipelines.resources.postgres import connect, describe_dsn, one, read_sql, with_dbname
 from ops_pipelines.resources.sandbox import RestoreTarget
 from ops_pipelines.resources.sandbox.local_cluster import owned, remove_leftovers
 from ops_pipelines.resources.storage import BackupStorage, local_storage, offsite_storage
@@ -236,16 +236,11 @@ def _lock(admin, target: str, server: str) -> None:
     ]
     if got:
         return
-    holder = admin.execute(
-        "SELECT a.pid, a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
-        " AND l.classid = hashtext(%s)::oid AND l.objid = hashtext(%s)::oid",
-        (LOCK_CLASS, target),
-    ).fetchone()
+    holder = admin.execute(read_sql("recover_lock_holder.sql"), {"lock_class": LOCK_CLASS, "target": target}).fetchone()
     who = "another session"
     if holder:
         since = f"{holder['backend_start']:%Y-%m-%d %H:%M:%S %Z}"
-        who = f"session pid {holder['pid']} ({holder['application_name']}, since {since})"
+        who = f"session pid {holder['pid']} ({holder['application_name']}, from {holder['client']}, since {since})"
     raise RecoveryRefused(
         f"another recovery into {target} is running on {describe_dsn(server)}: {who}; wait for it to finish "
         "(nothing was changed)"

@@ -19,10 +19,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ops_pipelines.config import OpsConfig, parse_config
 from ops_pipelines.core.backup_catalog import list_backups, stamp_for
-from ops_pipelines.core.db_health import mask_passwords, read_health
+from ops_pipelines.core.db_health import read_health
 from ops_pipelines.core.recovery_status import recovery_status
 from ops_pipelines.core.traffic import daily_traffic
 from ops_pipelines.definitions import build_definitions, capability_job
+from ops_pipelines.redact import mask_passwords
 from ops_pipelines.resources.cluster import LocalCluster
 from ops_pipelines.resources.postgres import connect, with_dbname
 from ops_pipelines.resources.storage import local_storage

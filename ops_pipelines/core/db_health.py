@@ -4,17 +4,16 @@ instead of failing the whole report, and statement texts are shown with password
 """
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 
 from ops_pipelines.config import DatabaseConfig, Reports
+from ops_pipelines.redact import mask_passwords
 from ops_pipelines.resources.postgres import Connection, config_sql, connect_db, first_line, read_sql
 
 STATEMENT_TIMEOUT = "1 min"  # each query; the report must not linger on a busy server
-_PASSWORD = re.compile(r"(?i)(password\s+)'(?:[^']|'')*'")
 
 
 @dataclass
@@ -54,11 +53,6 @@ def read_health(db: DatabaseConfig, settings: Reports, now: dt.datetime) -> Data
     """Raises DatabaseUnavailable when the database cannot be reached at all."""
     with connect_db(db, "report", statement_timeout=STATEMENT_TIMEOUT, autocommit=True) as conn:
         return DatabaseHealth(_performance(conn, settings), _schema_health(conn), _security(conn, settings, now))
-
-
-def mask_passwords(text: str) -> str:
-    """`ALTER ROLE x PASSWORD 'secret'` as `... PASSWORD '***'`: statement texts reach the report."""
-    return _PASSWORD.sub(r"\1'***'", text)
 
 
 def _performance(conn: Connection, settings: Reports) -> Performance:

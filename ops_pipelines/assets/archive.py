@@ -156,6 +156,6 @@ def _build_rule(capability: Capability, name: str, fleet: Fleet):
         try:
             return check_result(verify_archive(db, rule))
         except OpsError as exc:
-            return check_result(Verdict(False, False, str(exc)))
+            return check_result(Verdict.fail(str(exc)))
 
     return archive, archive_consistent

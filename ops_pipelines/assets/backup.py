@@ -85,7 +85,7 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         entries = list_backups(storage, db.name)
         complete = [e for e in entries if e.complete]
         if not complete:
-            return check_result(Verdict(False, False, "no complete backup (dump + manifest) exists"))
+            return check_result(Verdict.fail("no complete backup (dump + manifest) exists"))
         return noting_orphans(db.name, backup_checks.checksum(storage, complete[-1]), entries)
 
     @fleet_check(
@@ -118,7 +118,7 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
 def _on_newest(entries, judge) -> dg.AssetCheckResult:
     complete = [e for e in entries if e.complete]
     if not complete:
-        return check_result(Verdict(False, False, "no complete backup (dump + manifest) exists"))
+        return check_result(Verdict.fail("no complete backup (dump + manifest) exists"))
     return check_result(judge(complete[-1]))
 
 

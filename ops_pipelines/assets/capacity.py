@@ -122,7 +122,7 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
             materialization_metadata(latest_materialization(context.instance, sample_key, db.name))
         )
         if figures is None:
-            return check_result(Verdict(False, True, "no capacity sample yet"))
+            return check_result(Verdict.warn("no capacity sample yet"))
         ratio = round(figures.connection_ratio, 4)
         verdict = Verdict(
             ratio <= settings.connection_warn_ratio,
@@ -175,7 +175,7 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         settings = db.capacity
         event = latest_materialization(context.instance, dg.AssetKey("capacity_forecast"), db.name)
         if event is None:
-            return check_result(Verdict(True, True, "no capacity_forecast yet: no claim"))
+            return check_result(Verdict.ok("no capacity_forecast yet: no claim", warning_only=True))
         figures = ForecastFigures.from_metadata(materialization_metadata(event))
         return check_result(
             headroom_verdict(
@@ -190,23 +190,19 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
 
 def headroom_verdict(figures: ForecastFigures, warn_days: int, error_days: int) -> Verdict:
     if not figures.enough_history:
-        return Verdict(True, True, f"{figures.method}: no claim yet")
+        return Verdict.ok(f"{figures.method}: no claim yet", warning_only=True)
     full, warn = figures.days_to_full, figures.days_to_warning
     metadata = Headroom(days_to_warning=warn, days_to_full=full).to_metadata()
     if full is not None and full <= error_days:
-        return Verdict(
-            False, False, f"the volume is forecast full {figures.crossing_text('full')} (limit {error_days})", metadata
+        return Verdict.fail(
+            f"the volume is forecast full {figures.crossing_text('full')} (limit {error_days})", metadata
         )
     if warn is not None and warn <= warn_days:
-        return Verdict(
-            False,
-            True,
+        return Verdict.warn(
             f"the warning ratio is forecast {figures.crossing_text('warning')} (limit {warn_days})",
             metadata,
         )
-    return Verdict(
-        True,
-        False,
+    return Verdict.ok(
         "no crossing within the limits" + (f": warning ratio {figures.crossing_text('warning')}" if warn else ""),
         metadata,
     )

@@ -72,7 +72,7 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         db = fleet.database(context.partition_key)
         backups = complete_backups(local, db.name)
         if not backups:
-            return check_result(Verdict(False, False, "no complete local backup to compare with"))
+            return check_result(Verdict.fail("no complete local backup to compare with"))
         return check_result(verify_copy(local, target, read_manifest(local, backups[-1])))
 
     return dg.Definitions(assets=[offsite_copy], asset_checks=[offsite_matches])

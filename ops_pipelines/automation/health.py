@@ -108,7 +108,7 @@ def probe_and_record(
             except Exception as exc:  # noqa: BLE001 - one database's surprise must not stop the others
                 name = futures[future]
                 log.error(f"{name}: the probe failed: {type(exc).__name__}: {exc}")
-                probes.append(Probe(name, {"reachable": Verdict(False, False, f"probe failed: {exc}")}))
+                probes.append(Probe(name, {"reachable": Verdict.fail(f"probe failed: {exc}")}))
     now = time.time()
     changed: list[tuple[str, str, dg.AssetCheckEvaluation]] = []  # (state, "db/check", result)
     probe_id = f"{PROBE_ID_PREFIX}{uuid.uuid4().hex}"

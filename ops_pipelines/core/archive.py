@@ -923,7 +923,7 @@ def verify_archive(db: DatabaseConfig, rule: ArchiveRule) -> Verdict:
             )["t"]
             is None
         ):
-            return Verdict(True, False, f"nothing archived yet by {rule.name}", {})
+            return Verdict.ok(f"nothing archived yet by {rule.name}", {})
         # Every rule writing to this schema: an archive table may be shared, and its ledger rows with it.
         entries = conn.execute(
             sql.SQL(
@@ -959,7 +959,7 @@ def verify_archive(db: DatabaseConfig, rule: ArchiveRule) -> Verdict:
                     "archived"
                 )
     if problems:
-        return Verdict(False, False, "; ".join(problems), metadata)
+        return Verdict.fail("; ".join(problems), metadata)
     if not ledger:
-        return Verdict(True, False, f"{purged:,} rows purged, as the ledger records; no copy is kept", metadata)
-    return Verdict(True, False, f"every archived row is in the archive ({len(ledger)} tables)", metadata)
+        return Verdict.ok(f"{purged:,} rows purged, as the ledger records; no copy is kept", metadata)
+    return Verdict.ok(f"every archived row is in the archive ({len(ledger)} tables)", metadata)

@@ -24,17 +24,15 @@ SIZE_MIN_RATIO = 0.5
 def freshness(newest_stamp: str | None, max_age_hours: float, now: dt.datetime) -> Verdict:
     """`newest_stamp`: of the newest complete backup (`newest_complete_stamp`), or None."""
     if newest_stamp is None:
-        return Verdict(False, False, "no complete backup (dump + manifest) exists")
+        return Verdict.fail("no complete backup (dump + manifest) exists")
     age_hours = (now - stamp_time(newest_stamp)).total_seconds() / 3600
     metadata = {"newest_backup": newest_stamp, "age_hours": round(age_hours, 2), "max_age_hours": max_age_hours}
     if age_hours > max_age_hours:
-        return Verdict(
-            False,
-            False,
+        return Verdict.fail(
             f"newest complete backup {newest_stamp} is {age_hours:.1f} h old (limit {max_age_hours:g} h)",
             metadata,
         )
-    return Verdict(True, False, f"newest complete backup {newest_stamp} is {age_hours:.1f} h old", metadata)
+    return Verdict.ok(f"newest complete backup {newest_stamp} is {age_hours:.1f} h old", metadata)
 
 
 def orphan_dumps(entries: list[BackupEntry]) -> list[str]:
@@ -59,7 +57,7 @@ def noting_orphans(verdict: Verdict, orphans: list[str], in_progress: bool) -> V
     metadata = {**verdict.metadata, "orphan_dumps": ", ".join(orphans)}
     if not verdict.passed:
         return Verdict(False, verdict.warning_only, f"{verdict.description}; {note}", metadata)
-    return Verdict(False, True, f"{verdict.description}; but {note}", metadata)
+    return Verdict.warn(f"{verdict.description}; but {note}", metadata)
 
 
 def checksum(storage: BackupStorage, entry: BackupEntry) -> Verdict:
@@ -68,12 +66,12 @@ def checksum(storage: BackupStorage, entry: BackupEntry) -> Verdict:
         manifest = read_manifest(storage, entry)
         dump = StoredDump(storage, manifest.dump_key).read_all()
     except (ManifestError, StorageError) as exc:
-        return Verdict(False, False, str(exc))
+        return Verdict.fail(str(exc))
     metadata = {"backup": entry.stamp, "sha256": dump.sha256, "bytes": dump.bytes, "manifest_bytes": manifest.bytes}
     problem = dump.mismatch(manifest)
     if problem:
-        return Verdict(False, False, problem, metadata)
-    return Verdict(True, False, f"sha256 and size ({format_bytes(dump.bytes)}) match the manifest", metadata)
+        return Verdict.fail(problem, metadata)
+    return Verdict.ok(f"sha256 and size ({format_bytes(dump.bytes)}) match the manifest", metadata)
 
 
 def readable(storage: BackupStorage, entry: BackupEntry, bin_dir: Path | None = None) -> Verdict:
@@ -83,18 +81,16 @@ def readable(storage: BackupStorage, entry: BackupEntry, bin_dir: Path | None = 
         manifest = read_manifest(storage, entry)
         table_data, dumped = _list_archive(storage, manifest, bin_dir)
     except (ManifestError, StorageError, CommandFailed) as exc:
-        return Verdict(False, False, str(exc))
+        return Verdict.fail(str(exc))
     metadata = {"backup": entry.stamp, "table_data_entries": len(table_data), "decompressed_bytes": dumped}
     if dumped != manifest.dump_bytes:
-        return Verdict(False, False, f"decompressed to {dumped} bytes, pg_dump wrote {manifest.dump_bytes}", metadata)
+        return Verdict.fail(f"decompressed to {dumped} bytes, pg_dump wrote {manifest.dump_bytes}", metadata)
     if manifest.counted == "all" and len(table_data) < len(manifest.table_counts):
-        return Verdict(
-            False,
-            False,
+        return Verdict.fail(
             f"pg_restore lists data for {len(table_data)} tables, the manifest counted {len(manifest.table_counts)}",
             metadata,
         )
-    return Verdict(True, False, f"pg_restore reads the catalogue: {len(table_data)} tables with data", metadata)
+    return Verdict.ok(f"pg_restore reads the catalogue: {len(table_data)} tables with data", metadata)
 
 
 def _list_archive(storage: BackupStorage, manifest: BackupManifest, bin_dir: Path | None) -> tuple[list[str], int]:
@@ -123,7 +119,7 @@ def size_sane(storage: BackupStorage, entries: list[BackupEntry]) -> Verdict:
     """Warn when the newest backup is less than half the median of the previous seven."""
     complete = [e for e in entries if e.complete]
     if not complete:
-        return Verdict(False, False, "no complete backup to judge")
+        return Verdict.fail("no complete backup to judge")
     newest, previous = complete[-1], complete[-SIZE_HISTORY - 1 : -1]
     size = _dump_bytes(newest)
     if len(previous) < 2:
@@ -142,13 +138,13 @@ def size_sane(storage: BackupStorage, entries: list[BackupEntry]) -> Verdict:
         "compared_with": len(previous),
     }
     if ratio < SIZE_MIN_RATIO:
-        return Verdict(
-            False,
-            True,
+        return Verdict.warn(
             f"{format_bytes(size)} is {ratio:.0%} of the median of the last {len(previous)} ({format_bytes(median)})",
             metadata,
         )
-    return Verdict(True, True, f"{format_bytes(size)}, {ratio:.0%} of the median of the last {len(previous)}", metadata)
+    return Verdict.ok(
+        f"{format_bytes(size)}, {ratio:.0%} of the median of the last {len(previous)}", metadata, warning_only=True
+    )
 
 
 def _dump_bytes(entry: BackupEntry) -> int:

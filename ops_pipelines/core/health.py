@@ -104,9 +104,7 @@ def probe(
             purpose="health",
         ) as conn:
             conn.execute("SELECT 1")
-            result.verdicts["reachable"] = Verdict(
-                True, False, f"answered in {(time.monotonic() - started) * 1000:.0f} ms"
-            )
+            result.verdicts["reachable"] = Verdict.ok(f"answered in {(time.monotonic() - started) * 1000:.0f} ms")
             version = int(conn.info.server_version)
             for name, judge in (
                 ("connections", lambda: _connections(conn, settings, result)),
@@ -120,7 +118,7 @@ def probe(
             ):
                 result.verdicts[name] = _judged(name, judge)
     except OpsError as exc:  # cannot connect (or the session broke): the server checks wait
-        result.verdicts["reachable"] = Verdict(False, False, f"not reachable: {mask_secrets(str(exc))}")
+        result.verdicts["reachable"] = Verdict.fail(f"not reachable: {mask_secrets(str(exc))}")
         for name in SERVER_CHECKS:
             result.verdicts.setdefault(name, None)
     result.verdicts["backup_volume"] = _volume("backup_volume", backup_dir, settings, result)
@@ -128,9 +126,7 @@ def probe(
     result.verdicts["data_volume"] = (
         _volume("data_volume", path, settings, result)
         if path is not None and path.exists()
-        else Verdict(
-            True,
-            False,
+        else Verdict.ok(
             "capacity.volume_path is not set: the data volume is not watched (set it to the server's data "
             "directory when it is on this host)"
             if path is None
@@ -145,9 +141,9 @@ def _judged(name: str, judge: Callable[[], Verdict]) -> Verdict:
     try:
         return judge()
     except psycopg.errors.InsufficientPrivilege as exc:
-        return Verdict(False, True, f"cannot read: {first_line(exc)} (grant pg_monitor to the role)")
+        return Verdict.warn(f"cannot read: {first_line(exc)} (grant pg_monitor to the role)")
     except psycopg.Error as exc:
-        return Verdict(False, True, f"cannot read: {first_line(exc)}")
+        return Verdict.warn(f"cannot read: {first_line(exc)}")
 
 
 def _rows(conn: Connection, name: str, params: dict | None = None) -> list[dict]:
@@ -160,7 +156,7 @@ def _severity(value: float, warn: float, error: float) -> str | None:
 
 def _verdict(severity: str | None, failing: str, passing: str, metadata: dict) -> Verdict:
     if severity is None:
-        return Verdict(True, False, passing, metadata)
+        return Verdict.ok(passing, metadata)
     return Verdict(False, severity == "warning", failing, metadata)
 
 
@@ -269,7 +265,7 @@ def _long_transactions(
         metadata["terminated"] = "; ".join(result.terminated)
         note += f"; terminated {len(result.terminated)} idle in transaction"
     if worst is None and hidden:  # a hidden session may be the one idling in a transaction: no pass while blind
-        return Verdict(False, True, _blind(hidden) + note, metadata)
+        return Verdict.warn(_blind(hidden) + note, metadata)
     return _verdict(
         worst,
         "; ".join(problems) + note,
@@ -307,7 +303,7 @@ def _blocked(conn: Connection, settings: HealthSettings, version: int) -> Verdic
     ]
     hidden = _hidden_sessions(conn)
     if severity is None and hidden:  # a hidden session may be waiting (or blocking): no pass while blind
-        return Verdict(False, True, _blind(hidden), {"waiting": len(rows), "hidden_sessions": hidden})
+        return Verdict.warn(_blind(hidden), {"waiting": len(rows), "hidden_sessions": hidden})
     return _verdict(
         severity,
         f"{len(waiting)} sessions blocked: " + "; ".join(described),
@@ -350,7 +346,7 @@ def _sequences(conn: Connection, settings: HealthSettings, result: Probe) -> Ver
         f"{len(measured)} sequences, the fullest {measured[0][1]} at {highest:.1%}" if measured else "no sequences"
     )
     if severity is None and unreadable:  # a sequence we cannot read may be the one about to overflow
-        return Verdict(False, True, passing + note, metadata)
+        return Verdict.warn(passing + note, metadata)
     return _verdict(severity, "; ".join(described) + note, passing + note, metadata)
 
 
@@ -377,7 +373,7 @@ def _replication(conn: Connection, settings: HealthSettings) -> Verdict:
     slots = _rows(conn, "health_replication.sql")
     replicas = _rows(conn, "health_replicas.sql")
     if not slots and not replicas:
-        return Verdict(True, False, "no replication slots or standbys", {"slots": 0, "standbys": 0})
+        return Verdict.ok("no replication slots or standbys", {"slots": 0, "standbys": 0})
     problems, worst = [], None
 
     def worse(severity: str | None) -> None:
@@ -440,26 +436,26 @@ def _cache_hit(conn: Connection, settings: HealthSettings, previous: Counters | 
     # the counters go with the result: a probe run from the UI measures from the last one recorded
     counters = {"blks_hit": now.blks_hit, "blks_read": now.blks_read, "stats_reset": now.stats_reset or ""}
     if previous is None or previous.stats_reset != now.stats_reset or now.blks_hit < previous.blks_hit:
-        return Verdict(True, False, "first probe since the statistics were (re)set: the next one measures", counters)
+        return Verdict.ok("first probe since the statistics were (re)set: the next one measures", counters)
     hits, reads = now.blks_hit - previous.blks_hit, now.blks_read - previous.blks_read
     if hits + reads == 0:
-        return Verdict(True, False, "no blocks read since the previous probe", {"blocks": 0, **counters})
+        return Verdict.ok("no blocks read since the previous probe", {"blocks": 0, **counters})
     ratio = hits / (hits + reads)
     result.figures["cache_hit_ratio"] = ratio
     metadata = {"ratio": round(ratio, 4), "blocks": hits + reads, **counters}
     text = f"{ratio:.1%} of {hits + reads:,} block reads since the previous probe came from the cache"
     if ratio < settings.cache_hit_min:
-        return Verdict(False, True, f"{text} (below {settings.cache_hit_min:.0%})", metadata)
-    return Verdict(True, False, text, metadata)
+        return Verdict.warn(f"{text} (below {settings.cache_hit_min:.0%})", metadata)
+    return Verdict.ok(text, metadata)
 
 
 def _volume(name: str, path: Path | None, settings: HealthSettings, result: Probe) -> Verdict:
     if path is None:
-        return Verdict(True, False, "no local backup directory")
+        return Verdict.ok("no local backup directory")
     try:
         stats = os.statvfs(path)
     except OSError as exc:
-        return Verdict(False, False, f"cannot read the free space of {path}: {exc.strerror}")
+        return Verdict.fail(f"cannot read the free space of {path}: {exc.strerror}")
     free = stats.f_bavail * stats.f_frsize
     total = stats.f_blocks * stats.f_frsize
     ratio = free / total if total else 0.0

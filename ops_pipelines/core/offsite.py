@@ -74,26 +74,24 @@ def verify_copy(source: BackupStorage, target: BackupStorage, manifest: BackupMa
             sidecars.append(manifest.globals_key)
         for key in sidecars:
             if target.stat(key) is None:
-                return Verdict(False, False, f"{target.uri(key)} does not exist: the off-site copy is incomplete")
+                return Verdict.fail(f"{target.uri(key)} does not exist: the off-site copy is incomplete")
             if target.read_bytes(key) != source.read_bytes(key):
-                return Verdict(False, False, f"{target.uri(key)} differs from the local {source.uri(key)}")
+                return Verdict.fail(f"{target.uri(key)} differs from the local {source.uri(key)}")
         stored = target.stat(manifest.dump_key)
         if stored is None:
-            return Verdict(False, False, f"{target.uri(manifest.dump_key)} does not exist")
+            return Verdict.fail(f"{target.uri(manifest.dump_key)} does not exist")
         metadata = {**metadata, "bytes": stored.bytes, "stored_sha256": stored.sha256 or ""}
         if stored.bytes != manifest.bytes:
-            return Verdict(
-                False, False, f"off-site copy is {stored.bytes} bytes, the manifest says {manifest.bytes}", metadata
-            )
+            return Verdict.fail(f"off-site copy is {stored.bytes} bytes, the manifest says {manifest.bytes}", metadata)
         if stored.sha256 is not None and stored.sha256 != manifest.sha256:
-            return Verdict(False, False, "off-site copy's sha256 metadata differs from the manifest", metadata)
+            return Verdict.fail("off-site copy's sha256 metadata differs from the manifest", metadata)
         dump = StoredDump(target, manifest.dump_key).read_all()
     except StorageError as exc:
-        return Verdict(False, False, str(exc), metadata)
+        return Verdict.fail(str(exc), metadata)
     if dump.mismatch(manifest):
-        return Verdict(
-            False, False, f"off-site copy re-read as sha256 {dump.sha256[:12]}…, {dump.bytes} bytes: damaged", metadata
+        return Verdict.fail(
+            f"off-site copy re-read as sha256 {dump.sha256[:12]}…, {dump.bytes} bytes: damaged", metadata
         )
-    return Verdict(
-        True, False, f"off-site copy re-read: {dump.bytes} bytes, sha256 matches the manifest; manifest equal", metadata
+    return Verdict.ok(
+        f"off-site copy re-read: {dump.bytes} bytes, sha256 matches the manifest; manifest equal", metadata
     )

@@ -135,5 +135,5 @@ def invalid_index_verdict(db: DatabaseConfig) -> Verdict:
         rows = conn.execute(read_sql("invalid_indexes.sql")).fetchall()
     if rows:
         names = ", ".join(f"{r['schema_name']}.{r['index_name']}" for r in rows[:5])
-        return Verdict(False, False, f"{len(rows)} invalid indexes: {names}", {"invalid_indexes": len(rows)})
-    return Verdict(True, False, "no invalid index", {"invalid_indexes": 0})
+        return Verdict.fail(f"{len(rows)} invalid indexes: {names}", {"invalid_indexes": len(rows)})
+    return Verdict.ok("no invalid index", {"invalid_indexes": 0})

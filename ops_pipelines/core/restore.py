@@ -194,9 +194,7 @@ def recent_restore(
         first = withdrawn[0]
         note = f"; backup {first.entry.stamp} is not proven: {first.why_not}"
     if newest_verified is None:
-        return Verdict(
-            False,
-            False,
+        return Verdict.fail(
             ("no backup of this database stands proven restorable" + note)
             if withdrawn
             else "no backup of this database has ever passed a restore test",
@@ -206,16 +204,12 @@ def recent_restore(
     if withdrawn:
         metadata["withdrawn"] = ", ".join(j.entry.stamp for j in withdrawn)
     if age > max_age:
-        return Verdict(
-            False,
-            False,
+        return Verdict.fail(
             f"the newest backup proven restorable ({newest_verified}) is {age.days} days old "
             f"(limit {max_age.days} days){note}",
             metadata,
         )
-    return Verdict(
-        True,
-        False,
+    return Verdict.ok(
         f"backup {newest_verified} was proven restorable; it is {age.total_seconds() / 86400:.1f} days old{note}",
         metadata,
     )

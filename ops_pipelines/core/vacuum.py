@@ -140,10 +140,10 @@ def xid_age_verdict(db: DatabaseConfig) -> Verdict:
     }
     where = f"database {row['database_xid_age']:,}, oldest table {row['oldest_table']} {row['oldest_table_xid_age']:,}"
     if worst >= settings.xid_age_error:
-        return Verdict(False, False, f"transaction-ID age past {settings.xid_age_error:,}: {where}", metadata)
+        return Verdict.fail(f"transaction-ID age past {settings.xid_age_error:,}: {where}", metadata)
     if worst >= settings.xid_age_warn:
-        return Verdict(False, True, f"transaction-ID age past {settings.xid_age_warn:,}: {where}", metadata)
-    return Verdict(True, False, f"transaction-ID age {where}", metadata)
+        return Verdict.warn(f"transaction-ID age past {settings.xid_age_warn:,}: {where}", metadata)
+    return Verdict.ok(f"transaction-ID age {where}", metadata)
 
 
 def dead_tuple_verdict(db: DatabaseConfig) -> Verdict:
@@ -154,7 +154,7 @@ def dead_tuple_verdict(db: DatabaseConfig) -> Verdict:
     metadata = {"tables_over_threshold": len(over), "tables": len(tables)}
     if over:
         names = ", ".join(f"{t.name} ({t.dead_ratio:.0%})" for t in over[:5])
-        return Verdict(False, True, f"{len(over)} tables over the dead-tuple thresholds: {names}", metadata)
+        return Verdict.warn(f"{len(over)} tables over the dead-tuple thresholds: {names}", metadata)
     return Verdict(
         True,
         True,

@@ -9,38 +9,39 @@ not grow with the number of databases, only its partition lists do.
 import dagster as dg
 
 from ops_pipelines import registry
-from ops_pipelines.assets import report
 from ops_pipelines.automation import (
     alertmanager,
     alerts,
     database_status,
-    health,
     instance_cleanup,
     jobs,
     metrics_textfile,
     recover,
+    report,
     schedules,
-    sensors,
 )
+from ops_pipelines.capability import Capability
 from ops_pipelines.config import OpsConfig, load_config_from_env
 
 
-def build_definitions(config: OpsConfig) -> dg.Definitions:
-    fleets = registry.fleets(config)
-    capabilities = dg.Definitions.merge(*(c.build(config, fleets) for c in registry.in_use(config)))
+def build_definitions(config: OpsConfig, registered: tuple[Capability, ...] = registry.CAPABILITIES) -> dg.Definitions:
+    """`registered`: the capabilities to build (the registry's; a test adds its own)."""
+    fleets = registry.fleets(config, registered)
+    in_use = registry.in_use(config, registered)
+    capabilities = dg.Definitions.merge(*(c.build(config, fleets) for c in in_use))
     asset_graph = capabilities.resolve_asset_graph()
-    assets = dg.Definitions.merge(capabilities, report.build(config, asset_graph, registry.maintenance_assets(config)))
-    capability_jobs = jobs.capability_jobs(config, fleets)
+    maintenance = registry.maintenance_assets(config, registered)
+    assets = dg.Definitions.merge(capabilities, report.build(config, asset_graph, maintenance))
+    capability_jobs = registry.capability_jobs(config, fleets, registered)
     cleanup_job, cleanup_schedule = instance_cleanup.build(config.timezone)
     automation = dg.Definitions(
         jobs=[*jobs.build(capability_jobs), cleanup_job, recover.build(config)],
         schedules=[*schedules.build(config, capability_jobs), cleanup_schedule],
         sensors=[
-            *sensors.build(config, capability_jobs),
+            *(s for c in in_use for s in c.build_sensors(config, tuple(j for j in capability_jobs if j.spec == c))),
             *alerts.build(config, asset_graph),
             *alertmanager.build(config, asset_graph),
             *metrics_textfile.build(config, asset_graph),
-            *health.build(config, next((j for j in capability_jobs if j.capability == "health"), None)),
         ],
     )
     return dg.Definitions.merge(assets, automation, database_status.build(config, asset_graph), EXECUTION)
@@ -58,7 +59,7 @@ EXECUTION = dg.Definitions(executor=dg.in_process_executor)
 
 def capability_job(definitions: dg.Definitions, config: OpsConfig, database: str, capability: str) -> dg.JobDefinition:
     """The job a schedule launches for one capability of `database`; execute it with `partition_key=database`."""
-    found = jobs.job_for(jobs.capability_jobs(config, registry.fleets(config)), capability, database)
+    found = registry.job_for(registry.capability_jobs(config, registry.fleets(config)), capability, database)
     if found is None:
         raise KeyError(f"{database} has no {capability}")
     return found.job(definitions)

@@ -13,6 +13,8 @@ import dagster as dg
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from ops_pipelines.records.backup import OffsiteCopyRecord
+
 FINISHED_RUN_STATUSES = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
@@ -191,10 +193,9 @@ def recorded_copies(instance: dg.DagsterInstance, database: str, limit: int = 10
     ).records
     copies: dict[str, str] = {}
     for record in records:
-        metadata = materialization_metadata(record)
-        stamp, sha = (getattr(metadata.get(k), "value", None) for k in ("backup", "sha256"))
-        if stamp:
-            copies.setdefault(str(stamp), str(sha or ""))
+        copy = OffsiteCopyRecord.from_metadata(materialization_metadata(record))
+        if copy is not None:
+            copies.setdefault(copy.backup, copy.sha256)
     return copies
 
 

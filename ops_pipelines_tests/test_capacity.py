@@ -6,7 +6,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from ops_pipelines.assets.capacity import forecast_figures, headroom_verdict
+from ops_pipelines.capabilities.capacity.assets import forecast_figures, headroom_verdict
 from ops_pipelines.core.capacity import CsvError, import_csv, read_history, store_sample, take_sample
 from ops_pipelines.core.forecast import forecast
 from ops_pipelines.definitions import build_definitions, capability_job
@@ -161,8 +161,8 @@ def test_connection_headroom_warns(erp_db, empty_db, tmp_path):
 def test_without_a_metrics_database_the_history_lives_in_dagsters_event_log(erp_db, tmp_path):
     """No metrics.dsn: capacity_sample exists anyway, each sample (and the imported rows) is kept as its
     materialization's metadata, and the forecast, its check, the textfile and the report read it there."""
-    from ops_pipelines.assets.capacity_records import ForecastFigures, Headroom, SampleFigures
-    from ops_pipelines.assets.report import capacity_view
+    from ops_pipelines.automation.report import capacity_view
+    from ops_pipelines.records.capacity import ForecastFigures, Headroom, SampleFigures
 
     start = dt.date.today() - dt.timedelta(days=120)
     csv = tmp_path / "grafana.csv"

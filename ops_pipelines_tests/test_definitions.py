@@ -170,6 +170,7 @@ def test_each_capability_builds_exactly_the_assets_the_registry_declares():
     """The registry is the one place that says which assets a capability has for a database: its
     factories must build those, and nothing else, partitioned by the databases that have them."""
     from ops_pipelines import registry
+    from ops_pipelines.capability import FIRST_WEEK
     from ops_pipelines.config import Schedules
 
     minimal = parse_config("backup_store: {local_dir: /tmp/x}\ndatabases: [{name: bare, dsn: 'host=db'}]\n", {})
@@ -186,7 +187,7 @@ def test_each_capability_builds_exactly_the_assets_the_registry_declares():
             assert keys == set(declared), capability.name
             for key in keys:
                 assert built.resolve_assets_def(key).partitions_def.get_partition_keys() == declared[key], key
-    assert {c.schedule for c in registry.CAPABILITIES} <= {None, registry.FIRST_WEEK, *Schedules.model_fields}
+    assert {c.schedule for c in registry.CAPABILITIES} <= {None, FIRST_WEEK, *Schedules.model_fields}
     bare = {c.name for c in registry.in_use(minimal)}  # its one database
     assert bare == {"table_stats", "backup", "restore_test", "vacuum", "reindex", "capacity", "health", "integrity"}
 
@@ -256,3 +257,73 @@ def test_the_cli_materializes_one_database_as_a_partition(write_config, erp_db, 
         timeout=180,
     )
     assert unknown.returncode != 0 and "nope" in unknown.stdout + unknown.stderr
+
+
+def test_a_new_capability_is_one_folder_and_one_registry_entry():
+    """A capability declared outside the package (as one folder would declare it) appears with its
+    asset, job, schedule and sensor, built by definitions.py and automation/ unchanged; its job runs
+    the asset for one database and its sensor requests a run of that job."""
+    from ops_pipelines import registry
+    from ops_pipelines.capabilities.common import fleet_asset
+    from ops_pipelines.capability import Capability, CapabilityJob, Fleets, Part, always
+
+    def build(config, capability: Capability, fleets: Fleets) -> dg.Definitions:
+        fleet = fleets["throwaway_probe"]
+
+        @fleet_asset(capability, "throwaway_probe", fleet, description="A capability the registry does not ship.")
+        def throwaway_probe(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+            return dg.MaterializeResult(metadata={"database": fleet.database(context.partition_key).name})
+
+        return dg.Definitions(assets=[throwaway_probe])
+
+    def sensors(config, jobs: tuple[CapabilityJob, ...]) -> list[dg.SensorDefinition]:
+        job = jobs[0]
+
+        @dg.sensor(name="throwaway_sensor", job_name=job.name)
+        def throwaway_sensor(context: dg.SensorEvaluationContext):
+            return [job.run_request(name, run_key=f"throwaway:{name}") for name in job.fleet.names]
+
+        return [throwaway_sensor]
+
+    throwaway = Capability(
+        "throwaway", (Part(build, always("throwaway_probe")),), schedule="integrity", sensors=sensors
+    )
+    config = parse_config(THREE_DATABASES, {})
+    shipped = build_definitions(config)
+    definitions = build_definitions(config, (*registry.CAPABILITIES, throwaway))
+    added = sorted(set(describe(definitions)) - set(describe(shipped)))
+    everyone = "erp_prod,erp_mes,erp_food"
+    assert added == [
+        f"asset throwaway_probe group=throwaway kinds=postgres partitions={everyone}",
+        f"job throwaway_job partitions={everyone} assets=throwaway_probe",
+        f"schedule throwaway_schedule {config.schedules.integrity} {config.timezone}",
+        "sensor throwaway_sensor",
+    ], added
+    assert set(describe(shipped)) <= set(describe(definitions))  # nothing else changed
+    assert definitions.resolve_schedule_def("throwaway_schedule").job_name == "throwaway_job"
+
+    result = definitions.resolve_job_def("throwaway_job").execute_in_process(partition_key="erp_mes")
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("throwaway_probe")
+    assert materialization.metadata["database"].value == "erp_mes"
+    with dg.instance_for_test() as instance:
+        requests = definitions.resolve_sensor_def("throwaway_sensor")(dg.build_sensor_context(instance=instance))
+    assert [(r.job_name, r.partition_key) for r in requests] == [
+        ("throwaway_job", name) for name in ("erp_prod", "erp_mes", "erp_food")
+    ]
+
+
+def test_every_capability_folder_is_registered_and_kept_independent():
+    """A folder under capabilities/ is a capability only once the registry names it, and the
+    import-linter independence contract (pyproject.toml) must list it, or it could import another."""
+    import tomllib
+
+    from ops_pipelines import capabilities, registry
+
+    root = Path(capabilities.__file__).parent
+    folders = {p.parent.name for p in root.glob("*/__init__.py")}
+    registered = {c.name for c in registry.CAPABILITIES}
+    assert folders == registered
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    [independence] = [c for c in pyproject["tool"]["importlinter"]["contracts"] if c["type"] == "independence"]
+    assert {m.removeprefix("ops_pipelines.capabilities.") for m in independence["modules"]} == folders

@@ -377,7 +377,7 @@ def test_a_role_that_may_not_run_amcheck_gets_one_warning_not_corruption(tmp_pat
 
 def test_findings_name_each_relation_once():
     """m5: 7 findings in 3 relations were described as "7 relations" and only 5 named."""
-    from ops_pipelines.assets.integrity import describe_findings
+    from ops_pipelines.capabilities.integrity.assets import describe_findings
 
     corrupt = [f"public.lots (table): block 1, item {i}: bad" for i in range(5)] + [
         "public.lots_code (index): wrong order",

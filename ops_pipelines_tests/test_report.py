@@ -293,8 +293,8 @@ def test_maintenance_section_lists_the_weeks_actions_with_figures(week):
 def test_capacity_verdict_metadata_report_and_gauge_agree(week):
     """One answer everywhere: the forecast's metadata, the capacity_headroom check, the report and the
     Prometheus gauge state the same days, from the same (earlier) model, and name that model."""
-    from ops_pipelines.assets.capacity_records import ForecastFigures, Headroom
     from ops_pipelines.history import check_history
+    from ops_pipelines.records.capacity import ForecastFigures, Headroom
 
     html, markdown = report_files(week)
     capacity = part(section(markdown, "erp"), "Capacity")

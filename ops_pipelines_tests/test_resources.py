@@ -137,7 +137,7 @@ def test_throwaway_cluster_starts_serves_and_leaves_nothing():
 def test_transient_failures_ask_dagster_to_retry_and_others_do_not():
     import dagster as dg
 
-    from ops_pipelines.assets.common import retry_if_transient
+    from ops_pipelines.capabilities.common import retry_if_transient
     from ops_pipelines.errors import DatabaseUnavailable, LockTimeout
 
     for transient in (DatabaseUnavailable("cannot connect"), LockTimeout("lock timeout")):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from ops_pipelines.assets.report import REPORT_KEY
+from ops_pipelines.automation.report import REPORT_KEY
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.history import (
     PROBE_ID_PREFIX,

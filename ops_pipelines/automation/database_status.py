@@ -25,6 +25,7 @@ from ops_pipelines.history import (
 )
 from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
+from ops_pipelines.records.backup import OffsiteCopyRecord
 from ops_pipelines.resources.storage import local_storage
 from ops_pipelines.units import format_bytes
 
@@ -66,7 +67,7 @@ def status_sensor(config: OpsConfig, check_keys: list[dg.AssetCheckKey]) -> dg.S
         events = []
         for db in config.databases:
             status = recovery_status(storage, db.name, now, trend_days=1)
-            copy = materialization_metadata(offsite.get(db.name))
+            copy = OffsiteCopyRecord.from_metadata(materialization_metadata(offsite.get(db.name)))
             metadata = status_metadata(status, copy, failing.get(db.name, []), config.timezone)
             plain = {k: v.value if isinstance(v, dg.MetadataValue) else v for k, v in metadata.items()}
             fingerprint = hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -81,11 +82,16 @@ def status_sensor(config: OpsConfig, check_keys: list[dg.AssetCheckKey]) -> dg.S
     return database_status
 
 
-def status_metadata(status: RecoveryStatus, offsite: dict, failing: list[FailingCheck], timezone: str) -> dict:
+def status_metadata(
+    status: RecoveryStatus,
+    offsite: OffsiteCopyRecord | None,
+    failing: list[FailingCheck],
+    timezone: str,
+) -> dict:
     """Plain values (the sensor compares them to see a change); Dagster types them when recorded."""
     newest_at = status.newest_backup_at
     verified = status.verified
-    copied = offsite.get("backup")
+    copied = offsite.backup if offsite is not None else None
     lines = [
         "| question | answer |",
         "|---|---|",
@@ -107,7 +113,7 @@ def status_metadata(status: RecoveryStatus, offsite: dict, failing: list[Failing
         + (" (the newest)" if verified and verified.backup == status.newest_backup else "")
         + " |",
         *([f"| proof withdrawn | **{md_cell(one_line(status.problem, 300))}** |"] if status.problem else []),
-        "| off-site copy | " + (f"{copied.value}" if copied is not None else "none recorded") + " |",
+        "| off-site copy | " + (copied or "none recorded") + " |",
         "| incomplete dumps | " + str(status.incomplete) + " |",
     ]
     table = ["| check | severity | why |", "|---|---|---|"] + [
@@ -125,7 +131,7 @@ def status_metadata(status: RecoveryStatus, offsite: dict, failing: list[Failing
         "newest_backup": status.newest_backup or "none",
         "newest_backup_proven": verified.backup if verified else "none",
         "newest_is_proven": bool(verified and verified.backup == status.newest_backup),
-        "offsite_copy": copied.value if copied is not None else "none",
+        "offsite_copy": copied or "none",
         "failing_checks": len(failing),
         "failing_errors": sum(1 for f in failing if f.severity == "error"),
     }

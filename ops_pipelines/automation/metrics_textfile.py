@@ -12,7 +12,6 @@ import time
 
 import dagster as dg
 
-from ops_pipelines.assets.capacity_records import ForecastFigures
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.prometheus import DatabaseFigures, render
 from ops_pipelines.core.proof import Proof, store_proof
@@ -25,6 +24,7 @@ from ops_pipelines.history import (
     latest_materializations,
     materialization_metadata,
 )
+from ops_pipelines.records.capacity import ForecastFigures
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 
 REFRESH_SECONDS = 600

@@ -6,9 +6,9 @@ run per database (partition); the run queue runs one run per database at a time.
 
 import dagster as dg
 
-from ops_pipelines.automation.jobs import REPORT_JOB, CapabilityJob
+from ops_pipelines.automation.jobs import REPORT_JOB
+from ops_pipelines.capability import FIRST_WEEK, CapabilityJob
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.registry import FIRST_WEEK
 
 
 def build(config: OpsConfig, jobs: list[CapabilityJob]) -> list[dg.ScheduleDefinition]:

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient
-from ops_pipelines.assets.restore_test import restore_metadata
-from ops_pipelines.capability import Capability
+from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check, retry_if_transient
+from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.offsite_trust import choose_offsite
@@ -24,6 +23,7 @@ from ops_pipelines.core.proof import newest_proof, record_result
 from ops_pipelines.core.restore import RestoreRefused, RestoreReport, recent_restore, run_restore_test
 from ops_pipelines.errors import OpsError
 from ops_pipelines.history import recorded_copies
+from ops_pipelines.records.restore import RestoreTestRecord
 from ops_pipelines.resources.sandbox import sandbox_for
 from ops_pipelines.resources.storage import StorageError, local_storage, offsite_storage
 
@@ -71,7 +71,10 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
                     )
             except RestoreRefused as exc:  # damaged or truncated: run_restore_test recorded it
                 report = RestoreReport(db.name, entry.stamp, "not opened", restore_errors=[str(exc)])
-        metadata = {**restore_metadata(report), "source": dg.MetadataValue.text(offsite.uri(trusted.dump_key))}
+        metadata = {
+            **RestoreTestRecord.to_metadata(report),
+            "source": dg.MetadataValue.text(offsite.uri(trusted.dump_key)),
+        }
         if not report.passed:
             problems = report.restore_errors[:1] + [f"{m.table}: {m.problem}" for m in report.mismatches[:2]]
             raise dg.Failure(

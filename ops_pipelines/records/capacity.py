@@ -10,18 +10,10 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from ops_pipelines.assets.common import with_sizes
 from ops_pipelines.history import materialization_metadata
+from ops_pipelines.records.metadata import value, with_sizes
 
 HORIZONS = (30, 90, 180)  # days ahead the forecast states
-
-
-def _value(metadata, name: str, default=None):
-    """A metadata entry's plain value, from a stored event (MetadataValue) or a fresh dict (raw)."""
-    entry = metadata.get(name)
-    if entry is None:
-        return default
-    return entry.value if isinstance(entry, dg.MetadataValue) else entry
 
 
 @dataclass(frozen=True)
@@ -73,18 +65,18 @@ class SampleFigures:
 
     @classmethod
     def from_metadata(cls, metadata) -> "SampleFigures | None":
-        database_bytes = _value(metadata, "database_bytes")
+        database_bytes = value(metadata, "database_bytes")
         if database_bytes is None:
             return None
         return cls(
             database_bytes=int(database_bytes),
-            connections=int(_value(metadata, "connections", 0)),
-            max_connections=int(_value(metadata, "max_connections", 0)),
-            wal_bytes=_value(metadata, "wal_bytes"),
-            volume_used_bytes=_value(metadata, "volume_used_bytes"),
-            volume_total_bytes=_value(metadata, "volume_total_bytes"),
-            cache_hit_ratio=_value(metadata, "cache_hit_ratio"),
-            imported=[(str(day), int(size)) for day, size in _value(metadata, "imported_history", [])],
+            connections=int(value(metadata, "connections", 0)),
+            max_connections=int(value(metadata, "max_connections", 0)),
+            wal_bytes=value(metadata, "wal_bytes"),
+            volume_used_bytes=value(metadata, "volume_used_bytes"),
+            volume_total_bytes=value(metadata, "volume_total_bytes"),
+            cache_hit_ratio=value(metadata, "cache_hit_ratio"),
+            imported=[(str(day), int(size)) for day, size in value(metadata, "imported_history", [])],
         )
 
 
@@ -131,23 +123,21 @@ class ForecastFigures:
     @classmethod
     def from_metadata(cls, metadata) -> "ForecastFigures":
         return cls(
-            enough_history=bool(_value(metadata, "enough_history", False)),
-            method=str(_value(metadata, "method", "")),
-            samples=int(_value(metadata, "samples", 0)),
-            imported_samples=int(_value(metadata, "imported_samples", 0)),
+            enough_history=bool(value(metadata, "enough_history", False)),
+            method=str(value(metadata, "method", "")),
+            samples=int(value(metadata, "samples", 0)),
+            imported_samples=int(value(metadata, "imported_samples", 0)),
             horizons={
-                days: int(size)
-                for days in HORIZONS
-                if (size := _value(metadata, f"forecast_{days}d_bytes")) is not None
+                days: int(size) for days in HORIZONS if (size := value(metadata, f"forecast_{days}d_bytes")) is not None
             },
-            model=_value(metadata, "model"),
-            days_to_warning=_value(metadata, "days_to_warning"),
-            days_to_full=_value(metadata, "days_to_full"),
-            warning_model=_value(metadata, "days_to_warning_model"),
-            full_model=_value(metadata, "days_to_full_model"),
+            model=value(metadata, "model"),
+            days_to_warning=value(metadata, "days_to_warning"),
+            days_to_full=value(metadata, "days_to_full"),
+            warning_model=value(metadata, "days_to_warning_model"),
+            full_model=value(metadata, "days_to_full_model"),
             crossings={
                 name: (c.get("days_to_warning"), c.get("days_to_full"))
-                for name, c in (_value(metadata, "model_crossings") or {}).items()
+                for name, c in (value(metadata, "model_crossings") or {}).items()
             },
         )
 
@@ -193,9 +183,9 @@ class Headroom:
     @classmethod
     def from_metadata(cls, metadata) -> "Headroom | None":
         """None when the check made no forecast (too little history)."""
-        if not _value(metadata, "forecast_made", False):
+        if not value(metadata, "forecast_made", False):
             return None
-        return cls(_value(metadata, "days_to_warning"), _value(metadata, "days_to_full"))
+        return cls(value(metadata, "days_to_warning"), value(metadata, "days_to_full"))
 
 
 def history_points(records) -> list[tuple[dt.datetime, float, int | None, bool]]:

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from ops_pipelines.assets.capacity_records import ForecastFigures, Headroom, SampleFigures, history_points
-from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient
-from ops_pipelines.capability import Capability
+from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check, retry_if_transient
+from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.history import latest_materialization, materialization_metadata
+from ops_pipelines.records.capacity import ForecastFigures, Headroom, SampleFigures, history_points
 from ops_pipelines.units import format_bytes
 
 if TYPE_CHECKING:

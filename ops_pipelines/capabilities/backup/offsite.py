@@ -5,14 +5,15 @@ Built only when `backup_store.s3` is configured.
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, with_sizes
-from ops_pipelines.capability import Capability
+from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check
+from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
 from ops_pipelines.core.offsite import copy_backup, verify_copy
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
 from ops_pipelines.history import last_check_failed
+from ops_pipelines.records.backup import OffsiteCopyRecord
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 
 
@@ -44,22 +45,16 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         if resend:
             verb += " (sent again: the last offsite_matches failed)"
         context.log.info(f"{db.name}: {verb}: {result.uri}")
-        return dg.MaterializeResult(
-            metadata=with_sizes(
-                {
-                    "uri": dg.MetadataValue.url(result.uri),
-                    "backup": dg.MetadataValue.text(backups[-1].stamp),
-                    "sha256": dg.MetadataValue.text(result.manifest.sha256),  # the drill's record of the copy
-                    "bytes": dg.MetadataValue.int(result.manifest.bytes),
-                    "copied_bytes": dg.MetadataValue.int(result.copied_bytes),
-                    "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
-                    "mb_per_second": dg.MetadataValue.float(
-                        round(result.copied_bytes / 1e6 / max(result.seconds, 1e-6), 1)
-                    ),
-                    "already_there": dg.MetadataValue.bool(result.already_there),
-                }
-            )
+        record = OffsiteCopyRecord(
+            backup=backups[-1].stamp,
+            uri=result.uri,
+            sha256=result.manifest.sha256,
+            bytes=result.manifest.bytes,
+            copied_bytes=result.copied_bytes,
+            seconds=result.seconds,
+            already_there=result.already_there,
         )
+        return dg.MaterializeResult(metadata=record.to_metadata())
 
     @fleet_check(
         "offsite_copy",

@@ -7,18 +7,16 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from ops_pipelines.assets.common import (
+from ops_pipelines.capabilities.common import (
     DELIBERATE,
     DeliberateConfig,
-    Fleet,
-    Fleets,
     check_result,
     fleet_asset,
     fleet_check,
     refused,
     retry_if_transient,
 )
-from ops_pipelines.capability import Capability
+from ops_pipelines.capability import Capability, Fleet, Fleets
 from ops_pipelines.config import ArchiveRule, DatabaseConfig, OpsConfig
 from ops_pipelines.core.archive import run_archive, verify_archive
 from ops_pipelines.core.verdict import Verdict

@@ -14,22 +14,21 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from ops_pipelines.assets.common import (
-    Fleets,
+from ops_pipelines.capabilities.common import (
     check_result,
     fleet_asset,
     fleet_check,
     fleet_check_spec,
     retry_if_transient,
 )
-from ops_pipelines.capability import Capability
+from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.backup_checks import orphan_dumps
 from ops_pipelines.core.proof import newest_proof
 from ops_pipelines.core.restore import RestoreRefused, RestoreReport, recent_restore, run_restore_test
 from ops_pipelines.errors import OpsError
-from ops_pipelines.markdown import md_cell
+from ops_pipelines.records.restore import RestoreTestRecord
 from ops_pipelines.resources.sandbox import sandbox_for
 from ops_pipelines.resources.storage import local_storage
 
@@ -104,7 +103,7 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         )
         context.log.info(f"{db.name}: backup {report.backup}, {tested}, {verdict}")
         metadata = {
-            **restore_metadata(report),
+            **RestoreTestRecord.to_metadata(report),
             "tested": dg.MetadataValue.text(tested),
             "chosen_because": dg.MetadataValue.text(why),
         }
@@ -149,35 +148,3 @@ def _describe(report: RestoreReport) -> str:
         return f"{report.tables_checked} tables, {report.rows_checked:,} rows match the manifest of {report.backup}"
     problems = report.restore_errors[:2] + [f"{m.table}: {m.problem}" for m in report.mismatches[:3]]
     return f"backup {report.backup}: " + "; ".join(problems)
-
-
-def restore_metadata(report: RestoreReport) -> dict:
-    mismatch_rows = [
-        dg.TableRecord(
-            {"table": m.table, "expected_rows": m.expected_rows, "restored_rows": m.restored_rows, "problem": m.problem}
-        )
-        for m in report.mismatches
-    ]
-    return {
-        "backup": dg.MetadataValue.text(report.backup),
-        "sandbox": dg.MetadataValue.text(report.sandbox),
-        "passed": dg.MetadataValue.bool(report.passed),
-        "restore_seconds": dg.MetadataValue.float(round(report.restore_seconds, 3)),
-        "verify_seconds": dg.MetadataValue.float(round(report.verify_seconds, 3)),
-        "tables_checked": dg.MetadataValue.int(report.tables_checked),
-        "rows_checked": dg.MetadataValue.int(report.rows_checked),
-        "sanity_queries_passed": dg.MetadataValue.int(report.sanity_queries_passed),
-        "owners_checked": dg.MetadataValue.bool(report.owners_checked),
-        "restore_errors": dg.MetadataValue.md("\n".join(f"- {md_cell(e)}" for e in report.restore_errors) or "none"),
-        "mismatches": dg.MetadataValue.table(
-            mismatch_rows,
-            schema=dg.TableSchema(
-                columns=[
-                    dg.TableColumn("table", "string"),
-                    dg.TableColumn("expected_rows", "int"),
-                    dg.TableColumn("restored_rows", "int"),
-                    dg.TableColumn("problem", "string"),
-                ]
-            ),
-        ),
-    }

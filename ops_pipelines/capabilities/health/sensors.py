@@ -16,7 +16,7 @@ import uuid
 
 import dagster as dg
 
-from ops_pipelines.automation.jobs import CapabilityJob
+from ops_pipelines.capability import CapabilityJob
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.health import Counters, Probe, probe
 from ops_pipelines.core.prometheus import render_health
@@ -32,11 +32,10 @@ RECORD_BUDGET_SECONDS = 6.0  # of a tick, for writing check results; the rest wa
 TEXTFILE_NAME = "ops_pipelines_health.prom"
 
 
-def build(config: OpsConfig, job: CapabilityJob | None) -> list[dg.SensorDefinition]:
-    """`job`: the health capability's job; the sensor targets it (the asset's page lists the sensor)
+def build(config: OpsConfig, jobs: tuple[CapabilityJob, ...]) -> list[dg.SensorDefinition]:
+    """`jobs`: the health capability's job; the sensor targets it (the asset's page lists the sensor)
     but never requests a run."""
-    if job is None:
-        return []
+    job = jobs[0]
     databases = job.fleet.names
     every = config.schedules.health
     watched = [db for db in config.databases if db.name in databases]

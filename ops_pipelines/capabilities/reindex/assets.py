@@ -3,10 +3,11 @@ REINDEX CONCURRENTLY the indexes over the bloat ratio and minimum size. Check: `
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient, with_sizes
-from ops_pipelines.capability import Capability
+from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check, retry_if_transient
+from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.reindex import invalid_index_verdict, run_reindex
+from ops_pipelines.records.metadata import with_sizes
 
 
 def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:

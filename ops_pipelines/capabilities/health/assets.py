@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check_spec
-from ops_pipelines.capability import Capability
+from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check_spec
+from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.health import CHECKS, DESCRIPTIONS, Counters, probe
 from ops_pipelines.history import check_evaluation, check_history

@@ -9,8 +9,8 @@ import datetime as dt
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient, with_sizes
-from ops_pipelines.capability import Capability
+from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check, retry_if_transient
+from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import run_backup
@@ -18,17 +18,12 @@ from ops_pipelines.core.backup_catalog import list_backups, stamp_of
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.markdown import md_cell
+from ops_pipelines.records.backup import BACKUP_STAMP
+from ops_pipelines.records.metadata import with_sizes
 from ops_pipelines.resources.storage import local_storage
 from ops_pipelines.units import format_bytes
 
 COUNTS_SHOWN = 200  # the per-table counts table in the UI; the manifest has all of them
-BACKUP_STAMP = "backup_stamp"  # metadata: which backup a materialization made (read with `backup_stamp`)
-
-
-def backup_stamp(metadata) -> str | None:
-    """The stamp of the backup a `backup` materialization made, or None (one made before this entry)."""
-    entry = metadata.get(BACKUP_STAMP)
-    return entry.value if entry is not None else None
 
 
 def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:

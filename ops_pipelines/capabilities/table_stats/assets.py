@@ -5,12 +5,13 @@ It feeds vacuum, reindex and capacity, and gives the UI a per-table view with hi
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleets, fleet_asset, retry_if_transient, with_sizes
-from ops_pipelines.capability import Capability
+from ops_pipelines.capabilities.common import fleet_asset, retry_if_transient
+from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.table_stats import TableStat, collect_table_stats
 from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
+from ops_pipelines.records.metadata import with_sizes
 from ops_pipelines.resources.postgres import describe_dsn
 from ops_pipelines.units import format_bytes
 

@@ -3,8 +3,8 @@ transaction IDs grow old. Checks: `xid_age` (warn / error thresholds) and `dead_
 
 import dagster as dg
 
-from ops_pipelines.assets.common import Fleets, check_result, fleet_asset, fleet_check, retry_if_transient
-from ops_pipelines.capability import Capability
+from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check, retry_if_transient
+from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.vacuum import dead_tuple_verdict, run_vacuum, xid_age_verdict
 

@@ -2,22 +2,19 @@
 
 A fleet of 500 databases is 500 partitions of each asset, not 500 copies of it: the code location
 loads in the same time for one database as for five hundred (bench/RESULTS.md), and the UI lists a
-dozen assets, each with a partition per database. `Fleet` is the set of databases one asset is built
-for; the asset's function reads its database from the run's partition key.
+dozen assets, each with a partition per database. `Fleet` (capability.py) is the set of databases
+one asset is built for; the asset's function reads its database from the run's partition key.
 """
 
 import contextlib
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 
-from ops_pipelines.capability import Capability
-from ops_pipelines.config import DatabaseConfig
-from ops_pipelines.errors import OpsError, TransientError
-from ops_pipelines.units import format_bytes
+from ops_pipelines.capability import Capability, Fleet
+from ops_pipelines.errors import TransientError
 
 TRANSIENT_RETRIES = 3
 TRANSIENT_WAIT_SECONDS = 120
@@ -26,38 +23,7 @@ DELIBERATE = (
     "Destructive: it runs when launched by its schedule, or with `confirm: true` in the launchpad; a casual "
     '"Materialize all" leaves it alone and says so (run log, and an observation on this asset).'
 )
-
-
-@dataclass(frozen=True)
-class Fleet:
-    """The databases one asset exists for, in config order; its partitions are their names."""
-
-    databases: tuple[DatabaseConfig, ...]
-    partitions: dg.StaticPartitionsDefinition = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "partitions", dg.StaticPartitionsDefinition([db.name for db in self.databases]))
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(db.name for db in self.databases)
-
-    def database(self, partition_key: str | None) -> DatabaseConfig:
-        """The configured database a run's partition names; a clear error for any other key."""
-        for db in self.databases:
-            if db.name == partition_key:
-                return db
-        if partition_key is None:
-            raise OpsError("this asset is partitioned by database: choose one (--partition NAME, or in the UI)")
-        raise OpsError(f'no configured database "{partition_key}" has this asset (it has: {self.describe()})')
-
-    def describe(self, limit: int = 10) -> str:
-        names = self.names
-        shown = ", ".join(names[:limit])
-        return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-Fleets = dict[str, Fleet]  # asset name -> the databases it is built for
+RECORDS_PER_TICK = 1000  # materializations a sensor reads per tick; the rest wait for the next
 
 
 def fleet_asset(
@@ -142,18 +108,6 @@ def refused(context: dg.AssetExecutionContext, confirm: bool, database: str) -> 
         dg.AssetObservation(context.asset_key, partition=context.partition_key, metadata={"refused": why})
     )
     return True
-
-
-def with_sizes(metadata: dict) -> dict:
-    """Every top-level byte count followed by its human size: `dump_bytes` 1234567 gains `dump_size`
-    "1.2 MB" (decimal units, as everywhere). The integer stays, for sorting and plotting."""
-    out = {}
-    for key, value in metadata.items():
-        out[key] = value
-        count = value.value if isinstance(value, dg.IntMetadataValue) else None
-        if "bytes" in key.split("_") and count is not None:
-            out[key.replace("bytes", "size")] = dg.MetadataValue.text(format_bytes(count))
-    return out
 
 
 def check_result(verdict, check_name: str | None = None) -> dg.AssetCheckResult:

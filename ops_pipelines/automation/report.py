@@ -13,7 +13,6 @@ from email.message import EmailMessage
 
 import dagster as dg
 
-from ops_pipelines.assets.capacity_records import ForecastFigures, SampleFigures
 from ops_pipelines.config import REPORTS_FOLDER, DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import stamp_time
 from ops_pipelines.core.db_health import read_health
@@ -46,6 +45,8 @@ from ops_pipelines.history import (
     run_failure,
 )
 from ops_pipelines.localtime import local_day, local_time
+from ops_pipelines.records.capacity import ForecastFigures, SampleFigures
+from ops_pipelines.records.restore import RestoreTestRecord
 from ops_pipelines.resources.mail import MailUndelivered, send
 from ops_pipelines.resources.notify import SUBJECT_PREFIX
 from ops_pipelines.resources.storage import local_storage, offsite_storage
@@ -225,14 +226,9 @@ def database_report(
         max_restore_age=db.restore_test.max_age.to_timedelta(),
         recovery=recovery_status(local_storage(config), db.name, now, trend_days=30),
         restore_tests=[
-            RestoreTestRun(
-                _at(r),
-                _value(r, "backup", "?"),
-                bool(_value(r, "passed", False)),
-                _value(r, "restore_seconds"),
-                r.run_id,
-            )
+            RestoreTestRun(_at(r), test.backup or "?", test.passed, test.restore_seconds, r.run_id)
             for r in _week(instance, dg.AssetKey("restore_test"), db.name, week_start)
+            for test in [RestoreTestRecord.from_metadata(materialization_metadata(r))]
         ],
         failed_checks=failed_checks(instance, check_keys, db.name, week_start),
         failing_now=[],  # filled by the caller, from one read of every check's status for the fleet
@@ -298,7 +294,12 @@ def offsite_drill(instance: dg.DagsterInstance, config: OpsConfig, database: str
     if proof is None:
         return None
     record = latest_materialization(instance, OFFSITE_DRILL, database)
-    run_id = record.run_id if record is not None and _value(record, "backup") == proof.backup else None
+    run_id = (
+        record.run_id
+        if record is not None
+        and RestoreTestRecord.from_metadata(materialization_metadata(record)).backup == proof.backup
+        else None
+    )
     return OffsiteDrill(
         proof.finished_at or stamp_time(proof.backup), proof.backup, proof.restore_seconds, run_id or ""
     )
@@ -431,11 +432,6 @@ def _week(instance: dg.DagsterInstance, key: dg.AssetKey, database: str, since: 
 
 def _at(record) -> dt.datetime:
     return dt.datetime.fromtimestamp(record.timestamp, dt.UTC)
-
-
-def _value(record, name: str, default=None):
-    entry = record.asset_materialization.metadata.get(name)
-    return entry.value if entry is not None else default
 
 
 def _figures(metadata: dict, timezone: str) -> list[tuple[str, str]]:

@@ -1,1 +1,3 @@
-"""Jobs, schedules and sensors: small and declarative; sensors only read listings and request runs."""
+"""What iterates the registry and the asset graph, for every capability alike: jobs, schedules, the
+weekly report, database_status, alerts, Alertmanager, the metrics textfile, instance cleanup and
+recover. A capability's own sensors live in its folder."""

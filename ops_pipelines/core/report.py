@@ -1,6 +1,6 @@
 """The weekly maintenance report as data: one section per database, filled from the backup store,
 Dagster's history of the week and the live database. report_render.py turns it into HTML and
-Markdown; the asset (assets/report.py) gathers it.
+Markdown; the asset (automation/report.py) gathers it.
 """
 
 import datetime as dt

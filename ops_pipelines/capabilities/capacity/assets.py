@@ -4,7 +4,7 @@
 
 Where the history is kept: with `metrics.dsn`, in the metrics database (`ops_metrics.capacity_samples`,
 which Grafana can read); without it, in Dagster's own event log — each sample's materialization
-metadata is a point of the history (capacity_records.py), so capacity works with no extra database.
+metadata is a point of the history (records/capacity.py), so capacity works with no extra database.
 """
 
 import base64

@@ -1,6 +1,6 @@
 """`health` (partitioned by database): the live probe, one check per thing a runbook looks at each
 morning. `health_probe_sensor` runs the same probe every `schedules.health` and records the checks
-without a run (automation/health.py); materializing the asset runs it once, from the UI or the CLI.
+without a run (sensors.py beside it); materializing the asset runs it once, from the UI or the CLI.
 """
 
 from collections.abc import Iterator

@@ -7,7 +7,7 @@ import dagster as dg
 
 from ops_pipelines.core.restore import RestoreReport
 from ops_pipelines.markdown import md_cell
-from ops_pipelines.records.metadata import value
+from ops_pipelines.records.metadata import table, value
 
 
 @dataclass(frozen=True)
@@ -21,14 +21,12 @@ class RestoreTestRecord:
     @staticmethod
     def to_metadata(report: RestoreReport) -> dict:
         mismatch_rows = [
-            dg.TableRecord(
-                {
-                    "table": m.table,
-                    "expected_rows": m.expected_rows,
-                    "restored_rows": m.restored_rows,
-                    "problem": m.problem,
-                }
-            )
+            {
+                "table": m.table,
+                "expected_rows": m.expected_rows,
+                "restored_rows": m.restored_rows,
+                "problem": m.problem,
+            }
             for m in report.mismatches
         ]
         return {
@@ -44,16 +42,8 @@ class RestoreTestRecord:
             "restore_errors": dg.MetadataValue.md(
                 "\n".join(f"- {md_cell(e)}" for e in report.restore_errors) or "none"
             ),
-            "mismatches": dg.MetadataValue.table(
-                mismatch_rows,
-                schema=dg.TableSchema(
-                    columns=[
-                        dg.TableColumn("table", "string"),
-                        dg.TableColumn("expected_rows", "int"),
-                        dg.TableColumn("restored_rows", "int"),
-                        dg.TableColumn("problem", "string"),
-                    ]
-                ),
+            "mismatches": table(
+                mismatch_rows, table="string", expected_rows="int", restored_rows="int", problem="string"
             ),
         }
 

@@ -21,6 +21,7 @@ from ops_pipelines.config import ArchiveRule, DatabaseConfig, OpsConfig
 from ops_pipelines.core.archive import run_archive, verify_archive
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
+from ops_pipelines.records.metadata import table
 
 
 class ArchiveConfig(DeliberateConfig):
@@ -112,26 +113,20 @@ def _build_rule(capability: Capability, name: str, fleet: Fleet):
                 "rows_per_second": dg.MetadataValue.float(round(total / run.seconds, 1) if run.seconds else 0.0),
                 **(
                     {
-                        "partitions": dg.MetadataValue.table(
+                        "partitions": table(
                             [
-                                dg.TableRecord(
-                                    {
-                                        "partition": p.partition,
-                                        "what_happened": p.what,
-                                        "rows": p.rows,
-                                        "seconds": round(p.seconds, 2),
-                                    }
-                                )
+                                {
+                                    "partition": p.partition,
+                                    "what_happened": p.what,
+                                    "rows": p.rows,
+                                    "seconds": round(p.seconds, 2),
+                                }
                                 for p in run.partitions
                             ],
-                            schema=dg.TableSchema(
-                                columns=[
-                                    dg.TableColumn("partition", "string"),
-                                    dg.TableColumn("what_happened", "string"),
-                                    dg.TableColumn("rows", "int"),
-                                    dg.TableColumn("seconds", "float"),
-                                ]
-                            ),
+                            partition="string",
+                            what_happened="string",
+                            rows="int",
+                            seconds="float",
                         )
                     }
                     if run.partitions

@@ -19,7 +19,7 @@ from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.markdown import md_cell
 from ops_pipelines.records.backup import BACKUP_STAMP
-from ops_pipelines.records.metadata import with_sizes
+from ops_pipelines.records.metadata import table, with_sizes
 from ops_pipelines.resources.storage import local_storage
 from ops_pipelines.units import format_bytes
 
@@ -141,9 +141,8 @@ def backup_metadata(manifest: BackupManifest, uri: str, partials_removed: list[s
             "sha256": dg.MetadataValue.text(manifest.sha256),
             "server_version": dg.MetadataValue.text(manifest.server_version),
             "partial_files_removed": dg.MetadataValue.int(len(partials_removed)),
-            "row_counts": dg.MetadataValue.table(
-                [dg.TableRecord({"table": name, "rows": rows}) for name, rows in counts[:COUNTS_SHOWN]],
-                schema=dg.TableSchema(columns=[dg.TableColumn("table", "string"), dg.TableColumn("rows", "int")]),
+            "row_counts": table(
+                [{"table": name, "rows": rows} for name, rows in counts[:COUNTS_SHOWN]], table="string", rows="int"
             ),
             "summary": dg.MetadataValue.md(summary),
         }

@@ -13,7 +13,7 @@ from ops_pipelines.core.proof import newest_proof
 from ops_pipelines.core.retention import apply_retention, merge_listings, plan_retention
 from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
-from ops_pipelines.records.metadata import with_sizes
+from ops_pipelines.records.metadata import table, with_sizes
 from ops_pipelines.resources.storage import local_storage, offsite_storage
 from ops_pipelines.units import format_bytes
 
@@ -64,16 +64,14 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
             for stamp in (d.entry.stamp for d in decisions)
         }
         rows = [
-            dg.TableRecord(
-                {
-                    "backup": d.entry.stamp,
-                    "stores": ", ".join(held_in[d.entry.stamp]),
-                    "started": local_time(d.entry.started_at, ops_config.timezone),
-                    "action": d.action if not (run_config.dry_run and d.action == "delete") else "would delete",
-                    "bytes": d.entry.dump.bytes if d.entry.dump else 0,
-                    "reasons": "; ".join(d.reasons),
-                }
-            )
+            {
+                "backup": d.entry.stamp,
+                "stores": ", ".join(held_in[d.entry.stamp]),
+                "started": local_time(d.entry.started_at, ops_config.timezone),
+                "action": d.action if not (run_config.dry_run and d.action == "delete") else "would delete",
+                "bytes": d.entry.dump.bytes if d.entry.dump else 0,
+                "reasons": "; ".join(d.reasons),
+            }
             for d in reversed(decisions)
         ]
         metadata = with_sizes(
@@ -84,18 +82,14 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
                 "would_delete": dg.MetadataValue.int(counts["delete"] if run_config.dry_run else 0),
                 "reported": dg.MetadataValue.int(counts["report"]),
                 "freed_bytes": dg.MetadataValue.int(0 if run_config.dry_run else outcome.freed_bytes),
-                "decisions": dg.MetadataValue.table(
+                "decisions": table(
                     rows,
-                    schema=dg.TableSchema(
-                        columns=[
-                            dg.TableColumn("backup", "string"),
-                            dg.TableColumn("stores", "string"),
-                            dg.TableColumn("started", "string"),
-                            dg.TableColumn("action", "string"),
-                            dg.TableColumn("bytes", "int"),
-                            dg.TableColumn("reasons", "string"),
-                        ]
-                    ),
+                    backup="string",
+                    stores="string",
+                    started="string",
+                    action="string",
+                    bytes="int",
+                    reasons="string",
                 ),
                 "delete_failures": dg.MetadataValue.int(len(outcome.failed)),
             }

@@ -19,6 +19,7 @@ from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.history import latest_materialization, materialization_metadata
 from ops_pipelines.records.capacity import ForecastFigures, Headroom, SampleFigures, history_points
+from ops_pipelines.records.metadata import table
 from ops_pipelines.units import format_bytes
 
 if TYPE_CHECKING:
@@ -79,17 +80,10 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
             **figures.to_metadata(),
             "imported_rows": dg.MetadataValue.int(len(rows)),
             "history_kept_in": dg.MetadataValue.text("metrics database" if metrics_dsn else "Dagster event log"),
-            "largest_tables": dg.MetadataValue.table(
-                [
-                    dg.TableRecord(
-                        {k: t[k] for k in ("table_name", "total_bytes", "table_bytes", "index_bytes", "toast_bytes")}
-                    )
-                    for t in sample.tables
-                ],
-                schema=dg.TableSchema(
-                    columns=[dg.TableColumn("table_name", "string")]
-                    + [dg.TableColumn(c, "int") for c in ("total_bytes", "table_bytes", "index_bytes", "toast_bytes")]
-                ),
+            "largest_tables": table(
+                sample.tables,
+                table_name="string",
+                **dict.fromkeys(("total_bytes", "table_bytes", "index_bytes", "toast_bytes"), "int"),
             ),
         }
         return dg.MaterializeResult(metadata=metadata)

@@ -13,7 +13,7 @@ from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.window import require_window, run_window_work
 from ops_pipelines.localtime import local_time
-from ops_pipelines.records.metadata import with_sizes
+from ops_pipelines.records.metadata import table, with_sizes
 
 
 class WindowConfig(DeliberateConfig):
@@ -56,28 +56,22 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
                     "bytes_reclaimed": dg.MetadataValue.int(
                         sum((a.bytes_before or 0) - (a.bytes_after or 0) for a in done)
                     ),
-                    "actions": dg.MetadataValue.table(
+                    "actions": table(
                         [
-                            dg.TableRecord(
-                                {
-                                    "target": a.target,
-                                    "bytes_before": a.bytes_before,
-                                    "bytes_after": a.bytes_after,
-                                    "seconds": round(a.seconds, 3),
-                                    "result": a.skipped or "done",
-                                }
-                            )
+                            {
+                                "target": a.target,
+                                "bytes_before": a.bytes_before,
+                                "bytes_after": a.bytes_after,
+                                "seconds": round(a.seconds, 3),
+                                "result": a.skipped or "done",
+                            }
                             for a in actions
                         ],
-                        schema=dg.TableSchema(
-                            columns=[
-                                dg.TableColumn("target", "string"),
-                                dg.TableColumn("bytes_before", "int"),
-                                dg.TableColumn("bytes_after", "int"),
-                                dg.TableColumn("seconds", "float"),
-                                dg.TableColumn("result", "string"),
-                            ]
-                        ),
+                        target="string",
+                        bytes_before="int",
+                        bytes_after="int",
+                        seconds="float",
+                        result="string",
                     ),
                 }
             )

@@ -7,7 +7,7 @@ from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_c
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.reindex import invalid_index_verdict, run_reindex
-from ops_pipelines.records.metadata import with_sizes
+from ops_pipelines.records.metadata import table, with_sizes
 
 
 def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
@@ -28,17 +28,15 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         with retry_if_transient():
             outcome = run_reindex(db, log=lambda message: context.log.info(f"{db.name}: {message}"))
         rows = [
-            dg.TableRecord(
-                {
-                    "index": a.index,
-                    "table": a.table,
-                    "action": a.action,
-                    "bytes_before": a.bytes_before,
-                    "bytes_after": a.bytes_after,
-                    "seconds": round(a.seconds, 3),
-                    "detail": a.detail,
-                }
-            )
+            {
+                "index": a.index,
+                "table": a.table,
+                "action": a.action,
+                "bytes_before": a.bytes_before,
+                "bytes_after": a.bytes_after,
+                "seconds": round(a.seconds, 3),
+                "detail": a.detail,
+            }
             for a in outcome.actions
         ]
         for action in outcome.actions:
@@ -54,19 +52,15 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
                     ),
                     "skipped": dg.MetadataValue.int(sum(a.action == "skipped" for a in outcome.actions)),
                     "bytes_reclaimed": dg.MetadataValue.int(outcome.reclaimed_bytes),
-                    "actions": dg.MetadataValue.table(
+                    "actions": table(
                         rows,
-                        schema=dg.TableSchema(
-                            columns=[
-                                dg.TableColumn("index", "string"),
-                                dg.TableColumn("table", "string"),
-                                dg.TableColumn("action", "string"),
-                                dg.TableColumn("bytes_before", "int"),
-                                dg.TableColumn("bytes_after", "int"),
-                                dg.TableColumn("seconds", "float"),
-                                dg.TableColumn("detail", "string"),
-                            ]
-                        ),
+                        index="string",
+                        table="string",
+                        action="string",
+                        bytes_before="int",
+                        bytes_after="int",
+                        seconds="float",
+                        detail="string",
                     ),
                 }
             )

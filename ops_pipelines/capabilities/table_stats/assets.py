@@ -11,26 +11,24 @@ from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.table_stats import TableStat, collect_table_stats
 from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
-from ops_pipelines.records.metadata import with_sizes
+from ops_pipelines.records.metadata import table, with_sizes
 from ops_pipelines.resources.postgres import describe_dsn
 from ops_pipelines.units import format_bytes
 
 TABLE_ROWS_SHOWN = 100  # the UI table lists the largest tables; totals cover all of them
 
-_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("table", "string"),
-        dg.TableColumn("total_bytes", "int"),
-        dg.TableColumn("index_bytes", "int"),
-        dg.TableColumn("live_tuples", "int"),
-        dg.TableColumn("dead_tuples", "int"),
-        dg.TableColumn("dead_ratio", "float"),
-        dg.TableColumn("modified_since_analyze", "int"),
-        dg.TableColumn("last_vacuum", "string"),
-        dg.TableColumn("last_analyze", "string"),
-        dg.TableColumn("xid_age", "int"),
-    ]
-)
+_COLUMNS = {  # the table_stats metadata table, in display order
+    "table": "string",
+    "total_bytes": "int",
+    "index_bytes": "int",
+    "live_tuples": "int",
+    "dead_tuples": "int",
+    "dead_ratio": "float",
+    "modified_since_analyze": "int",
+    "last_vacuum": "string",
+    "last_analyze": "string",
+    "xid_age": "int",
+}
 
 
 def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
@@ -61,20 +59,18 @@ def table_stats_metadata(stats: list[TableStat], timezone: str) -> dict[str, dg.
     never_vacuumed = [s.qualified_name for s in stats if s.last_vacuum is None]
     oldest = max(stats, key=lambda s: s.xid_age, default=None)
     records = [
-        dg.TableRecord(
-            {
-                "table": s.qualified_name,
-                "total_bytes": s.total_bytes,
-                "index_bytes": s.index_bytes,
-                "live_tuples": s.live_tuples,
-                "dead_tuples": s.dead_tuples,
-                "dead_ratio": s.dead_ratio,
-                "modified_since_analyze": s.modified_since_analyze,
-                "last_vacuum": local_time(s.last_vacuum, timezone),
-                "last_analyze": local_time(s.last_analyze, timezone),
-                "xid_age": s.xid_age,
-            }
-        )
+        {
+            "table": s.qualified_name,
+            "total_bytes": s.total_bytes,
+            "index_bytes": s.index_bytes,
+            "live_tuples": s.live_tuples,
+            "dead_tuples": s.dead_tuples,
+            "dead_ratio": s.dead_ratio,
+            "modified_since_analyze": s.modified_since_analyze,
+            "last_vacuum": local_time(s.last_vacuum, timezone),
+            "last_analyze": local_time(s.last_analyze, timezone),
+            "xid_age": s.xid_age,
+        }
         for s in stats[:TABLE_ROWS_SHOWN]
     ]
     largest = "\n".join(
@@ -95,7 +91,7 @@ def table_stats_metadata(stats: list[TableStat], timezone: str) -> dict[str, dg.
             "dead_ratio": dg.MetadataValue.float(round(dead / (live + dead), 4) if live + dead else 0.0),
             "never_vacuumed": dg.MetadataValue.int(len(never_vacuumed)),
             "oldest_xid_age": dg.MetadataValue.int(oldest.xid_age if oldest else 0),
-            "table_stats": dg.MetadataValue.table(records, schema=_SCHEMA),
+            "table_stats": table(records, **_COLUMNS),
             "summary": dg.MetadataValue.md(summary),
         }
     )

@@ -7,6 +7,7 @@ from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_c
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.vacuum import dead_tuple_verdict, run_vacuum, xid_age_verdict
+from ops_pipelines.records.metadata import table
 
 
 def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:
@@ -32,16 +33,14 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         for action in skipped:
             context.log.warning(f"{db.name}: {action.table}: {action.skipped}")
         rows = [
-            dg.TableRecord(
-                {
-                    "table": a.table,
-                    "why": a.reasons,
-                    "dead_before": a.dead_before,
-                    "dead_after": a.dead_after,
-                    "seconds": round(a.seconds, 3),
-                    "result": a.skipped or "done",
-                }
-            )
+            {
+                "table": a.table,
+                "why": a.reasons,
+                "dead_before": a.dead_before,
+                "dead_after": a.dead_after,
+                "seconds": round(a.seconds, 3),
+                "result": a.skipped or "done",
+            }
             for a in actions
         ]
         return dg.MaterializeResult(
@@ -50,18 +49,14 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
                 "tables_skipped": dg.MetadataValue.int(len(skipped)),
                 "dead_tuples_removed": dg.MetadataValue.int(sum(a.dead_before - (a.dead_after or 0) for a in done)),
                 "seconds": dg.MetadataValue.float(round(float(sum(a.seconds for a in actions)), 3)),
-                "actions": dg.MetadataValue.table(
+                "actions": table(
                     rows,
-                    schema=dg.TableSchema(
-                        columns=[
-                            dg.TableColumn("table", "string"),
-                            dg.TableColumn("why", "string"),
-                            dg.TableColumn("dead_before", "int"),
-                            dg.TableColumn("dead_after", "int"),
-                            dg.TableColumn("seconds", "float"),
-                            dg.TableColumn("result", "string"),
-                        ]
-                    ),
+                    table="string",
+                    why="string",
+                    dead_before="int",
+                    dead_after="int",
+                    seconds="float",
+                    result="string",
                 ),
             }
         )

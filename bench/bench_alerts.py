@@ -17,10 +17,10 @@ from pathlib import Path
 import dagster as dg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ops_pipelines.adapters.cluster import free_port  # noqa: E402
+from ops_pipelines.adapters.notify import Alert  # noqa: E402
 from ops_pipelines.config import parse_config  # noqa: E402
 from ops_pipelines.definitions import build_definitions  # noqa: E402
-from ops_pipelines.resources.cluster import free_port  # noqa: E402
-from ops_pipelines.resources.notify import Alert  # noqa: E402
 from ops_pipelines_tests.test_email import SmtpServer  # noqa: E402
 from ops_pipelines_tests.webhook_receiver import WebhookReceiver  # noqa: E402
 

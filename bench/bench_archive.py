@@ -18,10 +18,10 @@ import time
 
 from psycopg import sql
 
+from ops_pipelines.adapters.postgres import connect, with_dbname
 from ops_pipelines.config import parse_config
 from ops_pipelines.core.archive import run_archive
 from ops_pipelines.demo.generator import generate_erp_database
-from ops_pipelines.resources.postgres import connect, with_dbname
 
 BENCH_DB = "ops_bench_erp"
 PREDICATE = "status = 'completed' AND completed_at < now() - interval '365 days'"

@@ -19,9 +19,9 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ops_pipelines.adapters.postgres import connect, with_dbname  # noqa: E402
 from ops_pipelines.config import parse_config  # noqa: E402
 from ops_pipelines.core.archive import run_archive  # noqa: E402
-from ops_pipelines.resources.postgres import connect, with_dbname  # noqa: E402
 
 SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 

@@ -23,9 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.postgres import with_dbname
 from ops_pipelines.demo.generator import generate_erp_database
-from ops_pipelines.resources import commands
-from ops_pipelines.resources.postgres import with_dbname
 
 BENCH_DB = "ops_bench_erp"
 SCALE = 50
@@ -39,9 +39,9 @@ def timed_shell(script: str, env: dict[str, str]) -> float:
 
 def one_backup(dsn: str, directory: str, level: str, threads: str) -> None:
     """Run in a child process: one backup, then its wall time and peak memory as JSON."""
+    from ops_pipelines.adapters.storage import LocalStorage
     from ops_pipelines.config import parse_config
     from ops_pipelines.core.backup import run_backup
-    from ops_pipelines.resources.storage import LocalStorage
 
     config = parse_config(
         f"backup_store: {{local_dir: {directory}}}\ndatabases: [{{name: bench, dsn: '{dsn}', "

@@ -21,12 +21,12 @@ from pathlib import Path
 import dagster as dg
 from psycopg import sql
 
+from ops_pipelines.adapters.cluster import free_port
+from ops_pipelines.adapters.postgres import connect, with_dbname
 from ops_pipelines.config import parse_config
 from ops_pipelines.core.health import probe
 from ops_pipelines.definitions import build_definitions
 from ops_pipelines.demo.generator import generate_erp_database
-from ops_pipelines.resources.cluster import free_port
-from ops_pipelines.resources.postgres import connect, with_dbname
 
 SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 DEMO_DB = "ops_bench_health_demo"  # the demo's scale 1

@@ -18,16 +18,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.cluster import LocalCluster
+from ops_pipelines.adapters.postgres import with_dbname
+from ops_pipelines.adapters.sandbox import sandbox_for
+from ops_pipelines.adapters.storage import LocalStorage
 from ops_pipelines.config import parse_config
 from ops_pipelines.core.backup import run_backup
 from ops_pipelines.core.backup_catalog import complete_backups
 from ops_pipelines.core.restore import run_restore_test
 from ops_pipelines.demo.generator import generate_erp_database
-from ops_pipelines.resources import commands
-from ops_pipelines.resources.cluster import LocalCluster
-from ops_pipelines.resources.postgres import with_dbname
-from ops_pipelines.resources.sandbox import sandbox_for
-from ops_pipelines.resources.storage import LocalStorage
 
 BENCH_DB = "ops_bench_erp"
 

@@ -33,9 +33,9 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ops_pipelines.adapters.cluster import free_port  # noqa: E402
+from ops_pipelines.adapters.postgres import connect, with_dbname  # noqa: E402
 from ops_pipelines.demo.generator import generate_erp_database  # noqa: E402
-from ops_pipelines.resources.cluster import free_port  # noqa: E402
-from ops_pipelines.resources.postgres import connect, with_dbname  # noqa: E402
 from ops_pipelines_tests.dagster_ui import graphql, launch_run, start, wait_for, wait_until_loaded  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

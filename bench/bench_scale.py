@@ -24,9 +24,9 @@ from psycopg.conninfo import conninfo_to_dict
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_sensor import make_store  # noqa: E402
 
+from ops_pipelines.adapters.postgres import connect  # noqa: E402
 from ops_pipelines.config import parse_config  # noqa: E402
 from ops_pipelines.definitions import build_definitions  # noqa: E402
-from ops_pipelines.resources.postgres import connect  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -28,10 +28,10 @@ from pathlib import Path
 import dagster as dg
 from psycopg import sql
 
+from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.config import parse_config
 from ops_pipelines.core.backup_catalog import stamp_for
 from ops_pipelines.definitions import build_definitions
-from ops_pipelines.resources.postgres import connect
 
 SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 

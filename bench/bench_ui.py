@@ -27,10 +27,10 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_sensor import backup_event, check_events, make_fleet, record_check  # noqa: E402
+from ops_pipelines.adapters.cluster import free_port  # noqa: E402
+from ops_pipelines.adapters.postgres import connect  # noqa: E402
 from ops_pipelines.config import parse_config  # noqa: E402
 from ops_pipelines.definitions import build_definitions  # noqa: E402
-from ops_pipelines.resources.cluster import free_port  # noqa: E402
-from ops_pipelines.resources.postgres import connect  # noqa: E402
 from ops_pipelines_tests.browser import browse, find_chromium  # noqa: E402
 from ops_pipelines_tests.dagster_ui import start, wait_until_loaded  # noqa: E402
 

@@ -12,6 +12,8 @@ import argparse
 import datetime as dt
 import sys
 
+from ops_pipelines.adapters.postgres import with_dbname
+from ops_pipelines.adapters.storage import local_storage
 from ops_pipelines.config import load_config_from_env
 from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.recover import (
@@ -23,8 +25,6 @@ from ops_pipelines.core.recover import (
     repair_server,
 )
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.postgres import with_dbname
-from ops_pipelines.resources.storage import local_storage
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
+from ops_pipelines.adapters.cluster import LocalCluster
+from ops_pipelines.adapters.postgres import connect, with_dbname
 from ops_pipelines.demo.generator import generate_erp_database
 from ops_pipelines.errors import DatabaseError
-from ops_pipelines.resources.cluster import LocalCluster
-from ops_pipelines.resources.postgres import connect, with_dbname
 from ops_pipelines_tests.webhook_receiver import WebhookReceiver
 
 DEFAULT_SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -127,7 +127,7 @@ def s3_endpoint() -> Iterator[str]:
     import sys
     import time
 
-    from ops_pipelines.resources.cluster import free_port
+    from ops_pipelines.adapters.cluster import free_port
 
     port = free_port()
     server = subprocess.Popen(

@@ -7,9 +7,9 @@ import dagster as dg
 import zstandard
 from psycopg import sql
 
+from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.config import OpsConfig, parse_config, parse_qualified_name
-from ops_pipelines.resources import commands
-from ops_pipelines.resources.postgres import connect
 
 
 def make_config(local_dir: Path, databases: dict[str, str], extra: str = "", s3: str = "", top: str = "") -> OpsConfig:

@@ -14,9 +14,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from ops_pipelines.adapters.cluster import free_port
 from ops_pipelines.definitions import build_definitions
 from ops_pipelines.history import PROBE_ID_PREFIX, record_check_result
-from ops_pipelines.resources.cluster import free_port
 from ops_pipelines_tests.dagster_ui import wait_for
 from ops_pipelines_tests.helpers import SensorTicks, make_config
 

@@ -5,9 +5,9 @@ import json
 import dagster as dg
 import pytest
 
+from ops_pipelines.adapters.cluster import free_port
+from ops_pipelines.adapters.notify import Alert, AlertUndelivered, payload, post
 from ops_pipelines.definitions import build_definitions, capability_job
-from ops_pipelines.resources.cluster import free_port
-from ops_pipelines.resources.notify import Alert, AlertUndelivered, payload, post
 from ops_pipelines_tests.helpers import make_config
 
 ALERT = Alert(

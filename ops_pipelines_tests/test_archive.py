@@ -6,9 +6,9 @@ import threading
 import dagster as dg
 import pytest
 
+from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.core.archive import ArchiveError, run_archive, verify_archive
 from ops_pipelines.definitions import build_definitions, capability_job
-from ops_pipelines.resources.postgres import connect
 from ops_pipelines_tests.helpers import make_config
 
 SELECTED = "status = 'completed' AND completed_at < now() - interval '365 days'"
@@ -272,8 +272,8 @@ def test_a_referencing_table_the_rule_accepts_keeps_its_rows_and_its_on_delete_r
 
 
 def test_a_failing_source_statement_names_the_source_not_the_archive(erp_db, empty_db, tmp_path):
+    from ops_pipelines.adapters.postgres import describe_dsn
     from ops_pipelines.errors import DatabaseError
-    from ops_pipelines.resources.postgres import describe_dsn
 
     add_invoices(erp_db)
     destination = f"{{dsn: '{empty_db}', schema: erp_archive}}"

@@ -4,8 +4,8 @@ databases, or dropped by a purge; the partition straddling the cutoff goes row b
 
 import pytest
 
+from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.core.archive import ArchiveError, run_archive, verify_archive
-from ops_pipelines.resources.postgres import connect
 from ops_pipelines_tests.conftest import create_database, drop_database
 from ops_pipelines_tests.helpers import make_config
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
+from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.cluster import LocalCluster, free_port, server_os_user
+from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.core.archive import ArchiveError, run_archive
-from ops_pipelines.resources import commands
-from ops_pipelines.resources.cluster import LocalCluster, free_port, server_os_user
-from ops_pipelines.resources.postgres import connect
 from ops_pipelines_tests.helpers import make_config
 
 
@@ -50,7 +50,7 @@ def primary_and_standby():
 
 def lag(standby: LocalCluster) -> float:
     """What the archival reads (sql/archive_replica_lag.sql)."""
-    from ops_pipelines.resources.postgres import read_sql
+    from ops_pipelines.adapters.postgres import read_sql
 
     with connect(standby.dsn("erp")) as conn:
         return conn.execute(read_sql("archive_replica_lag.sql")).fetchone()["lag_seconds"]

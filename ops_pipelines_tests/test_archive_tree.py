@@ -4,9 +4,9 @@ databases, with a crash between the copy and the delete. Every row ends up exact
 
 import pytest
 
+from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.config import ConfigError, parse_config
 from ops_pipelines.core.archive import ArchiveError, run_archive, verify_archive
-from ops_pipelines.resources.postgres import connect
 from ops_pipelines_tests.helpers import make_config
 
 ORDERS = 1200  # a third of them old enough

@@ -14,14 +14,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from ops_pipelines.adapters.cluster import LocalCluster
+from ops_pipelines.adapters.postgres import connect
+from ops_pipelines.adapters.storage import LocalStorage
 from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import BackupFailed, run_backup
 from ops_pipelines.core.backup_catalog import list_backups, newest_complete_stamp, stamp_for
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.errors import DatabaseError
-from ops_pipelines.resources.cluster import LocalCluster
-from ops_pipelines.resources.postgres import connect
-from ops_pipelines.resources.storage import LocalStorage
 from ops_pipelines_tests.helpers import make_config, restore_dump, row_counts
 
 
@@ -278,7 +278,7 @@ BACKUP_PROCESS = """
 import sys
 from ops_pipelines.config import load_config
 from ops_pipelines.core.backup import BackupInProgress, run_backup
-from ops_pipelines.resources.storage import LocalStorage
+from ops_pipelines.adapters.storage import LocalStorage
 config = load_config(sys.argv[1])
 try:
     result = run_backup(config.databases[0], LocalStorage(config.backup_store.local_dir))

@@ -62,8 +62,8 @@ def test_status_names_the_newest_backup_the_proven_one_and_failing_checks_per_da
 def test_a_test_of_an_older_backup_never_makes_the_newest_look_unproven(tmp_path, erp_db):
     """Two restore tests, of the newest backup and of an older (damaged) one: the recovery view still
     calls the newest proven; the older one's failure is recorded as a warning about that backup."""
+    from ops_pipelines.adapters.storage import LocalStorage
     from ops_pipelines.core.backup_catalog import list_backups
-    from ops_pipelines.resources.storage import LocalStorage
 
     config = make_config(tmp_path, {"erp": erp_db})
     defs = build_definitions(config)
@@ -103,8 +103,8 @@ def test_a_test_of_an_older_backup_never_makes_the_newest_look_unproven(tmp_path
 
 
 def test_a_failed_verification_of_the_newest_backup_shows_failed_not_materialized(tmp_path, erp_db):
+    from ops_pipelines.adapters.storage import LocalStorage
     from ops_pipelines.core.backup_catalog import list_backups
-    from ops_pipelines.resources.storage import LocalStorage
 
     config = make_config(tmp_path, {"erp": erp_db})
     defs = build_definitions(config)
@@ -134,11 +134,11 @@ def test_a_failed_restore_test_withdraws_the_proof_everywhere(tmp_path, erp_db, 
     """C4: two backups, both proven; then 8 bytes of the newest dump are damaged and restore_test
     fails. The newest is no longer called verified or proven anywhere: the CLI, database_status,
     restore_recent (which names it) and recover (which takes the older one and says why)."""
+    from ops_pipelines.adapters.storage import LocalStorage
     from ops_pipelines.cli import main
     from ops_pipelines.core.backup_catalog import complete_backups
     from ops_pipelines.core.proof import newest_proof
     from ops_pipelines.core.recovery_status import recovery_status
-    from ops_pipelines.resources.storage import LocalStorage
 
     path = tmp_path / "config.yaml"
     config = make_config(tmp_path / "store", {"erp": erp_db})
@@ -193,7 +193,7 @@ def test_a_failed_restore_test_withdraws_the_proof_everywhere(tmp_path, erp_db, 
         assert f"passing over backup {newest}: its newest restore test failed" in out
         assert f"done: {target} holds backup {older}" in out
     finally:
-        from ops_pipelines.resources.postgres import with_dbname
+        from ops_pipelines.adapters.postgres import with_dbname
         from ops_pipelines_tests.conftest import drop_database
 
         drop_database(with_dbname(erp_db, "postgres"), target)

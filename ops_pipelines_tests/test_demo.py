@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ops_pipelines.resources.cluster import free_port
+from ops_pipelines.adapters.cluster import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from ops_pipelines.resources.cluster import free_port
-from ops_pipelines.resources.postgres import with_dbname
+from ops_pipelines.adapters.cluster import free_port
+from ops_pipelines.adapters.postgres import with_dbname
 from ops_pipelines_tests.conftest import create_database, drop_database
 from ops_pipelines_tests.dagster_ui import LOCATION, graphql, launch_run, start, wait_for, wait_until_loaded
 

@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 from aiosmtpd.controller import Controller
 
+from ops_pipelines.adapters.cluster import free_port
 from ops_pipelines.definitions import build_definitions, capability_job
-from ops_pipelines.resources.cluster import free_port
 from ops_pipelines_tests.helpers import make_config
 from ops_pipelines_tests.test_alerts import failing_restore_run, tick
 
@@ -137,8 +137,8 @@ def test_settings_the_server_cannot_meet_are_permanent_and_say_so(smtp, case):
     """m5: a server without STARTTLS (or without AUTH) was "unreachable after 3 attempts" and retried."""
     import email.message
 
+    from ops_pipelines.adapters.mail import MailUndelivered, send
     from ops_pipelines.config import Email
-    from ops_pipelines.resources.mail import MailUndelivered, send
 
     fields = {"host": "127.0.0.1", "port": smtp.port, "sender": "ops@example.com", "attempts": 3, "timeout": "2s"}
     if case == "no STARTTLS":

@@ -3,9 +3,9 @@
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from ops_pipelines.adapters.postgres import connect, with_dbname
 from ops_pipelines.demo.generator import generate_erp_database
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.postgres import connect, with_dbname
 from ops_pipelines_tests.conftest import TEST_SCALE, create_database, drop_database
 
 EXPECTED_TABLES = {

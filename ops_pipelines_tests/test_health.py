@@ -15,11 +15,11 @@ import dagster as dg
 import psycopg
 import pytest
 
+from ops_pipelines.adapters.cluster import LocalCluster, free_port
+from ops_pipelines.adapters.postgres import with_dbname
 from ops_pipelines.config import parse_config
 from ops_pipelines.core.health import CHECKS, SERVER_CHECKS, probe
 from ops_pipelines.definitions import build_definitions, capability_job
-from ops_pipelines.resources.cluster import LocalCluster, free_port
-from ops_pipelines.resources.postgres import with_dbname
 from ops_pipelines_tests.dagster_ui import wait_for
 from ops_pipelines_tests.helpers import SensorTicks
 

@@ -7,12 +7,12 @@ import dagster as dg
 import pytest
 import yaml
 
+from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.config import VacuumSettings
 from ops_pipelines.core.reindex import invalid_index_verdict, run_reindex
 from ops_pipelines.core.vacuum import TableFigures, plan_vacuum, run_vacuum, xid_age_verdict
 from ops_pipelines.core.window import window_state
 from ops_pipelines.definitions import build_definitions, capability_job
-from ops_pipelines.resources.postgres import connect
 from ops_pipelines_tests.helpers import make_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,14 +16,14 @@ import dagster as dg
 import pytest
 from psycopg import sql
 
+from ops_pipelines.adapters.postgres import connect, with_dbname
+from ops_pipelines.adapters.storage.s3 import S3Storage
 from ops_pipelines.automation.metrics_textfile import gather_figures
 from ops_pipelines.cli import main
 from ops_pipelines.config import load_config
 from ops_pipelines.core.prometheus import render
 from ops_pipelines.core.proof import store_proof
 from ops_pipelines.definitions import build_definitions, capability_job
-from ops_pipelines.resources.postgres import connect, with_dbname
-from ops_pipelines.resources.storage.s3 import S3Storage
 from ops_pipelines_tests.helpers import row_counts
 
 TABLES = ["public.orders", "public.order_lines", "public.lots", "public.users", "auth.login_attempts"]

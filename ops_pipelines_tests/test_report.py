@@ -17,6 +17,9 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ops_pipelines.adapters.cluster import LocalCluster
+from ops_pipelines.adapters.postgres import connect, with_dbname
+from ops_pipelines.adapters.storage import local_storage
 from ops_pipelines.config import OpsConfig, parse_config
 from ops_pipelines.core.backup_catalog import list_backups, stamp_for
 from ops_pipelines.core.db_health import read_health
@@ -24,9 +27,6 @@ from ops_pipelines.core.recovery_status import recovery_status
 from ops_pipelines.core.traffic import daily_traffic
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.redact import mask_passwords
-from ops_pipelines.resources.cluster import LocalCluster
-from ops_pipelines.resources.postgres import connect, with_dbname
-from ops_pipelines.resources.storage import local_storage
 from ops_pipelines_tests.conftest import create_database, drop_database
 from ops_pipelines_tests.helpers import make_config
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.cluster import LocalCluster
+from ops_pipelines.adapters.postgres import connect, describe_dsn
 from ops_pipelines.errors import CommandFailed, DatabaseError
-from ops_pipelines.resources import commands
-from ops_pipelines.resources.cluster import LocalCluster
-from ops_pipelines.resources.postgres import connect, describe_dsn
 
 
 def test_sessions_say_who_they_are_and_how_long_they_wait(empty_db):
@@ -206,7 +206,7 @@ def test_an_auth_failure_fails_the_run_in_seconds_without_retry(pg_server, tmp_p
 
 
 def test_an_error_on_one_connection_inside_anothers_block_names_its_own_server(empty_db, pg_server):
-    from ops_pipelines.resources.postgres import errors_named
+    from ops_pipelines.adapters.postgres import errors_named
 
     with connect(empty_db) as outer, connect(pg_server) as inner:
         inner.execute("SELECT 1")
@@ -217,7 +217,7 @@ def test_an_error_on_one_connection_inside_anothers_block_names_its_own_server(e
 
 
 def test_a_session_on_a_configured_database_says_which_action_it_belongs_to(empty_db, tmp_path):
-    from ops_pipelines.resources.postgres import connect_db
+    from ops_pipelines.adapters.postgres import connect_db
     from ops_pipelines_tests.helpers import make_config
 
     db = make_config(tmp_path, {"erp": empty_db}, "timeouts: {lock: 7s, statement: 2h}").databases[0]

@@ -14,16 +14,16 @@ import dagster as dg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from ops_pipelines.adapters.postgres import connect
+from ops_pipelines.adapters.sandbox import SandboxError, sandbox_for
+from ops_pipelines.adapters.sandbox.local_cluster import LocalClusterSandbox
+from ops_pipelines.adapters.storage import LocalStorage
 from ops_pipelines.core.backup import run_backup
 from ops_pipelines.core.backup_catalog import complete_backups, list_backups
 from ops_pipelines.core.proof import newest_proof
 from ops_pipelines.core.restore import RestoreRefused, recent_restore, run_restore_test
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.errors import DatabaseError
-from ops_pipelines.resources.postgres import connect
-from ops_pipelines.resources.sandbox import SandboxError, sandbox_for
-from ops_pipelines.resources.sandbox.local_cluster import LocalClusterSandbox
-from ops_pipelines.resources.storage import LocalStorage
 from ops_pipelines_tests.helpers import make_config
 
 SANITY = "restore_test: {sanity_queries: ['SELECT 1 FROM users WHERE is_active LIMIT 1']}"
@@ -238,8 +238,8 @@ def test_monthly_restore_schedule_runs_on_the_first_saturday_only(tmp_path):
 
 
 def test_leftovers_whose_owner_is_gone_are_removed_and_a_live_restore_tests_are_not(backed_up):
-    from ops_pipelines.resources.cluster import LocalCluster
-    from ops_pipelines.resources.sandbox.local_cluster import owned
+    from ops_pipelines.adapters.cluster import LocalCluster
+    from ops_pipelines.adapters.sandbox.local_cluster import owned
 
     config, storage, entry = backed_up
     # As if the machine crashed mid-test: a cluster directory with its server up, and no owner.
@@ -312,7 +312,7 @@ def _processes_under(directory: Path) -> dict[int, set[int]]:
 
 OWNER = """
 import signal
-from ops_pipelines.resources.sandbox.local_cluster import LocalClusterSandbox
+from ops_pipelines.adapters.sandbox.local_cluster import LocalClusterSandbox
 with LocalClusterSandbox(label="erp").open(15) as target:
     print(target.description, flush=True)
     signal.pause()  # until the test kills it

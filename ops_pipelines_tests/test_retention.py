@@ -6,14 +6,14 @@ import hashlib
 import dagster as dg
 import pytest
 
+from ops_pipelines.adapters.storage import LocalStorage, StoredObject
+from ops_pipelines.adapters.storage.s3 import S3Storage
 from ops_pipelines.config import Retention
 from ops_pipelines.core.backup_catalog import BackupEntry, list_backups, stamp_for, stamp_time
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.core.proof import record_result
 from ops_pipelines.core.retention import plan_retention
 from ops_pipelines.definitions import build_definitions
-from ops_pipelines.resources.storage import LocalStorage, StoredObject
-from ops_pipelines.resources.storage.s3 import S3Storage
 from ops_pipelines_tests.helpers import make_config
 
 START = dt.datetime(2026, 1, 1, 19, 0, tzinfo=dt.UTC)  # 02:00 the next day in Ho Chi Minh City

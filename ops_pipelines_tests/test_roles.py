@@ -10,12 +10,12 @@ import uuid
 import pytest
 from psycopg import sql
 
+from ops_pipelines.adapters.postgres import connect, with_dbname
+from ops_pipelines.adapters.sandbox import sandbox_for
+from ops_pipelines.adapters.storage import LocalStorage
 from ops_pipelines.core.backup import run_backup
 from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
 from ops_pipelines.core.restore import run_restore_test
-from ops_pipelines.resources.postgres import connect, with_dbname
-from ops_pipelines.resources.sandbox import sandbox_for
-from ops_pipelines.resources.storage import LocalStorage
 from ops_pipelines_tests.helpers import make_config
 
 
@@ -89,8 +89,8 @@ def test_a_grant_naming_a_role_missing_from_the_backup_fails_the_restore_test(er
 def test_recover_with_roles_onto_a_server_without_them(erp_db, tmp_path, owned_and_granted, monkeypatch, capsys):
     """A new server (the disaster case): without --with-roles the recovery is refused, untouched; with it
     the backup's missing roles are created (no password) and the table keeps its owner and grant."""
+    from ops_pipelines.adapters.cluster import LocalCluster
     from ops_pipelines.cli import main
-    from ops_pipelines.resources.cluster import LocalCluster
 
     owner, reader = owned_and_granted
     path = tmp_path / "config.yaml"

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
+from ops_pipelines.adapters.storage import LocalStorage, StorageError
+from ops_pipelines.adapters.storage.s3 import S3Storage
 from ops_pipelines.core.backup import run_backup
 from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
 from ops_pipelines.core.offsite import copy_backup, verify_copy
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.storage import LocalStorage, StorageError
-from ops_pipelines.resources.storage.s3 import S3Storage
 from ops_pipelines_tests.helpers import make_config
 
 MIB = 1024 * 1024
@@ -132,7 +132,7 @@ def test_a_frozen_endpoint_fails_within_its_timeout_naming_itself(tmp_path):
     `cannot read …dump.zst` on endpoint "None". Now: 3 attempts of `timeout` each, the endpoint named."""
     import socket
 
-    from ops_pipelines.resources.storage import StorageError
+    from ops_pipelines.adapters.storage import StorageError
 
     frozen = socket.socket()
     frozen.bind(("127.0.0.1", 0))

@@ -2,10 +2,10 @@
 
 import dagster as dg
 
+from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.config import parse_config
 from ops_pipelines.core.table_stats import collect_table_stats
 from ops_pipelines.definitions import build_definitions
-from ops_pipelines.resources.postgres import connect
 
 
 def config_for(dsn: str, name: str = "erp_test"):

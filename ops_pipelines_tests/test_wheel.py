@@ -23,7 +23,7 @@ from ops_pipelines.core import backup_checks
 from ops_pipelines.core.backup import run_backup
 from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.definitions import build_definitions
-from ops_pipelines.resources.storage import LocalStorage
+from ops_pipelines.adapters.storage import LocalStorage
 config = load_config(sys.argv[1])
 storage = LocalStorage(config.backup_store.local_dir)
 result = run_backup(config.databases[0], storage)

@@ -16,6 +16,7 @@ import time
 
 import dagster as dg
 
+from ops_pipelines.adapters.notify import AlertUndelivered, post
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.history import (
     PROBE_ID_PREFIX,
@@ -24,7 +25,6 @@ from ops_pipelines.history import (
     one_line,
     run_failure,
 )
-from ops_pipelines.resources.notify import AlertUndelivered, post
 
 RUN_ALERT_SECONDS = 3600  # a failed run is an event: it stays in Alertmanager this long
 RUNS_PER_TICK = 100

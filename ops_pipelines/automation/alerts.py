@@ -16,6 +16,16 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from ops_pipelines.adapters.mail import MailUndelivered, send
+from ops_pipelines.adapters.notify import (
+    Alert,
+    AlertUndelivered,
+    alert_mail,
+    digest_mail,
+    digest_payload,
+    payload,
+    post,
+)
 from ops_pipelines.automation.report import REPORT_KEY
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.history import (
@@ -28,16 +38,6 @@ from ops_pipelines.history import (
     run_failure,
 )
 from ops_pipelines.localtime import local_iso
-from ops_pipelines.resources.mail import MailUndelivered, send
-from ops_pipelines.resources.notify import (
-    Alert,
-    AlertUndelivered,
-    alert_mail,
-    digest_mail,
-    digest_payload,
-    payload,
-    post,
-)
 
 RUNS_PER_TICK = 100
 LATE_SECONDS = 120  # how much later than it was made a check result may be stored

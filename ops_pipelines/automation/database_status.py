@@ -14,6 +14,7 @@ import json
 
 import dagster as dg
 
+from ops_pipelines.adapters.storage import local_storage
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.recovery_status import RecoveryStatus, recovery_status
 from ops_pipelines.history import (
@@ -26,7 +27,6 @@ from ops_pipelines.history import (
 from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
 from ops_pipelines.records.backup import OffsiteCopyRecord
-from ops_pipelines.resources.storage import local_storage
 from ops_pipelines.units import format_bytes
 
 STATUS_KEY = dg.AssetKey("database_status")

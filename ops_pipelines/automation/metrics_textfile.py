@@ -12,6 +12,7 @@ import time
 
 import dagster as dg
 
+from ops_pipelines.adapters.storage import local_storage, offsite_storage
 from ops_pipelines.config import OpsConfig
 from ops_pipelines.core.prometheus import DatabaseFigures, render
 from ops_pipelines.core.proof import Proof, store_proof
@@ -25,7 +26,6 @@ from ops_pipelines.history import (
     materialization_metadata,
 )
 from ops_pipelines.records.capacity import ForecastFigures
-from ops_pipelines.resources.storage import local_storage, offsite_storage
 
 REFRESH_SECONDS = 600
 FORECAST = dg.AssetKey("capacity_forecast")

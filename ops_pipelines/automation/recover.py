@@ -5,11 +5,11 @@ from typing import Literal
 
 import dagster as dg
 
+from ops_pipelines.adapters.storage import local_storage
 from ops_pipelines.config import OpsConfig, launchpad_dsn
 from ops_pipelines.core.backup_catalog import list_backups
 from ops_pipelines.core.recover import backup_store, choose_backup, judge_backups, recover
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.storage import local_storage
 
 
 class RecoverConfig(dg.Config):

@@ -13,6 +13,9 @@ from email.message import EmailMessage
 
 import dagster as dg
 
+from ops_pipelines.adapters.mail import MailUndelivered, send
+from ops_pipelines.adapters.notify import SUBJECT_PREFIX
+from ops_pipelines.adapters.storage import local_storage, offsite_storage
 from ops_pipelines.config import REPORTS_FOLDER, DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import stamp_time
 from ops_pipelines.core.db_health import read_health
@@ -47,9 +50,6 @@ from ops_pipelines.history import (
 from ops_pipelines.localtime import local_day, local_time
 from ops_pipelines.records.capacity import ForecastFigures, SampleFigures
 from ops_pipelines.records.restore import RestoreTestRecord
-from ops_pipelines.resources.mail import MailUndelivered, send
-from ops_pipelines.resources.notify import SUBJECT_PREFIX
-from ops_pipelines.resources.storage import local_storage, offsite_storage
 from ops_pipelines.units import format_bytes
 
 REPORT_KEY = dg.AssetKey("maintenance_report")

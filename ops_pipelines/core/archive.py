@@ -31,10 +31,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from ops_pipelines.config import ArchiveRule, DatabaseConfig
-from ops_pipelines.core.verdict import Verdict
-from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.postgres import (
+from ops_pipelines.adapters.postgres import (
     Connection,
     config_sql,
     connect,
@@ -44,6 +41,9 @@ from ops_pipelines.resources.postgres import (
     one,
     read_sql,
 )
+from ops_pipelines.config import ArchiveRule, DatabaseConfig
+from ops_pipelines.core.verdict import Verdict
+from ops_pipelines.errors import OpsError
 
 Log = Callable[[str], None]
 KEY_HASH = "coalesce(sum(hashtextextended({}, 0)), 0)"  # order-independent checksum of key texts

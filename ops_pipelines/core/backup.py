@@ -26,14 +26,14 @@ from typing import IO, cast
 import zstandard
 from psycopg import IsolationLevel, sql
 
+from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.postgres import Connection, connect_db, describe_dsn, first_line, one, read_sql
+from ops_pipelines.adapters.storage import LocalStorage
+from ops_pipelines.adapters.storage.local import StoreLocked
 from ops_pipelines.config import DatabaseConfig
 from ops_pipelines.core.backup_catalog import dump_key, globals_key, manifest_key, stamp_for
 from ops_pipelines.core.manifest import BackupManifest
 from ops_pipelines.errors import CommandFailed, OpsError
-from ops_pipelines.resources import commands
-from ops_pipelines.resources.postgres import Connection, connect_db, describe_dsn, first_line, one, read_sql
-from ops_pipelines.resources.storage import LocalStorage
-from ops_pipelines.resources.storage.local import StoreLocked
 
 READ_BYTES = 1024 * 1024
 # The session-level advisory lock a backup holds on its source database ("ops_bak" in ASCII).

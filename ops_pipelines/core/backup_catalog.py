@@ -14,8 +14,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from ops_pipelines.adapters.storage import BackupStorage, StoredObject
 from ops_pipelines.core.manifest import BackupManifest, ManifestError
-from ops_pipelines.resources.storage import BackupStorage, StoredObject
 
 DUMP_SUFFIX = ".dump.zst"
 MANIFEST_SUFFIX = ".manifest.json"

@@ -8,13 +8,13 @@ import datetime as dt
 import statistics
 from pathlib import Path
 
+from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.storage import BackupStorage, StorageError
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time
 from ops_pipelines.core.manifest import BackupManifest, ManifestError
 from ops_pipelines.core.stored_dump import StoredDump
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import CommandFailed
-from ops_pipelines.resources import commands
-from ops_pipelines.resources.storage import BackupStorage, StorageError
 from ops_pipelines.units import format_bytes
 
 SIZE_HISTORY = 7  # backups the size check compares against

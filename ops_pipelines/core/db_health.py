@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from ops_pipelines.adapters.postgres import Connection, config_sql, connect_db, first_line, read_sql
 from ops_pipelines.config import DatabaseConfig, Reports
 from ops_pipelines.redact import mask_passwords
-from ops_pipelines.resources.postgres import Connection, config_sql, connect_db, first_line, read_sql
 
 STATEMENT_TIMEOUT = "1 min"  # each query; the report must not linger on a busy server
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import psycopg
 
+from ops_pipelines.adapters.postgres import Connection, connect, first_line, read_sql
 from ops_pipelines.config import DatabaseConfig, HealthSettings
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
 from ops_pipelines.redact import mask_passwords, mask_secrets
-from ops_pipelines.resources.postgres import Connection, connect, first_line, read_sql
 from ops_pipelines.units import format_bytes
 
 # The checks, in the order a DBA reads them. `reachable` first: the others need the server.

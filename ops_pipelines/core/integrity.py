@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from ops_pipelines.adapters.postgres import connect_db, first_line, read_sql
 from ops_pipelines.config import DatabaseConfig
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.postgres import connect_db, first_line, read_sql
 
 
 @dataclass

@@ -25,10 +25,10 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from ops_pipelines.adapters.storage import BackupStorage, StorageError
 from ops_pipelines.core.backup_catalog import BackupEntry, failed_key, list_backups, read_manifest, verified_key
 from ops_pipelines.core.manifest import BackupManifest, ManifestError
 from ops_pipelines.core.signing import sign, signature_problem
-from ops_pipelines.resources.storage import BackupStorage, StorageError
 
 
 @dataclass(frozen=True)

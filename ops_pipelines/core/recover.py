@@ -36,6 +36,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from ops_pipelines.adapters.postgres import connect, describe_dsn, one, read_sql, with_dbname
+from ops_pipelines.adapters.sandbox import RestoreTarget
+from ops_pipelines.adapters.sandbox.local_cluster import owned, remove_leftovers
+from ops_pipelines.adapters.storage import BackupStorage, local_storage, offsite_storage
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.core.backup_catalog import BackupEntry, list_backups, read_manifest, stamp_for, stamp_time
 from ops_pipelines.core.manifest import ManifestError
@@ -44,10 +48,6 @@ from ops_pipelines.core.proof import Judgement, judge
 from ops_pipelines.core.restore import RestoreReport, pg_restore_into, read_globals, verified_copy, verify_counts
 from ops_pipelines.core.roles import apply_missing_roles
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.postgres import connect, describe_dsn, one, read_sql, with_dbname
-from ops_pipelines.resources.sandbox import RestoreTarget
-from ops_pipelines.resources.sandbox.local_cluster import owned, remove_leftovers
-from ops_pipelines.resources.storage import BackupStorage, local_storage, offsite_storage
 
 Log = Callable[[str], None]
 RESTORING = "__restoring"

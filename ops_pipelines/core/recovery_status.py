@@ -10,9 +10,9 @@ never disagree.
 import datetime as dt
 from dataclasses import dataclass, field
 
+from ops_pipelines.adapters.storage import BackupStorage
 from ops_pipelines.core.backup_catalog import list_backups, stamp_time
 from ops_pipelines.core.proof import Proof, newest_proof
-from ops_pipelines.resources.storage import BackupStorage
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.postgres import config_sql, connect, first_line, one
+from ops_pipelines.adapters.sandbox import RestoreSandbox, RestoreTarget
+from ops_pipelines.adapters.sandbox.local_cluster import owned, remove_leftovers
+from ops_pipelines.adapters.storage import BackupStorage, StorageError
 from ops_pipelines.config import DatabaseConfig, parse_qualified_name
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time
 from ops_pipelines.core.manifest import BackupManifest, ManifestError
@@ -35,11 +40,6 @@ from ops_pipelines.core.roles import apply_missing_roles
 from ops_pipelines.core.stored_dump import DumpDamaged, StoredDump
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import CommandFailed, OpsError
-from ops_pipelines.resources import commands
-from ops_pipelines.resources.postgres import config_sql, connect, first_line, one
-from ops_pipelines.resources.sandbox import RestoreSandbox, RestoreTarget
-from ops_pipelines.resources.sandbox.local_cluster import owned, remove_leftovers
-from ops_pipelines.resources.storage import BackupStorage, StorageError
 
 Log = Callable[[str], None]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from ops_pipelines.resources.postgres import config_sql, connect, first_line
+from ops_pipelines.adapters.postgres import config_sql, connect, first_line
 
 _ROLE_STATEMENT = re.compile(
     r'^(CREATE ROLE|ALTER ROLE|COMMENT ON ROLE|SECURITY LABEL FOR \S+ ON ROLE) ("(?:[^"]|"")+"|[^\s;]+)'

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import zstandard
 
+from ops_pipelines.adapters.storage import BackupStorage, StorageError
+from ops_pipelines.adapters.storage.base import iter_chunks
 from ops_pipelines.core.manifest import BackupManifest
-from ops_pipelines.resources.storage import BackupStorage, StorageError
-from ops_pipelines.resources.storage.base import iter_chunks
 
 
 class DumpDamaged(StorageError):

@@ -3,8 +3,8 @@
 import datetime as dt
 from dataclasses import dataclass
 
+from ops_pipelines.adapters.postgres import connect_db, read_sql
 from ops_pipelines.config import DatabaseConfig
-from ops_pipelines.resources.postgres import connect_db, read_sql
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from ops_pipelines.resources.postgres import connect, read_sql
+from ops_pipelines.adapters.postgres import connect, read_sql
 
 
 @dataclass

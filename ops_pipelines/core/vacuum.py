@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import errors, sql
 
+from ops_pipelines.adapters.postgres import Connection, connect_db, first_line, one, read_sql
 from ops_pipelines.config import DatabaseConfig, VacuumSettings
 from ops_pipelines.core.verdict import Verdict
-from ops_pipelines.resources.postgres import Connection, connect_db, first_line, one, read_sql
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ import psycopg
 from psycopg import errors, sql
 
 from ops_pipelines import cron
+from ops_pipelines.adapters.postgres import Connection, connect_db, first_line, one
 from ops_pipelines.config import DatabaseConfig, OpsConfig
 from ops_pipelines.errors import OpsError
-from ops_pipelines.resources.postgres import Connection, connect_db, first_line, one
 
 
 class OutsideWindow(OpsError):

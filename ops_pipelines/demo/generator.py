@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from ops_pipelines.adapters.postgres import connect, one, read_sql, with_dbname
 from ops_pipelines.errors import DatabaseError, OpsError
-from ops_pipelines.resources.postgres import connect, one, read_sql, with_dbname
 
 # What the data looks like; a sample made by an older version is made anew instead of reused.
 DATA_VERSION = 2  # 2: ERP-like values (vocabularies, price lists, time order) for compression figures

@@ -9,6 +9,7 @@ import datetime as dt
 
 import dagster as dg
 
+from ops_pipelines.adapters.storage import local_storage
 from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check, retry_if_transient
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
@@ -20,7 +21,6 @@ from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.markdown import md_cell
 from ops_pipelines.records.backup import BACKUP_STAMP
 from ops_pipelines.records.metadata import table, with_sizes
-from ops_pipelines.resources.storage import local_storage
 from ops_pipelines.units import format_bytes
 
 COUNTS_SHOWN = 200  # the per-table counts table in the UI; the manifest has all of them

@@ -5,6 +5,7 @@ Built only when `backup_store.s3` is configured.
 
 import dagster as dg
 
+from ops_pipelines.adapters.storage import local_storage, offsite_storage
 from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
@@ -14,7 +15,6 @@ from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
 from ops_pipelines.history import last_check_failed
 from ops_pipelines.records.backup import OffsiteCopyRecord
-from ops_pipelines.resources.storage import local_storage, offsite_storage
 
 
 def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:

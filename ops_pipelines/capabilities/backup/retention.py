@@ -5,6 +5,7 @@ manifest (reported instead). `dry_run: true` in the launchpad shows the plan and
 
 import dagster as dg
 
+from ops_pipelines.adapters.storage import local_storage, offsite_storage
 from ops_pipelines.capabilities.common import fleet_asset
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
@@ -14,7 +15,6 @@ from ops_pipelines.core.retention import apply_retention, merge_listings, plan_r
 from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
 from ops_pipelines.records.metadata import table, with_sizes
-from ops_pipelines.resources.storage import local_storage, offsite_storage
 from ops_pipelines.units import format_bytes
 
 

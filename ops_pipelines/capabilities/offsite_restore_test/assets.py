@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from ops_pipelines.adapters.sandbox import sandbox_for
+from ops_pipelines.adapters.storage import StorageError, local_storage, offsite_storage
 from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check, retry_if_transient
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
@@ -24,8 +26,6 @@ from ops_pipelines.core.restore import RestoreRefused, RestoreReport, recent_res
 from ops_pipelines.errors import OpsError
 from ops_pipelines.history import recorded_copies
 from ops_pipelines.records.restore import RestoreTestRecord
-from ops_pipelines.resources.sandbox import sandbox_for
-from ops_pipelines.resources.storage import StorageError, local_storage, offsite_storage
 
 
 def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Definitions:

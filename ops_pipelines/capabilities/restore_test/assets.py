@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from ops_pipelines.adapters.sandbox import sandbox_for
+from ops_pipelines.adapters.storage import local_storage
 from ops_pipelines.capabilities.common import (
     check_result,
     fleet_asset,
@@ -29,8 +31,6 @@ from ops_pipelines.core.proof import newest_proof
 from ops_pipelines.core.restore import RestoreRefused, RestoreReport, recent_restore, run_restore_test
 from ops_pipelines.errors import OpsError
 from ops_pipelines.records.restore import RestoreTestRecord
-from ops_pipelines.resources.sandbox import sandbox_for
-from ops_pipelines.resources.storage import local_storage
 
 
 class RestoreTestConfig(dg.Config):

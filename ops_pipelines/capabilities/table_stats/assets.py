@@ -5,6 +5,7 @@ It feeds vacuum, reindex and capacity, and gives the UI a per-table view with hi
 
 import dagster as dg
 
+from ops_pipelines.adapters.postgres import describe_dsn
 from ops_pipelines.capabilities.common import fleet_asset, retry_if_transient
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
@@ -12,7 +13,6 @@ from ops_pipelines.core.table_stats import TableStat, collect_table_stats
 from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
 from ops_pipelines.records.metadata import table, with_sizes
-from ops_pipelines.resources.postgres import describe_dsn
 from ops_pipelines.units import format_bytes
 
 TABLE_ROWS_SHOWN = 100  # the UI table lists the largest tables; totals cover all of them

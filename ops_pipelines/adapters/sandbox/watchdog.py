@@ -9,7 +9,7 @@ server's: it is part of the owner (it listens to nothing), and the server's user
 to run the owner's interpreter (a virtualenv under /root). The server itself runs as the server
 user. When the owner cleaned up itself, the watchdog finds nothing left and exits.
 
-    python -m ops_pipelines.resources.sandbox.watchdog FD DATA_DIR REMOVE_DIR [BIN_DIR]
+    python -m ops_pipelines.adapters.sandbox.watchdog FD DATA_DIR REMOVE_DIR [BIN_DIR]
 """
 
 import contextlib
@@ -20,9 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ops_pipelines.resources import commands
-from ops_pipelines.resources.cluster import server_os_user
-from ops_pipelines.resources.sandbox.base import SandboxError
+from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.cluster import server_os_user
+from ops_pipelines.adapters.sandbox.base import SandboxError
 
 STOP_SECONDS = 30
 READY_SECONDS = 60

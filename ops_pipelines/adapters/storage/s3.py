@@ -16,8 +16,8 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ops_pipelines.adapters.storage.base import BackupStorage, StorageError, StoredObject, Writer
 from ops_pipelines.config import S3Store
-from ops_pipelines.resources.storage.base import BackupStorage, StorageError, StoredObject, Writer
 
 PART_BYTES = 16 * 1024 * 1024  # S3 requires at least 5 MiB per part except the last
 

@@ -1,5 +1,5 @@
 """Alert messages: webhook JSON (Slack-compatible or generic, POSTed with retries and backoff) and
-e-mail (text + HTML, sent by resources/mail.py).
+e-mail (text + HTML, sent by adapters/mail.py).
 
 The webhook URL is a secret (a Slack URL carries its token), so no message here contains it: errors
 name the host only.

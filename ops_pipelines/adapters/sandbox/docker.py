@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 from psycopg.conninfo import make_conninfo
 
-from ops_pipelines.resources.cluster import free_port
-from ops_pipelines.resources.postgres import connect
-from ops_pipelines.resources.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
+from ops_pipelines.adapters.cluster import free_port
+from ops_pipelines.adapters.postgres import connect
+from ops_pipelines.adapters.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
 
 READY_SECONDS = 120
 

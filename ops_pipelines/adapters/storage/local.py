@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ops_pipelines.adapters.storage.base import BackupStorage, StorageError, StoredObject, Writer
 from ops_pipelines.files import PRIVATE_FILE, fsync_dir, lock_held, make_private_dirs
-from ops_pipelines.resources.storage.base import BackupStorage, StorageError, StoredObject, Writer
 
 PARTIAL_SUFFIX = ".partial"
 FILE_MODE = PRIVATE_FILE

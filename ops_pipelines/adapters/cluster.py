@@ -20,8 +20,8 @@ from pathlib import Path
 
 from psycopg.conninfo import make_conninfo
 
+from ops_pipelines.adapters import commands
 from ops_pipelines.errors import ClusterError, CommandFailed
-from ops_pipelines.resources import commands
 
 SERVER_USER = "postgres"  # the OS user that runs the server when we are root
 SUPERUSER = "postgres"  # the database superuser initdb creates

@@ -18,13 +18,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.cluster import LocalCluster, free_port, server_os_user
+from ops_pipelines.adapters.postgres import connect, with_dbname
+from ops_pipelines.adapters.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
+from ops_pipelines.adapters.sandbox.watchdog import Watchdog
 from ops_pipelines.errors import CommandFailed
 from ops_pipelines.files import lock_held
-from ops_pipelines.resources import commands
-from ops_pipelines.resources.cluster import LocalCluster, free_port, server_os_user
-from ops_pipelines.resources.postgres import connect, with_dbname
-from ops_pipelines.resources.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
-from ops_pipelines.resources.sandbox.watchdog import Watchdog
 
 PREFIX = "ops_restore_"
 _OWNER_LOCK = ".owner.lock"

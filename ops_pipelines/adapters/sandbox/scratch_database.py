@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 from psycopg import sql
 
-from ops_pipelines.resources.postgres import connect, describe_dsn, one, with_dbname
-from ops_pipelines.resources.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
+from ops_pipelines.adapters.postgres import connect, describe_dsn, one, with_dbname
+from ops_pipelines.adapters.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
 
 
 class ScratchDatabaseSandbox(RestoreSandbox):

@@ -188,3 +188,27 @@ def first_line(exc: BaseException) -> str:
 def _milliseconds(value: Duration | str) -> int:
     duration = parse_duration(value) if isinstance(value, str) else value
     return int(duration.to_timedelta().total_seconds() * 1000)
+
+
+def _int4(half: int) -> int:
+    """An unsigned 32-bit half of a lock key as the signed int4 PostgreSQL stores it as."""
+    return half - (1 << 32) if half >= 1 << 31 else half
+
+
+def advisory_lock_holder(
+    conn: psycopg.Connection[DictRow], key: int | tuple[int, int], *, this_database_only: bool
+) -> str | None:
+    """Who holds the granted advisory lock `key` (one bigint, or two int4 keys), in one line for the
+    message that refuses a second run: "session pid N (application, from client, since time)", or
+    None when nobody holds it any more."""
+    if isinstance(key, tuple):
+        classid, objid, objsubid = key[0], key[1], 2
+    else:
+        classid, objid, objsubid = _int4((key >> 32) & 0xFFFFFFFF), _int4(key & 0xFFFFFFFF), 1
+    params = {"classid": classid, "objid": objid, "objsubid": objsubid, "this_database_only": this_database_only}
+    holder = conn.execute(read_sql("advisory_lock_holder.sql"), params).fetchone()
+    if holder is None:
+        return None
+    application = holder["application_name"] or "no application_name"
+    since = f"{holder['backend_start']:%Y-%m-%d %H:%M:%S %Z}"
+    return f"session pid {holder['pid']} ({application}, from {holder['client']}, since {since})"

@@ -27,7 +27,15 @@ import zstandard
 from psycopg import IsolationLevel, sql
 
 from ops_pipelines.adapters import commands
-from ops_pipelines.adapters.postgres import Connection, connect_db, describe_dsn, first_line, one, read_sql
+from ops_pipelines.adapters.postgres import (
+    Connection,
+    advisory_lock_holder,
+    connect_db,
+    describe_dsn,
+    first_line,
+    one,
+    read_sql,
+)
 from ops_pipelines.adapters.storage import LocalStorage
 from ops_pipelines.adapters.storage.local import StoreLocked
 from ops_pipelines.config import DatabaseConfig
@@ -211,16 +219,8 @@ def _take_source_lock(conn: Connection, database: str) -> None:
     if one(conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (BACKUP_LOCK_ID,)))["got"]:
         conn.commit()  # a session-level lock outlives the transaction
         return
-    holder = conn.execute(read_sql("advisory_lock_holder.sql"), {"lock_id": BACKUP_LOCK_ID}).fetchone()
+    who = advisory_lock_holder(conn, BACKUP_LOCK_ID, this_database_only=True) or "a session that just ended"
     conn.rollback()
-    who = (
-        (
-            f"session {holder['pid']} ({holder['application_name'] or 'no application_name'}, from {holder['client']}, "
-            f"since {holder['backend_start']:%Y-%m-%d %H:%M:%S %Z})"
-        )
-        if holder
-        else "a session that just ended"
-    )
     raise BackupInProgress(
         f"refused: another backup of {database} is running: {who} holds the backup lock on the source database"
     )

@@ -36,7 +36,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ops_pipelines.adapters.postgres import connect, describe_dsn, one, read_sql, with_dbname
+from ops_pipelines.adapters.postgres import advisory_lock_holder, connect, describe_dsn, one, with_dbname
 from ops_pipelines.adapters.sandbox import RestoreTarget
 from ops_pipelines.adapters.sandbox.local_cluster import owned, remove_leftovers
 from ops_pipelines.adapters.storage import BackupStorage, local_storage, offsite_storage
@@ -231,16 +231,11 @@ def _check_against_local(storage: BackupStorage, local: BackupStorage, entry: Ba
 
 
 def _lock(admin, target: str, server: str) -> None:
-    got = one(admin.execute("SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s)) AS ok", (LOCK_CLASS, target)))[
-        "ok"
-    ]
-    if got:
+    keys = one(admin.execute("SELECT hashtext(%s) AS class_key, hashtext(%s) AS target_key", (LOCK_CLASS, target)))
+    key = (keys["class_key"], keys["target_key"])
+    if one(admin.execute("SELECT pg_try_advisory_lock(%s::int4, %s::int4) AS ok", key))["ok"]:
         return
-    holder = admin.execute(read_sql("recover_lock_holder.sql"), {"lock_class": LOCK_CLASS, "target": target}).fetchone()
-    who = "another session"
-    if holder:
-        since = f"{holder['backend_start']:%Y-%m-%d %H:%M:%S %Z}"
-        who = f"session pid {holder['pid']} ({holder['application_name']}, from {holder['client']}, since {since})"
+    who = advisory_lock_holder(admin, key, this_database_only=False) or "another session"
     raise RecoveryRefused(
         f"another recovery into {target} is running on {describe_dsn(server)}: {who}; wait for it to finish "
         "(nothing was changed)"

@@ -21,6 +21,7 @@ from pathlib import Path
 from psycopg.conninfo import make_conninfo
 
 from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.programs.pg_server import PgServer
 from ops_pipelines.errors import ClusterError, CommandFailed
 
 SERVER_USER = "postgres"  # the OS user that runs the server when we are root
@@ -82,6 +83,10 @@ class LocalCluster:
         host = str(self.socket_dir) if self.socket_dir else "127.0.0.1"
         return make_conninfo(host=host, port=self.port, user=SUPERUSER, password=self.password, dbname=dbname)
 
+    @property
+    def programs(self) -> PgServer:
+        return PgServer(self.bin_dir, as_user=server_os_user())
+
     def initialized(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
 
@@ -100,7 +105,6 @@ class LocalCluster:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._check_reachable()
         self._hand_to_server_user(self.data_dir)
-        initdb = commands.find_program("initdb", self.bin_dir)
         auth = ["--auth=trust"]
         pwfile = self.data_dir.parent / ".pwfile"
         if self.password is not None:
@@ -111,21 +115,7 @@ class LocalCluster:
             self._hand_to_server_user(pwfile)
             auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
         try:
-            commands.run(
-                [
-                    initdb,
-                    "-D",
-                    self.data_dir,
-                    "-U",
-                    SUPERUSER,
-                    *auth,
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                    "--no-sync",
-                ],
-                timeout=120,
-                as_user=server_os_user(),
-            )
+            self.programs.initdb(self.data_dir, superuser=SUPERUSER, auth=auth)
         finally:
             pwfile.unlink(missing_ok=True)
         conf = self.data_dir / "postgresql.conf"
@@ -145,14 +135,7 @@ class LocalCluster:
         commands.run(["cp", "-a", "--reflink=auto", template, self.data_dir], timeout=120)
         if not self.initialized():
             raise ClusterError(f"the cluster template {template} is incomplete")
-        postgres = commands.find_program("postgres", self.bin_dir)
-        # single-user mode reads the statement from stdin: the password never reaches an argument list
-        commands.run(
-            [postgres, "--single", "-D", self.data_dir, "-c", "log_statement=none", "postgres"],
-            timeout=120,
-            as_user=server_os_user(),
-            stdin_text=f"ALTER ROLE {SUPERUSER} PASSWORD '{self.password}';\n",
-        )
+        self.programs.single_user(self.data_dir, f"ALTER ROLE {SUPERUSER} PASSWORD '{self.password}';")
         hba = self.hba if self.hba is not None else ["local all all scram-sha-256"]
         (self.data_dir / "pg_hba.conf").write_text("\n".join(hba) + "\n", encoding="utf-8")
 
@@ -160,34 +143,20 @@ class LocalCluster:
         if self.running():
             return
         self._write_settings()
-        pg_ctl = commands.find_program("pg_ctl", self.bin_dir)
         try:
-            commands.run(
-                [pg_ctl, "-D", self.data_dir, "-l", self.log_file, "-w", "-t", str(timeout), "start"],
-                timeout=timeout + 10,
-                as_user=server_os_user(),
-            )
+            self.programs.start(self.data_dir, self.log_file, timeout)
         except CommandFailed as exc:
             raise ClusterError(f"PostgreSQL in {self.data_dir} did not start: {self._log_tail()} ({exc})") from None
 
     def running(self) -> bool:
         if not self.initialized():
             return False
-        pg_ctl = commands.find_program("pg_ctl", self.bin_dir)
-        result = commands.run(
-            [pg_ctl, "-D", self.data_dir, "status"], timeout=30, as_user=server_os_user(), ok_codes=(0, 3, 4)
-        )
-        return result.returncode == 0
+        return self.programs.running(self.data_dir)
 
     def stop(self, timeout: int = 60) -> None:
         if not self.running():
             return
-        pg_ctl = commands.find_program("pg_ctl", self.bin_dir)
-        commands.run(
-            [pg_ctl, "-D", self.data_dir, "-m", "fast", "-w", "-t", str(timeout), "stop"],
-            timeout=timeout + 10,
-            as_user=server_os_user(),
-        )
+        self.programs.stop(self.data_dir, timeout)
 
     def remove(self) -> None:
         """Stop (if running) and delete the data directory."""
@@ -246,7 +215,7 @@ TEMPLATE_FORMAT = 1  # bump when init's options change: older templates are then
 
 
 def _template_dir(bin_dir: Path | None) -> Path:
-    postgres = commands.find_program("postgres", bin_dir)
+    postgres = PgServer(bin_dir).postgres_path()
     key = hashlib.sha256(f"{TEMPLATE_FORMAT}:{postgres.resolve()}:{postgres.stat().st_mtime_ns}".encode())
     return Path(tempfile.gettempdir()) / f"ops_pipelines_template_{key.hexdigest()[:16]}"
 

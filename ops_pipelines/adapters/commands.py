@@ -1,4 +1,5 @@
-"""Every external program (initdb, pg_ctl, pg_dump, pg_restore ...) is run from here.
+"""Every external program (initdb, pg_ctl, pg_dump, pg_restore ...) is run from here; the typed
+wrappers in `programs/` (one module per program) build their command lines and parse their output.
 
 Argument lists only (never a shell), an explicit environment, a timeout, stderr kept for the error
 message, and the whole process group killed on timeout or cancellation. Passwords travel in the

@@ -19,6 +19,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
@@ -27,6 +28,7 @@ import zstandard
 from psycopg import IsolationLevel, sql
 
 from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.commands import Streaming
 from ops_pipelines.adapters.postgres import (
     Connection,
     advisory_lock_holder,
@@ -36,6 +38,9 @@ from ops_pipelines.adapters.postgres import (
     one,
     read_sql,
 )
+from ops_pipelines.adapters.programs import pg_dump as pg_dump_program
+from ops_pipelines.adapters.programs import pg_dumpall
+from ops_pipelines.adapters.programs.pg_dump import PgDump
 from ops_pipelines.adapters.storage import LocalStorage
 from ops_pipelines.adapters.storage.local import StoreLocked
 from ops_pipelines.config import DatabaseConfig
@@ -104,7 +109,7 @@ def _locked_backup(
         )
         tables = _tables_to_count(conn, db)
         pg_dump = pg_dump_for(info["version_num"], bin_dir)
-        pg_dump_version = commands.run([pg_dump, "--version"], timeout=30).stdout.strip()
+        pg_dump_version = pg_dump.version.line
         log(f"dumping {source} with {pg_dump_version} (snapshot {info['snapshot']}); counting {len(tables)} tables")
 
         key = dump_key(db.name, stamp)
@@ -114,17 +119,12 @@ def _locked_backup(
         try:
             with storage.open_write(key) as out:
                 stream = _stream_dump(
-                    [
+                    pg_dump_program.dump_custom(
                         pg_dump,
-                        "--format=custom",
-                        "--compress=0",
-                        f"--snapshot={info['snapshot']}",
-                        "--no-password",
-                        # never queue behind an exclusive lock (and make the ERP queue behind us)
-                        f"--lock-wait-timeout={int(db.timeouts.lock.to_timedelta().total_seconds() * 1000)}",
-                        f"--dbname={target.dbname}",
-                    ],
-                    target.env,
+                        target,
+                        snapshot=info["snapshot"],
+                        lock_wait_timeout_ms=int(db.timeouts.lock.to_timedelta().total_seconds() * 1000),
+                    ),
                     out,
                     db.backup.compression_level,
                     db.backup.compression_threads,
@@ -145,7 +145,7 @@ def _locked_backup(
             raise
         counter.shutdown()
         conn.rollback()  # read-only: nothing to commit; ends the snapshot
-        globals_sql = _dump_globals(pg_dump.parent, target, log)
+        globals_sql = _dump_globals(pg_dump.bin_dir, target, log)
         globals_name = globals_key(db.name, stamp) if globals_sql is not None else None
         if globals_name is not None and globals_sql is not None:
             try:
@@ -200,17 +200,12 @@ def _unused_stamp(storage: LocalStorage, database: str) -> tuple[str, dt.datetim
 def _dump_globals(bin_dir: Path, target, log: Log) -> bytes | None:
     """The server's roles (without passwords), memberships and tablespaces, as SQL; None, with a warning
     in the log, when this role may not read them: the backup itself does not depend on it."""
-    pg_dumpall = bin_dir / "pg_dumpall"
     try:
-        result = commands.run(
-            [pg_dumpall, "--globals-only", "--no-role-passwords", "--no-password", f"--dbname={target.dbname}"],
-            timeout=300,
-            env=target.env,
-        )
+        dumped = pg_dumpall.globals_only(bin_dir, target)
     except (CommandFailed, OpsError) as exc:
         log(f"WARNING: roles and grants not saved (pg_dumpall --globals-only failed: {exc}); the backup is complete")
         return None
-    return result.stdout.encode()
+    return dumped.encode()
 
 
 def _take_source_lock(conn: Connection, database: str) -> None:
@@ -226,20 +221,12 @@ def _take_source_lock(conn: Connection, database: str) -> None:
     )
 
 
-def pg_dump_for(server_version_num: int, bin_dir: Path | None = None) -> Path:
+def pg_dump_for(server_version_num: int, bin_dir: Path | None = None) -> PgDump:
     """A pg_dump at least as new as the server (an older one refuses to dump it)."""
-    major = server_version_num // 10000
-    directory = bin_dir or commands.pg_bin_dir(min_major=major)
     try:
-        pg_dump = commands.find_program("pg_dump", directory)
-    except CommandFailed:
-        raise BackupFailed(f"no pg_dump of version {major} or newer found: install postgresql-client-{major}") from None
-    version = commands.run([pg_dump, "--version"], timeout=30).stdout.split()[-1]
-    if int(version.split(".")[0]) < major:
-        raise BackupFailed(
-            f"{pg_dump} is version {version}, older than the server ({major}): install postgresql-client-{major}"
-        )
-    return pg_dump
+        return pg_dump_program.for_server(server_version_num // 10000, bin_dir)
+    except CommandFailed as exc:
+        raise BackupFailed(str(exc)) from None
 
 
 def _tables_to_count(conn: Connection, db: DatabaseConfig) -> list[tuple[str, str, str]]:
@@ -285,8 +272,7 @@ class _HashingWriter:
 
 
 def _stream_dump(
-    args: list,
-    env: dict[str, str],
+    dump: AbstractContextManager[Streaming],
     out,
     level: int,
     threads: int,
@@ -297,7 +283,7 @@ def _stream_dump(
 ) -> _StreamResult:
     sink = _HashingWriter(out)
     dumped = 0
-    with commands.streaming(args, env=env) as pg_dump:
+    with dump as pg_dump:
         # write_checksum: the frame carries a hash of the content, so decompression detects damage.
         # threads > 0: zstd's own worker threads compress (still one frame), the GIL-free part of the pipe.
         compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True).stream_writer(

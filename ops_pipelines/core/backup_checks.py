@@ -8,7 +8,7 @@ import datetime as dt
 import statistics
 from pathlib import Path
 
-from ops_pipelines.adapters import commands
+from ops_pipelines.adapters.programs import pg_restore
 from ops_pipelines.adapters.storage import BackupStorage, StorageError
 from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time
 from ops_pipelines.core.manifest import BackupManifest, ManifestError
@@ -93,10 +93,12 @@ def readable(storage: BackupStorage, entry: BackupEntry, bin_dir: Path | None = 
     return Verdict.ok(f"pg_restore reads the catalogue: {len(table_data)} tables with data", metadata)
 
 
-def _list_archive(storage: BackupStorage, manifest: BackupManifest, bin_dir: Path | None) -> tuple[list[str], int]:
-    pg_restore = commands.find_program("pg_restore", bin_dir or commands.pg_bin_dir(min_major=manifest.server_major))
+def _list_archive(
+    storage: BackupStorage, manifest: BackupManifest, bin_dir: Path | None
+) -> tuple[list[pg_restore.TocEntry], int]:
+    program = pg_restore.find(bin_dir, min_major=manifest.server_major)
     dump = StoredDump(storage, manifest.dump_key)
-    with commands.streaming([pg_restore, "--list"], feed_stdin=True, collect_stdout=True) as listing:
+    with pg_restore.catalogue_of_stdin(program) as listing:
         stdin_open = True
         for piece in dump.decompressed():
             if stdin_open:
@@ -111,8 +113,8 @@ def _list_archive(storage: BackupStorage, manifest: BackupManifest, bin_dir: Pat
             raise CommandFailed(listing.failure(returncode).replace("pg_restore", "pg_restore --list", 1))
     if not dump.frame_complete:
         raise StorageError(f"{manifest.dump_key} ends before its zstd frame does (truncated)")
-    lines = listing.collected_stdout.decode("utf-8", "replace").splitlines()
-    return [line for line in lines if " TABLE DATA " in line and not line.startswith(";")], dump.decompressed_bytes
+    catalogue = pg_restore.parse_catalogue(listing.collected_stdout.decode("utf-8", "replace"))
+    return [entry for entry in catalogue if entry.is_table_data], dump.decompressed_bytes
 
 
 def size_sane(storage: BackupStorage, entries: list[BackupEntry]) -> Verdict:

@@ -29,6 +29,7 @@ from psycopg import sql
 
 from ops_pipelines.adapters import commands
 from ops_pipelines.adapters.postgres import config_sql, connect, first_line, one
+from ops_pipelines.adapters.programs import pg_restore
 from ops_pipelines.adapters.sandbox import RestoreSandbox, RestoreTarget
 from ops_pipelines.adapters.sandbox.local_cluster import owned, remove_leftovers
 from ops_pipelines.adapters.storage import BackupStorage, StorageError
@@ -39,7 +40,7 @@ from ops_pipelines.core.proof import record_result
 from ops_pipelines.core.roles import apply_missing_roles
 from ops_pipelines.core.stored_dump import DumpDamaged, StoredDump
 from ops_pipelines.core.verdict import Verdict
-from ops_pipelines.errors import CommandFailed, OpsError
+from ops_pipelines.errors import OpsError
 
 Log = Callable[[str], None]
 
@@ -252,19 +253,9 @@ def read_globals(storage: BackupStorage, manifest: BackupManifest) -> str | None
 def pg_restore_into(archive: Path, target: RestoreTarget, jobs: int, owners: bool = False) -> list[str]:
     """pg_restore into an empty database; returns the errors it reported (none means a clean restore).
     `owners`: keep the dump's owners and privileges (a real recovery), else leave them out (a sandbox)."""
-    pg_restore = commands.find_program("pg_restore", target.pg_bin_dir)
     purpose = "ops_pipelines/recover" if owners else "ops_pipelines/restore_test"
     connection = commands.tool_connection(target.dsn, purpose)
-    keep = [] if owners else ["--no-owner", "--no-privileges"]
-    args = [pg_restore, *keep, f"--jobs={jobs}", "--dbname", connection.dbname, archive]
-    try:
-        result = commands.run(args, timeout=24 * 3600, env=connection.env, ok_codes=(0, 1))
-    except CommandFailed as exc:
-        return [str(exc)]
-    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
-    if result.returncode != 0 and not errors:
-        errors = [f"pg_restore exited with {result.returncode}: {commands.error_summary(result.stderr)}"]
-    return errors
+    return pg_restore.restore(pg_restore.find(target.pg_bin_dir), connection, archive, jobs=jobs, owners=owners)
 
 
 def verify_counts(dsn: str, manifest: BackupManifest, sanity_queries: list[str], report: RestoreReport) -> None:

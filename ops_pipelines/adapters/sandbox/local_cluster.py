@@ -21,6 +21,7 @@ from pathlib import Path
 from ops_pipelines.adapters import commands
 from ops_pipelines.adapters.cluster import LocalCluster, free_port, server_os_user
 from ops_pipelines.adapters.postgres import connect, with_dbname
+from ops_pipelines.adapters.programs.pg_server import PgServer
 from ops_pipelines.adapters.sandbox.base import RestoreSandbox, RestoreTarget, SandboxError
 from ops_pipelines.adapters.sandbox.watchdog import Watchdog
 from ops_pipelines.errors import CommandFailed
@@ -81,10 +82,9 @@ class LocalClusterSandbox(RestoreSandbox):
                 f"dump: install postgresql-{min_major} or set restore_test.bin_dir"
             )
         try:
-            output = commands.run([commands.find_program("postgres", directory), "--version"], timeout=30).stdout
+            major = PgServer(directory).version().major
         except CommandFailed as exc:
             raise SandboxError(f"restore_test.bin_dir {directory}: {exc}") from None
-        major = int(output.split()[-1].split(".")[0])
         if major < min_major:
             raise SandboxError(f"{directory} holds PostgreSQL {major}, older than the dump's server ({min_major})")
         return directory, major

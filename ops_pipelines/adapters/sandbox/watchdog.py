@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ops_pipelines.adapters import commands
 from ops_pipelines.adapters.cluster import server_os_user
+from ops_pipelines.adapters.programs.pg_server import PgServer
 from ops_pipelines.adapters.sandbox.base import SandboxError
 
 STOP_SECONDS = 30
@@ -78,12 +79,7 @@ def watch(read_fd: int, data_dir: Path, remove_dir: Path, bin_dir: Path | None) 
         pass
     if (data_dir / "postmaster.pid").exists():
         with contextlib.suppress(Exception):  # nobody is left to tell: do what can be done
-            pg_ctl = commands.find_program("pg_ctl", bin_dir)
-            commands.run(
-                [pg_ctl, "-D", data_dir, "-m", "immediate", "-w", "-t", str(STOP_SECONDS), "stop"],
-                timeout=STOP_SECONDS + 5,
-                as_user=server_os_user(),
-            )
+            PgServer(bin_dir, as_user=server_os_user()).stop(data_dir, STOP_SECONDS, mode="immediate")
     shutil.rmtree(remove_dir, ignore_errors=True)
 
 

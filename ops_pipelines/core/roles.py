@@ -33,8 +33,8 @@ def apply_missing_roles(dsn: str, globals_sql: str) -> RolesApplied:
         new: set[str] = set()
         for statement in _statements(globals_sql):
             role = _ROLE_STATEMENT.match(statement)
+            name = _unquote(role.group(2)) if role else ""
             if role:
-                name = _unquote(role.group(2))
                 if role.group(1) == "CREATE ROLE":
                     if name in existing:
                         continue

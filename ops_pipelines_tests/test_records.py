@@ -3,6 +3,8 @@ what a reader gets is what the writer meant, whatever Dagster does to the metada
 
 import dagster as dg
 
+from ops_pipelines.capabilities.health.assets import HEALTH, previous_counters
+from ops_pipelines.core.health import Counters
 from ops_pipelines.core.restore import Mismatch, RestoreReport
 from ops_pipelines.history import latest_materialization, materialization_metadata
 from ops_pipelines.records.backup import BACKUP_STAMP, OffsiteCopyRecord, backup_stamp
@@ -56,3 +58,18 @@ def test_a_backup_stamp_reads_back_as_written():
         stored = _stored(instance, "backup", {BACKUP_STAMP: dg.MetadataValue.text("20261204T020000Z")})
     assert backup_stamp(stored) == "20261204T020000Z"
     assert backup_stamp({}) is None
+
+
+def test_the_cache_hit_counters_read_back_as_written():
+    """The sensor records cache_hit with the block counters; the next probe run from the UI reads
+    them back (`previous_counters`) to measure from there."""
+    written = Counters(blks_hit=9_876_543_210, blks_read=12_345, stats_reset="2026-12-01 00:00:00+00")
+    evaluation = dg.AssetCheckEvaluation(
+        asset_key=HEALTH, check_name="cache_hit", passed=True, metadata=written.to_metadata(), partition="erp"
+    )
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(evaluation)
+        assert previous_counters(instance, "erp") == written
+        assert previous_counters(instance, "other") is None  # nothing recorded for that database
+    assert Counters.from_metadata(Counters(1, 2, None).to_metadata()) == Counters(1, 2, None)
+    assert Counters.from_metadata({"blks_hit": 1}) is None

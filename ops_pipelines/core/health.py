@@ -10,7 +10,7 @@ checks that need the server are then not judged (None): their last state stands.
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +72,15 @@ class Counters:
             return cls(int(value[0]), int(value[1]), value[2] or None)
         except (TypeError, ValueError, IndexError):
             return None
+
+    def to_metadata(self) -> dict[str, int | str]:
+        """What the cache_hit result carries, so a probe run from the UI measures from the last one."""
+        return {"blks_hit": self.blks_hit, "blks_read": self.blks_read, "stats_reset": self.stats_reset or ""}
+
+    @classmethod
+    def from_metadata(cls, values: Mapping[str, object]) -> "Counters | None":
+        """The counters a cache_hit result carries (`to_metadata`), or None when it carries none."""
+        return cls.from_list([values.get(key) for key in ("blks_hit", "blks_read", "stats_reset")])
 
 
 @dataclass
@@ -433,8 +442,7 @@ def _cache_hit(conn: Connection, settings: HealthSettings, previous: Counters | 
     assert row is not None
     now = Counters(int(row["blks_hit"]), int(row["blks_read"]), row["stats_reset"])
     result.counters = now
-    # the counters go with the result: a probe run from the UI measures from the last one recorded
-    counters = {"blks_hit": now.blks_hit, "blks_read": now.blks_read, "stats_reset": now.stats_reset or ""}
+    counters = now.to_metadata()
     if previous is None or previous.stats_reset != now.stats_reset or now.blks_hit < previous.blks_hit:
         return Verdict.ok("first probe since the statistics were (re)set: the next one measures", counters)
     hits, reads = now.blks_hit - previous.blks_hit, now.blks_read - previous.blks_read

@@ -64,5 +64,4 @@ def previous_counters(instance: dg.DagsterInstance, database: str) -> Counters |
     evaluation = check_evaluation(records[0]) if records else None
     if evaluation is None:
         return None
-    values = [evaluation.metadata.get(k) for k in ("blks_hit", "blks_read", "stats_reset")]
-    return Counters.from_list([v.value if v is not None else None for v in values])
+    return Counters.from_metadata({key: entry.value for key, entry in evaluation.metadata.items()})

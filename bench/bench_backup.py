@@ -41,7 +41,7 @@ def one_backup(dsn: str, directory: str, level: str, threads: str) -> None:
     """Run in a child process: one backup, then its wall time and peak memory as JSON."""
     from ops_pipelines.adapters.storage import LocalStorage
     from ops_pipelines.config import parse_config
-    from ops_pipelines.core.backup import run_backup
+    from ops_pipelines.core.backups.backup import run_backup
 
     config = parse_config(
         f"backup_store: {{local_dir: {directory}}}\ndatabases: [{{name: bench, dsn: '{dsn}', "

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ops_pipelines.core.forecast import forecast
+from ops_pipelines.core.capacity.forecast import forecast
 
 GB = 1e9
 CAPACITY = 500 * GB

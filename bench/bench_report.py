@@ -24,7 +24,7 @@ from bench_sensor import record_check  # the same directory: run as bench/bench_
 from ops_pipelines.adapters.postgres import with_dbname
 from ops_pipelines.automation.metrics_textfile import gather_figures, write_textfile
 from ops_pipelines.config import parse_config
-from ops_pipelines.core.backup_catalog import stamp_for
+from ops_pipelines.core.backups.catalog import stamp_for
 from ops_pipelines.definitions import build_definitions
 from ops_pipelines.demo.generator import generate_erp_database
 

@@ -24,9 +24,9 @@ from ops_pipelines.adapters.postgres import with_dbname
 from ops_pipelines.adapters.sandbox import sandbox_for
 from ops_pipelines.adapters.storage import LocalStorage
 from ops_pipelines.config import parse_config
-from ops_pipelines.core.backup import run_backup
-from ops_pipelines.core.backup_catalog import complete_backups
-from ops_pipelines.core.restore import run_restore_test
+from ops_pipelines.core.backups.backup import run_backup
+from ops_pipelines.core.backups.catalog import complete_backups
+from ops_pipelines.core.backups.restore import run_restore_test
 from ops_pipelines.demo.generator import generate_erp_database
 
 BENCH_DB = "ops_bench_erp"

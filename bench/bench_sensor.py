@@ -30,7 +30,7 @@ from psycopg import sql
 
 from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.config import parse_config
-from ops_pipelines.core.backup_catalog import stamp_for
+from ops_pipelines.core.backups.catalog import stamp_for
 from ops_pipelines.definitions import build_definitions
 
 SERVER = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"

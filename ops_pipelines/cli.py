@@ -15,8 +15,8 @@ import sys
 from ops_pipelines.adapters.postgres import with_dbname
 from ops_pipelines.adapters.storage import local_storage
 from ops_pipelines.config import load_config_from_env
-from ops_pipelines.core.backup_catalog import list_backups
-from ops_pipelines.core.recover import (
+from ops_pipelines.core.backups.catalog import list_backups
+from ops_pipelines.core.backups.recover import (
     backup_store,
     choose_backup,
     describe_backups,

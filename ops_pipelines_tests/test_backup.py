@@ -17,9 +17,9 @@ import pytest
 from ops_pipelines.adapters.cluster import LocalCluster
 from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.adapters.storage import LocalStorage
-from ops_pipelines.core import backup_checks
-from ops_pipelines.core.backup import BackupFailed, run_backup
-from ops_pipelines.core.backup_catalog import list_backups, newest_complete_stamp, stamp_for
+from ops_pipelines.core.backups import checks as backup_checks
+from ops_pipelines.core.backups.backup import BackupFailed, run_backup
+from ops_pipelines.core.backups.catalog import list_backups, newest_complete_stamp, stamp_for
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.errors import DatabaseError
 from ops_pipelines_tests.helpers import make_config, restore_dump, row_counts
@@ -277,7 +277,7 @@ def test_backup_job_with_off_site_copy_passes_every_check(erp_db, tmp_path, s3_e
 BACKUP_PROCESS = """
 import sys
 from ops_pipelines.config import load_config
-from ops_pipelines.core.backup import BackupInProgress, run_backup
+from ops_pipelines.core.backups.backup import BackupInProgress, run_backup
 from ops_pipelines.adapters.storage import LocalStorage
 config = load_config(sys.argv[1])
 try:

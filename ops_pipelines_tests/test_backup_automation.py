@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from ops_pipelines.adapters.storage import LocalStorage
-from ops_pipelines.core.backup_catalog import stamp_for
+from ops_pipelines.core.backups.catalog import stamp_for
 from ops_pipelines.definitions import build_definitions
 from ops_pipelines_tests.helpers import make_config
 

@@ -8,8 +8,8 @@ import pytest
 
 from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.capabilities.capacity.assets import forecast_figures, headroom_verdict
-from ops_pipelines.core.capacity import CsvError, import_csv, read_history, store_sample, take_sample
-from ops_pipelines.core.forecast import forecast
+from ops_pipelines.core.capacity.forecast import forecast
+from ops_pipelines.core.capacity.samples import CsvError, import_csv, read_history, store_sample, take_sample
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines_tests.helpers import make_config
 from ops_pipelines_tests.test_forecast import GB, history

@@ -63,7 +63,7 @@ def test_a_test_of_an_older_backup_never_makes_the_newest_look_unproven(tmp_path
     """Two restore tests, of the newest backup and of an older (damaged) one: the recovery view still
     calls the newest proven; the older one's failure is recorded as a warning about that backup."""
     from ops_pipelines.adapters.storage import LocalStorage
-    from ops_pipelines.core.backup_catalog import list_backups
+    from ops_pipelines.core.backups.catalog import list_backups
 
     config = make_config(tmp_path, {"erp": erp_db})
     defs = build_definitions(config)
@@ -104,7 +104,7 @@ def test_a_test_of_an_older_backup_never_makes_the_newest_look_unproven(tmp_path
 
 def test_a_failed_verification_of_the_newest_backup_shows_failed_not_materialized(tmp_path, erp_db):
     from ops_pipelines.adapters.storage import LocalStorage
-    from ops_pipelines.core.backup_catalog import list_backups
+    from ops_pipelines.core.backups.catalog import list_backups
 
     config = make_config(tmp_path, {"erp": erp_db})
     defs = build_definitions(config)
@@ -136,9 +136,9 @@ def test_a_failed_restore_test_withdraws_the_proof_everywhere(tmp_path, erp_db, 
     restore_recent (which names it) and recover (which takes the older one and says why)."""
     from ops_pipelines.adapters.storage import LocalStorage
     from ops_pipelines.cli import main
-    from ops_pipelines.core.backup_catalog import complete_backups
-    from ops_pipelines.core.proof import newest_proof
-    from ops_pipelines.core.recovery_status import recovery_status
+    from ops_pipelines.core.backups.catalog import complete_backups
+    from ops_pipelines.core.backups.proof import newest_proof
+    from ops_pipelines.core.backups.recovery_status import recovery_status
 
     path = tmp_path / "config.yaml"
     config = make_config(tmp_path / "store", {"erp": erp_db})

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from ops_pipelines.core.forecast import MIN_SAMPLES, daily_series, forecast
+from ops_pipelines.core.capacity.forecast import MIN_SAMPLES, daily_series, forecast
 
 GB = 1e9
 

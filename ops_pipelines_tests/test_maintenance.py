@@ -9,9 +9,9 @@ import yaml
 
 from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.config import VacuumSettings
-from ops_pipelines.core.reindex import invalid_index_verdict, run_reindex
-from ops_pipelines.core.vacuum import TableFigures, plan_vacuum, run_vacuum, xid_age_verdict
-from ops_pipelines.core.window import window_state
+from ops_pipelines.core.maintenance.reindex import invalid_index_verdict, run_reindex
+from ops_pipelines.core.maintenance.vacuum import TableFigures, plan_vacuum, run_vacuum, xid_age_verdict
+from ops_pipelines.core.maintenance.window import window_state
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines_tests.helpers import make_config
 

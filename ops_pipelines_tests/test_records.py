@@ -4,8 +4,8 @@ what a reader gets is what the writer meant, whatever Dagster does to the metada
 import dagster as dg
 
 from ops_pipelines.capabilities.health.assets import HEALTH, previous_counters
+from ops_pipelines.core.backups.restore import Mismatch, RestoreReport
 from ops_pipelines.core.health import Counters
-from ops_pipelines.core.restore import Mismatch, RestoreReport
 from ops_pipelines.history import latest_materialization, materialization_metadata
 from ops_pipelines.records.backup import BACKUP_STAMP, OffsiteCopyRecord, backup_stamp
 from ops_pipelines.records.restore import RestoreTestRecord

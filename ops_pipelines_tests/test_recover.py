@@ -21,8 +21,8 @@ from ops_pipelines.adapters.storage.s3 import S3Storage
 from ops_pipelines.automation.metrics_textfile import gather_figures
 from ops_pipelines.cli import main
 from ops_pipelines.config import load_config
+from ops_pipelines.core.backups.proof import store_proof
 from ops_pipelines.core.prometheus import render
-from ops_pipelines.core.proof import store_proof
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines_tests.helpers import row_counts
 
@@ -451,7 +451,7 @@ def test_planted_and_swapped_s3_objects_are_never_believed(
     its proof withdrawn) and by `recover --from s3`, which never restores the other backup's data."""
     import hashlib
 
-    from ops_pipelines.core.backup_catalog import list_backups, stamp_for
+    from ops_pipelines.core.backups.catalog import list_backups, stamp_for
     from ops_pipelines_tests.helpers import make_config
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

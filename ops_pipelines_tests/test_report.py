@@ -21,10 +21,10 @@ from ops_pipelines.adapters.cluster import LocalCluster
 from ops_pipelines.adapters.postgres import connect, with_dbname
 from ops_pipelines.adapters.storage import local_storage
 from ops_pipelines.config import OpsConfig, parse_config
-from ops_pipelines.core.backup_catalog import list_backups, stamp_for
-from ops_pipelines.core.db_health import read_health
-from ops_pipelines.core.recovery_status import recovery_status
-from ops_pipelines.core.traffic import daily_traffic
+from ops_pipelines.core.backups.catalog import list_backups, stamp_for
+from ops_pipelines.core.backups.recovery_status import recovery_status
+from ops_pipelines.core.report.live_reads import read_health
+from ops_pipelines.core.report.traffic import daily_traffic
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.redact import mask_passwords
 from ops_pipelines_tests.conftest import create_database, drop_database

@@ -18,10 +18,10 @@ from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.adapters.sandbox import SandboxError, sandbox_for
 from ops_pipelines.adapters.sandbox.local_cluster import LocalClusterSandbox
 from ops_pipelines.adapters.storage import LocalStorage
-from ops_pipelines.core.backup import run_backup
-from ops_pipelines.core.backup_catalog import complete_backups, list_backups
-from ops_pipelines.core.proof import newest_proof
-from ops_pipelines.core.restore import RestoreRefused, recent_restore, run_restore_test
+from ops_pipelines.core.backups.backup import run_backup
+from ops_pipelines.core.backups.catalog import complete_backups, list_backups
+from ops_pipelines.core.backups.proof import newest_proof
+from ops_pipelines.core.backups.restore import RestoreRefused, recent_restore, run_restore_test
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines.errors import DatabaseError
 from ops_pipelines_tests.helpers import make_config
@@ -90,7 +90,7 @@ def proven_stamp(storage) -> str | None:
 
 
 def storage_manifest_counts(storage, entry):
-    from ops_pipelines.core.backup_catalog import read_manifest
+    from ops_pipelines.core.backups.catalog import read_manifest
 
     return read_manifest(storage, entry).table_counts
 

@@ -9,10 +9,10 @@ import pytest
 from ops_pipelines.adapters.storage import LocalStorage, StoredObject
 from ops_pipelines.adapters.storage.s3 import S3Storage
 from ops_pipelines.config import Retention
-from ops_pipelines.core.backup_catalog import BackupEntry, list_backups, stamp_for, stamp_time
-from ops_pipelines.core.manifest import BackupManifest
-from ops_pipelines.core.proof import record_result
-from ops_pipelines.core.retention import plan_retention
+from ops_pipelines.core.backups.catalog import BackupEntry, list_backups, stamp_for, stamp_time
+from ops_pipelines.core.backups.manifest import BackupManifest
+from ops_pipelines.core.backups.proof import record_result
+from ops_pipelines.core.backups.retention import plan_retention
 from ops_pipelines.definitions import build_definitions
 from ops_pipelines_tests.helpers import make_config
 

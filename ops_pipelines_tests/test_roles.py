@@ -13,9 +13,9 @@ from psycopg import sql
 from ops_pipelines.adapters.postgres import connect, with_dbname
 from ops_pipelines.adapters.sandbox import sandbox_for
 from ops_pipelines.adapters.storage import LocalStorage
-from ops_pipelines.core.backup import run_backup
-from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
-from ops_pipelines.core.restore import run_restore_test
+from ops_pipelines.core.backups.backup import run_backup
+from ops_pipelines.core.backups.catalog import complete_backups, read_manifest
+from ops_pipelines.core.backups.restore import run_restore_test
 from ops_pipelines_tests.helpers import make_config
 
 

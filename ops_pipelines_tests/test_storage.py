@@ -8,9 +8,9 @@ import pytest
 
 from ops_pipelines.adapters.storage import LocalStorage, StorageError
 from ops_pipelines.adapters.storage.s3 import S3Storage
-from ops_pipelines.core.backup import run_backup
-from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
-from ops_pipelines.core.offsite import copy_backup, verify_copy
+from ops_pipelines.core.backups.backup import run_backup
+from ops_pipelines.core.backups.catalog import complete_backups, read_manifest
+from ops_pipelines.core.backups.offsite import copy_backup, verify_copy
 from ops_pipelines.errors import OpsError
 from ops_pipelines_tests.helpers import make_config
 

@@ -4,7 +4,7 @@ import dagster as dg
 
 from ops_pipelines.adapters.postgres import connect
 from ops_pipelines.config import parse_config
-from ops_pipelines.core.table_stats import collect_table_stats
+from ops_pipelines.core.maintenance.table_stats import collect_table_stats
 from ops_pipelines.definitions import build_definitions
 
 

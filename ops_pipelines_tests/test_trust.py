@@ -10,11 +10,11 @@ import pytest
 
 from ops_pipelines.adapters.storage import LocalStorage
 from ops_pipelines.adapters.storage.s3 import S3Storage
-from ops_pipelines.core.backup_catalog import list_backups, read_manifest, stamp_for
-from ops_pipelines.core.manifest import BackupManifest, ManifestError
-from ops_pipelines.core.offsite_trust import choose_offsite
-from ops_pipelines.core.proof import judge, record_result
-from ops_pipelines.core.signing import KEY_ENV
+from ops_pipelines.core.backups.catalog import list_backups, read_manifest, stamp_for
+from ops_pipelines.core.backups.manifest import BackupManifest, ManifestError
+from ops_pipelines.core.backups.offsite_trust import choose_offsite
+from ops_pipelines.core.backups.proof import judge, record_result
+from ops_pipelines.core.backups.signing import KEY_ENV
 from ops_pipelines_tests.test_retention import fake_backup, fake_manifest
 
 

@@ -13,7 +13,7 @@ import pytest
 from ops_pipelines.adapters.cluster import free_port
 from ops_pipelines.adapters.storage import LocalStorage
 from ops_pipelines.config import load_config
-from ops_pipelines.core.backup_catalog import list_backups
+from ops_pipelines.core.backups.catalog import list_backups
 from ops_pipelines.definitions import build_definitions, capability_job
 from ops_pipelines_tests.browser import browse, find_chromium
 from ops_pipelines_tests.dagster_ui import start, wait_until_loaded

@@ -19,9 +19,9 @@ BACKUP_FROM_THE_WHEEL = """
 import json, sys
 import ops_pipelines
 from ops_pipelines.config import load_config
-from ops_pipelines.core import backup_checks
-from ops_pipelines.core.backup import run_backup
-from ops_pipelines.core.backup_catalog import list_backups
+from ops_pipelines.core.backups import checks as backup_checks
+from ops_pipelines.core.backups.backup import run_backup
+from ops_pipelines.core.backups.catalog import list_backups
 from ops_pipelines.definitions import build_definitions
 from ops_pipelines.adapters.storage import LocalStorage
 config = load_config(sys.argv[1])

@@ -16,7 +16,7 @@ import dagster as dg
 
 from ops_pipelines.adapters.storage import local_storage
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.recovery_status import RecoveryStatus, recovery_status
+from ops_pipelines.core.backups.recovery_status import RecoveryStatus, recovery_status
 from ops_pipelines.history import (
     FailingCheck,
     failing_checks,

@@ -14,9 +14,9 @@ import dagster as dg
 
 from ops_pipelines.adapters.storage import local_storage, offsite_storage
 from ops_pipelines.config import OpsConfig
+from ops_pipelines.core.backups.proof import Proof, store_proof
+from ops_pipelines.core.backups.recovery_status import recovery_status
 from ops_pipelines.core.prometheus import DatabaseFigures, render
-from ops_pipelines.core.proof import Proof, store_proof
-from ops_pipelines.core.recovery_status import recovery_status
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_text
 from ops_pipelines.history import (

@@ -1,5 +1,5 @@
 """The `recover` job: `ops-pipelines recover` from the launchpad, for when the UI is up. Never
-scheduled: a recovery is a decision. Same steps, same refusals (core/recover.py)."""
+scheduled: a recovery is a decision. Same steps, same refusals (core/backups/recover.py)."""
 
 from typing import Literal
 
@@ -7,8 +7,8 @@ import dagster as dg
 
 from ops_pipelines.adapters.storage import local_storage
 from ops_pipelines.config import OpsConfig, launchpad_dsn
-from ops_pipelines.core.backup_catalog import list_backups
-from ops_pipelines.core.recover import backup_store, choose_backup, judge_backups, recover
+from ops_pipelines.core.backups.catalog import list_backups
+from ops_pipelines.core.backups.recover import backup_store, choose_backup, judge_backups, recover
 from ops_pipelines.errors import OpsError
 
 

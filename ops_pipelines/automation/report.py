@@ -17,11 +17,11 @@ from ops_pipelines.adapters.mail import MailUndelivered, send
 from ops_pipelines.adapters.notify import SUBJECT_PREFIX
 from ops_pipelines.adapters.storage import local_storage, offsite_storage
 from ops_pipelines.config import REPORTS_FOLDER, DatabaseConfig, OpsConfig
-from ops_pipelines.core.backup_catalog import stamp_time
-from ops_pipelines.core.db_health import read_health
-from ops_pipelines.core.proof import store_proof
-from ops_pipelines.core.recovery_status import recovery_status
-from ops_pipelines.core.report import (
+from ops_pipelines.core.backups.catalog import stamp_time
+from ops_pipelines.core.backups.proof import store_proof
+from ops_pipelines.core.backups.recovery_status import recovery_status
+from ops_pipelines.core.report.live_reads import read_health
+from ops_pipelines.core.report.model import (
     CapacityView,
     DatabaseReport,
     FailedCheck,
@@ -33,8 +33,8 @@ from ops_pipelines.core.report import (
     Report,
     RestoreTestRun,
 )
-from ops_pipelines.core.report_render import Image, backup_trend_chart, render_html, render_markdown, report_blocks
-from ops_pipelines.core.traffic import read_traffic
+from ops_pipelines.core.report.render import Image, backup_trend_chart, render_html, render_markdown, report_blocks
+from ops_pipelines.core.report.traffic import read_traffic
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
 from ops_pipelines.history import (
@@ -287,7 +287,7 @@ def health_episodes(
 
 
 def offsite_drill(instance: dg.DagsterInstance, config: OpsConfig, database: str) -> OffsiteDrill | None:
-    """The newest off-site backup standing proven in S3 (core/proof.py: a later failed drill of it, or
+    """The newest off-site backup standing proven in S3 (core/backups/proof.py: a later failed drill of it, or
     its dump gone, withdraws it), with the run that proved it when the event log still holds it."""
     offsite = offsite_storage(config)
     proof = store_proof(offsite, database) if offsite is not None else None

@@ -23,7 +23,7 @@ from ops_pipelines import registry
 from ops_pipelines.adapters.cluster import LocalCluster, free_port
 from ops_pipelines.adapters.postgres import connect, one
 from ops_pipelines.config import CONFIG_ENV_VAR, OpsConfig, load_config
-from ops_pipelines.core.capacity import import_csv, read_history
+from ops_pipelines.core.capacity.samples import import_csv, read_history
 from ops_pipelines.demo.generator import generate_erp_database
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_text

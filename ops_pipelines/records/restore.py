@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from ops_pipelines.core.restore import RestoreReport
+from ops_pipelines.core.backups.restore import RestoreReport
 from ops_pipelines.markdown import md_cell
 from ops_pipelines.records.metadata import table, value
 

@@ -38,7 +38,7 @@ class BackupStorage(abc.ABC):
     description: str
     #: Whether what the store holds is this instance's own record. The local store is; S3 is not:
     #: others may write to a bucket, so what is read from it is checked against names, checksums,
-    #: the local store and (when set) the HMAC key before it is believed (core/backup_catalog.py).
+    #: the local store and (when set) the HMAC key before it is believed (core/backups/catalog.py).
     trusted: bool = True
 
     @abc.abstractmethod

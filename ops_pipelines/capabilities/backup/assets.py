@@ -13,10 +13,10 @@ from ops_pipelines.adapters.storage import local_storage
 from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check, retry_if_transient
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core import backup_checks
-from ops_pipelines.core.backup import run_backup
-from ops_pipelines.core.backup_catalog import list_backups, stamp_of
-from ops_pipelines.core.manifest import BackupManifest
+from ops_pipelines.core.backups import checks as backup_checks
+from ops_pipelines.core.backups.backup import run_backup
+from ops_pipelines.core.backups.catalog import list_backups, stamp_of
+from ops_pipelines.core.backups.manifest import BackupManifest
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.markdown import md_cell
 from ops_pipelines.records.backup import BACKUP_STAMP

@@ -9,8 +9,8 @@ from ops_pipelines.adapters.storage import local_storage, offsite_storage
 from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.backup_catalog import complete_backups, read_manifest
-from ops_pipelines.core.offsite import copy_backup, verify_copy
+from ops_pipelines.core.backups.catalog import complete_backups, read_manifest
+from ops_pipelines.core.backups.offsite import copy_backup, verify_copy
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
 from ops_pipelines.history import last_check_failed

@@ -9,9 +9,9 @@ from ops_pipelines.adapters.storage import local_storage, offsite_storage
 from ops_pipelines.capabilities.common import fleet_asset
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.backup_catalog import list_backups
-from ops_pipelines.core.proof import newest_proof
-from ops_pipelines.core.retention import apply_retention, merge_listings, plan_retention
+from ops_pipelines.core.backups.catalog import list_backups
+from ops_pipelines.core.backups.proof import newest_proof
+from ops_pipelines.core.backups.retention import apply_retention, merge_listings, plan_retention
 from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
 from ops_pipelines.records.metadata import table, with_sizes
@@ -44,7 +44,7 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         stores = [s for s in [local_storage(ops_config), offsite_storage(ops_config)] if s is not None]
         listings = [(store, list_backups(store, db.name)) for store in stores]
         # What stands proven is judged in each store (markers bound to bytes, newest evidence wins),
-        # and only the local store's complete backups compete for the local slots (core/retention.py).
+        # and only the local store's complete backups compete for the local slots (core/backups/retention.py).
         proven = {p.backup for store, entries in listings if (p := newest_proof(store, entries)[0]) is not None}
         local = {e.stamp for e in listings[0][1] if e.complete}
         merged = merge_listings([entries for _, entries in listings])

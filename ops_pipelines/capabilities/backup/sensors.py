@@ -9,8 +9,8 @@ import dagster as dg
 from ops_pipelines.adapters.storage import local_storage
 from ops_pipelines.capability import CapabilityJob
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.backup_catalog import newest_complete_stamp
-from ops_pipelines.core.backup_checks import freshness
+from ops_pipelines.core.backups.catalog import newest_complete_stamp
+from ops_pipelines.core.backups.checks import freshness
 
 
 def build(config: OpsConfig, jobs: tuple[CapabilityJob, ...]) -> list[dg.SensorDefinition]:

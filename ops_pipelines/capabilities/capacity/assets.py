@@ -23,10 +23,10 @@ from ops_pipelines.records.metadata import table
 from ops_pipelines.units import format_bytes
 
 if TYPE_CHECKING:
-    from ops_pipelines.core.capacity import History
-    from ops_pipelines.core.forecast import Forecast
+    from ops_pipelines.core.capacity.forecast import Forecast
+    from ops_pipelines.core.capacity.samples import History
 
-# pandas and matplotlib (core.capacity, core.forecast) are imported inside the assets: loading
+# pandas and matplotlib (core.capacity.samples, core.capacity.forecast) are imported inside the assets: loading
 # the code location, which every webserver and daemon start does, should not pay for them.
 
 EVENT_LOG_SAMPLES = 5000  # samples read back from the event log: over ten years of daily samples
@@ -54,7 +54,7 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
     )
     def capacity_sample(context: dg.AssetExecutionContext, config: SampleConfig) -> dg.MaterializeResult:
         db = fleet.database(context.partition_key)
-        from ops_pipelines.core.capacity import parse_history_csv, store_imported, store_sample, take_sample
+        from ops_pipelines.core.capacity.samples import parse_history_csv, store_imported, store_sample, take_sample
 
         rows = parse_history_csv(Path(config.import_csv)) if config.import_csv else []
         with retry_if_transient():
@@ -89,7 +89,7 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         return dg.MaterializeResult(metadata=metadata)
 
     def load_history(instance: dg.DagsterInstance, db: DatabaseConfig) -> "History":
-        from ops_pipelines.core.capacity import history_from_points, read_history
+        from ops_pipelines.core.capacity.samples import history_from_points, read_history
 
         if metrics_dsn:
             return read_history(metrics_dsn, db.name)
@@ -138,8 +138,8 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
         "gauge state. Sizes in decimal units (1 GB = 10^9 bytes).",
     )
     def capacity_forecast(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        from ops_pipelines.core.capacity import draw_chart
-        from ops_pipelines.core.forecast import forecast
+        from ops_pipelines.core.capacity.forecast import forecast
+        from ops_pipelines.core.capacity.samples import draw_chart
 
         db = fleet.database(context.partition_key)
         settings = db.capacity

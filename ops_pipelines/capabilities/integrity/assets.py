@@ -8,7 +8,7 @@ import dagster as dg
 from ops_pipelines.capabilities.common import fleet_asset, fleet_check_spec, retry_if_transient
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.integrity import check_integrity
+from ops_pipelines.core.maintenance.integrity import check_integrity
 from ops_pipelines.units import format_bytes
 
 

@@ -11,7 +11,7 @@ import dagster as dg
 from ops_pipelines.capabilities.common import DELIBERATE, DeliberateConfig, fleet_asset, refused
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.window import require_window, run_window_work
+from ops_pipelines.core.maintenance.window import require_window, run_window_work
 from ops_pipelines.localtime import local_time
 from ops_pipelines.records.metadata import table, with_sizes
 

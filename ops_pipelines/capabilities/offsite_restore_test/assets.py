@@ -1,9 +1,9 @@
 """`offsite_restore_test` (partitioned by database, only with `backup_store.s3`): the disaster-recovery
 drill. The newest complete backup IN S3 that this instance recorded (its manifest in the local store,
-or an `offsite_copy` of it in the event log; core/offsite_trust.py) is read from S3 (not the local
+or an `offsite_copy` of it in the event log; core/backups/offsite_trust.py) is read from S3 (not the local
 copy): its manifest in S3 must name itself and equal the recorded one, its object's sha256 metadata
 and its streamed sha256 must match, and it is restored into a sandbox and verified like
-`restore_test`. The result is left in S3 as evidence bound to those bytes (core/proof.py): a pass
+`restore_test`. The result is left in S3 as evidence bound to those bytes (core/backups/proof.py): a pass
 proves the copy, a failure withdraws an earlier proof of it.
 
 Check `offsite_restorable`: an off-site backup passed this drill within `restore_test.offsite_max_age`.
@@ -19,10 +19,10 @@ from ops_pipelines.adapters.storage import StorageError, local_storage, offsite_
 from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check, retry_if_transient
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.backup_catalog import list_backups
-from ops_pipelines.core.offsite_trust import choose_offsite
-from ops_pipelines.core.proof import newest_proof, record_result
-from ops_pipelines.core.restore import RestoreRefused, RestoreReport, recent_restore, run_restore_test
+from ops_pipelines.core.backups.catalog import list_backups
+from ops_pipelines.core.backups.offsite_trust import choose_offsite
+from ops_pipelines.core.backups.proof import newest_proof, record_result
+from ops_pipelines.core.backups.restore import RestoreRefused, RestoreReport, recent_restore, run_restore_test
 from ops_pipelines.errors import OpsError
 from ops_pipelines.history import recorded_copies
 from ops_pipelines.records.restore import RestoreTestRecord

@@ -6,7 +6,7 @@ import dagster as dg
 from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check, retry_if_transient
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.reindex import invalid_index_verdict, run_reindex
+from ops_pipelines.core.maintenance.reindex import invalid_index_verdict, run_reindex
 from ops_pipelines.records.metadata import table, with_sizes
 
 

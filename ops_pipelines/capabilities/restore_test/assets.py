@@ -25,10 +25,10 @@ from ops_pipelines.capabilities.common import (
 )
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.backup_catalog import list_backups
-from ops_pipelines.core.backup_checks import orphan_dumps
-from ops_pipelines.core.proof import newest_proof
-from ops_pipelines.core.restore import RestoreRefused, RestoreReport, recent_restore, run_restore_test
+from ops_pipelines.core.backups.catalog import list_backups
+from ops_pipelines.core.backups.checks import orphan_dumps
+from ops_pipelines.core.backups.proof import newest_proof
+from ops_pipelines.core.backups.restore import RestoreRefused, RestoreReport, recent_restore, run_restore_test
 from ops_pipelines.errors import OpsError
 from ops_pipelines.records.restore import RestoreTestRecord
 
@@ -85,7 +85,7 @@ def build(config: OpsConfig, capability: Capability, fleets: Fleets) -> dg.Defin
                 context.log.warning(f"{db.name}: testing backup {chosen[0].stamp}: {why}")
         entry = chosen[0]
         # A test of an older backup (an operator checking last month's) answers for that backup only:
-        # its evidence binds to that backup's bytes (core/proof.py), so it never makes the newest look
+        # its evidence binds to that backup's bytes (core/backups/proof.py), so it never makes the newest look
         # unproven, and its failure is a warning, not the red of a failed newest backup.
         older = newest is not None and entry.stamp < newest.stamp
         try:

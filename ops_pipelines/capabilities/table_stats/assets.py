@@ -9,7 +9,7 @@ from ops_pipelines.adapters.postgres import describe_dsn
 from ops_pipelines.capabilities.common import fleet_asset, retry_if_transient
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.table_stats import TableStat, collect_table_stats
+from ops_pipelines.core.maintenance.table_stats import TableStat, collect_table_stats
 from ops_pipelines.localtime import local_time
 from ops_pipelines.markdown import md_cell
 from ops_pipelines.records.metadata import table, with_sizes

@@ -6,7 +6,7 @@ import dagster as dg
 from ops_pipelines.capabilities.common import check_result, fleet_asset, fleet_check, retry_if_transient
 from ops_pipelines.capability import Capability, Fleets
 from ops_pipelines.config import OpsConfig
-from ops_pipelines.core.vacuum import dead_tuple_verdict, run_vacuum, xid_age_verdict
+from ops_pipelines.core.maintenance.vacuum import dead_tuple_verdict, run_vacuum, xid_age_verdict
 from ops_pipelines.records.metadata import table
 
 

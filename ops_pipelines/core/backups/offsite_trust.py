@@ -17,9 +17,9 @@ on to an older one.
 from dataclasses import dataclass, field
 
 from ops_pipelines.adapters.storage import BackupStorage, StorageError
-from ops_pipelines.core.backup_catalog import BackupEntry, list_backups, read_manifest
-from ops_pipelines.core.manifest import BackupManifest, ManifestError
-from ops_pipelines.core.signing import KEY_ENV, signing_key
+from ops_pipelines.core.backups.catalog import BackupEntry, list_backups, read_manifest
+from ops_pipelines.core.backups.manifest import BackupManifest, ManifestError
+from ops_pipelines.core.backups.signing import KEY_ENV, signing_key
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ finished later wins. A backup is *proven* only while all of this holds:
 - the marker names this database and this backup, and the sha256 of the dump it read equals the
   manifest's (a marker copied beside other bytes proves nothing);
 - the dump and the manifest still exist, and the dump's size is the manifest's;
-- from an untrusted store (S3) with a key set, the marker's signature is valid (core/signing.py).
+- from an untrusted store (S3) with a key set, the marker's signature is valid (core/backups/signing.py).
 
 "Newest proven" is the newest backup that passes all of them: a backup whose newest test failed,
 or whose dump was damaged or deleted, gives way to the older one. Every reader of proof (the CLI,
@@ -26,9 +26,9 @@ import json
 from dataclasses import dataclass
 
 from ops_pipelines.adapters.storage import BackupStorage, StorageError
-from ops_pipelines.core.backup_catalog import BackupEntry, failed_key, list_backups, read_manifest, verified_key
-from ops_pipelines.core.manifest import BackupManifest, ManifestError
-from ops_pipelines.core.signing import sign, signature_problem
+from ops_pipelines.core.backups.catalog import BackupEntry, failed_key, list_backups, read_manifest, verified_key
+from ops_pipelines.core.backups.manifest import BackupManifest, ManifestError
+from ops_pipelines.core.backups.signing import sign, signature_problem
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from ops_pipelines.adapters.storage import BackupStorage, StoredObject
-from ops_pipelines.core.manifest import BackupManifest, ManifestError
+from ops_pipelines.core.backups.manifest import BackupManifest, ManifestError
 
 DUMP_SUFFIX = ".dump.zst"
 MANIFEST_SUFFIX = ".manifest.json"
@@ -78,7 +78,7 @@ class BackupEntry:
     stamp: str
     dump: StoredObject | None
     manifest: StoredObject | None
-    verified: bool  # a restore-ok marker exists (a claim: core/proof.py judges it)
+    verified: bool  # a restore-ok marker exists (a claim: core/backups/proof.py judges it)
     globals: StoredObject | None = None
     failed: bool = False  # a restore-failed marker exists
     refused: str | None = None  # why the entry is not believed (a stamp in the future)

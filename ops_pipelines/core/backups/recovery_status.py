@@ -1,5 +1,5 @@
 """Where a database stands for recovery, read from its backup store: the newest complete backup,
-the sizes of the recent ones, and the newest backup standing proven (core/proof.py), with its
+the sizes of the recent ones, and the newest backup standing proven (core/backups/proof.py), with its
 restore time and the newer backups whose proof was withdrawn.
 
 One listing and a few small reads (markers and manifests of the newest tested backups): cheap
@@ -11,8 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from ops_pipelines.adapters.storage import BackupStorage
-from ops_pipelines.core.backup_catalog import list_backups, stamp_time
-from ops_pipelines.core.proof import Proof, newest_proof
+from ops_pipelines.core.backups.catalog import list_backups, stamp_time
+from ops_pipelines.core.backups.proof import Proof, newest_proof
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@
    `pg_restore --jobs N` into it; any error pg_restore reports fails the test.
 3. Count every table of the manifest in the restored database and compare; run the configured
    sanity queries (each must return a row).
-4. Leave the evidence beside the backup (core/proof.py): `<stamp>.restore-ok.json` when everything
+4. Leave the evidence beside the backup (core/backups/proof.py): `<stamp>.restore-ok.json` when everything
    matched, else `<stamp>.restore-failed.json` — a failed test withdraws the backup's proof
    everywhere (retention, the checks, the CLI, the report). A sandbox that could not start is no
    evidence about the backup and leaves none.
@@ -34,11 +34,11 @@ from ops_pipelines.adapters.sandbox import RestoreSandbox, RestoreTarget
 from ops_pipelines.adapters.sandbox.local_cluster import owned, remove_leftovers
 from ops_pipelines.adapters.storage import BackupStorage, StorageError
 from ops_pipelines.config import DatabaseConfig, parse_qualified_name
-from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time
-from ops_pipelines.core.manifest import BackupManifest, ManifestError
-from ops_pipelines.core.proof import record_result
-from ops_pipelines.core.roles import apply_missing_roles
-from ops_pipelines.core.stored_dump import DumpDamaged, StoredDump
+from ops_pipelines.core.backups.catalog import BackupEntry, read_manifest, stamp_time
+from ops_pipelines.core.backups.manifest import BackupManifest, ManifestError
+from ops_pipelines.core.backups.proof import record_result
+from ops_pipelines.core.backups.roles import apply_missing_roles
+from ops_pipelines.core.backups.stored_dump import DumpDamaged, StoredDump
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
 
@@ -189,7 +189,7 @@ def recent_restore(
     newest_verified: str | None, max_age: dt.timedelta, now: dt.datetime, withdrawn: list | None = None
 ) -> Verdict:
     """Has a restore test passed lately? `newest_verified`: the newest backup standing proven
-    (core/proof.py); `withdrawn`: the judgements of newer backups whose proof was withdrawn."""
+    (core/backups/proof.py); `withdrawn`: the judgements of newer backups whose proof was withdrawn."""
     note = ""
     if withdrawn:
         first = withdrawn[0]

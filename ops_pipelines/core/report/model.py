@@ -1,5 +1,5 @@
 """The weekly maintenance report as data: one section per database, filled from the backup store,
-Dagster's history of the week and the live database. report_render.py turns it into HTML and
+Dagster's history of the week and the live database. render.py turns it into HTML and
 Markdown; the asset (automation/report.py) gathers it.
 """
 
@@ -7,10 +7,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops_pipelines.core.backup_catalog import stamp_time
-from ops_pipelines.core.db_health import DatabaseHealth
-from ops_pipelines.core.recovery_status import RecoveryStatus
-from ops_pipelines.core.traffic import DayTraffic
+from ops_pipelines.core.backups.catalog import stamp_time
+from ops_pipelines.core.backups.recovery_status import RecoveryStatus
+from ops_pipelines.core.report.live_reads import DatabaseHealth
+from ops_pipelines.core.report.traffic import DayTraffic
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import zstandard
 
 from ops_pipelines.adapters.storage import BackupStorage, StorageError
 from ops_pipelines.adapters.storage.base import iter_chunks
-from ops_pipelines.core.manifest import BackupManifest
+from ops_pipelines.core.backups.manifest import BackupManifest
 
 
 class DumpDamaged(StorageError):

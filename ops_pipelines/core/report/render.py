@@ -10,11 +10,11 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ops_pipelines.core.backup_catalog import stamp_time
-from ops_pipelines.core.db_health import DatabaseHealth
-from ops_pipelines.core.recovery_status import RecoveryStatus
-from ops_pipelines.core.report import DatabaseReport, Report
-from ops_pipelines.core.traffic import week_over_week
+from ops_pipelines.core.backups.catalog import stamp_time
+from ops_pipelines.core.backups.recovery_status import RecoveryStatus
+from ops_pipelines.core.report.live_reads import DatabaseHealth
+from ops_pipelines.core.report.model import DatabaseReport, Report
+from ops_pipelines.core.report.traffic import week_over_week
 from ops_pipelines.localtime import local_time, zone
 from ops_pipelines.markdown import md_text
 from ops_pipelines.units import format_bytes

@@ -1,6 +1,6 @@
 """Recovery into a named database: the runbook's restore script, done safely.
 
-The backup (the newest one standing proven by a restore test, core/proof.py, unless named) is
+The backup (the newest one standing proven by a restore test, core/backups/proof.py, unless named) is
 checked against its manifest's sha256, restored into `<target>__restoring` on the target server
 WITH its owners and privileges, and its row counts are verified against the manifest. Only then
 does it take the target's name:
@@ -41,12 +41,18 @@ from ops_pipelines.adapters.sandbox import RestoreTarget
 from ops_pipelines.adapters.sandbox.local_cluster import owned, remove_leftovers
 from ops_pipelines.adapters.storage import BackupStorage, local_storage, offsite_storage
 from ops_pipelines.config import DatabaseConfig, OpsConfig
-from ops_pipelines.core.backup_catalog import BackupEntry, list_backups, read_manifest, stamp_for, stamp_time
-from ops_pipelines.core.manifest import ManifestError
-from ops_pipelines.core.offsite_trust import offsite_manifest_problem
-from ops_pipelines.core.proof import Judgement, judge
-from ops_pipelines.core.restore import RestoreReport, pg_restore_into, read_globals, verified_copy, verify_counts
-from ops_pipelines.core.roles import apply_missing_roles
+from ops_pipelines.core.backups.catalog import BackupEntry, list_backups, read_manifest, stamp_for, stamp_time
+from ops_pipelines.core.backups.manifest import ManifestError
+from ops_pipelines.core.backups.offsite_trust import offsite_manifest_problem
+from ops_pipelines.core.backups.proof import Judgement, judge
+from ops_pipelines.core.backups.restore import (
+    RestoreReport,
+    pg_restore_into,
+    read_globals,
+    verified_copy,
+    verify_counts,
+)
+from ops_pipelines.core.backups.roles import apply_missing_roles
 from ops_pipelines.errors import OpsError
 
 Log = Callable[[str], None]
@@ -85,7 +91,7 @@ def backup_store(config: OpsConfig, source: str) -> BackupStorage:
 
 
 def judge_backups(config: OpsConfig, storage: BackupStorage, entries: list[BackupEntry]) -> dict[str, Judgement]:
-    """Each tested backup's standing (core/proof.py), by stamp. Reading from S3, a proof standing in
+    """Each tested backup's standing (core/backups/proof.py), by stamp. Reading from S3, a proof standing in
     the local store counts too (the same bytes, when the manifests agree; `recover` checks that)."""
     judged = {e.stamp: judge(storage, e) for e in entries if e.verified or e.failed}
     local = local_storage(config)
@@ -433,7 +439,7 @@ def _drop_quietly(server: str, name: str, log: Log) -> None:
 
 def describe_backups(entries: list[BackupEntry], judged: dict[str, Judgement], now: dt.datetime) -> list[str]:
     """`ops-pipelines backups`: one line per backup, newest first; "verified" only while it stands
-    proven (core/proof.py), else why not."""
+    proven (core/backups/proof.py), else why not."""
     lines = []
     for e in reversed(entries):
         standing = judged.get(e.stamp)

@@ -3,7 +3,7 @@
 Grandfather-father-son, counted in the configured time zone: keep the newest complete backup of
 each of the last `daily` days that have one, of the last `weekly` ISO weeks, and of the last
 `monthly` months. Whatever the policy says, the newest complete backup and the newest backup
-standing proven by a restore test (core/proof.py: judged, not read from a marker's name) are kept.
+standing proven by a restore test (core/backups/proof.py: judged, not read from a marker's name) are kept.
 A dump without a manifest is never deleted: it is reported, for a person to look at; so is an entry
 stamped in the future (refused by the catalog). A manifest whose dump is gone is deleted.
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ops_pipelines.config import Retention
-from ops_pipelines.core.backup_catalog import BackupEntry
+from ops_pipelines.core.backups.catalog import BackupEntry
 from ops_pipelines.errors import OpsError
 
 Action = Literal["keep", "delete", "report"]

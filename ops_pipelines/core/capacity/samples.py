@@ -19,7 +19,7 @@ import psycopg
 
 from ops_pipelines.adapters.postgres import Connection, connect, connect_db, one, read_sql
 from ops_pipelines.config import DatabaseConfig
-from ops_pipelines.core.forecast import Forecast
+from ops_pipelines.core.capacity.forecast import Forecast
 from ops_pipelines.errors import OpsError
 from ops_pipelines.files import atomic_write_bytes
 from ops_pipelines.units import format_bytes, parse_size

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass
 
 from ops_pipelines.adapters.storage import BackupStorage, StorageError
-from ops_pipelines.core.backup_catalog import BackupEntry, manifest_key, read_manifest, stamp_of
-from ops_pipelines.core.manifest import BackupManifest
-from ops_pipelines.core.stored_dump import StoredDump
+from ops_pipelines.core.backups.catalog import BackupEntry, manifest_key, read_manifest, stamp_of
+from ops_pipelines.core.backups.manifest import BackupManifest
+from ops_pipelines.core.backups.stored_dump import StoredDump
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import OpsError
 

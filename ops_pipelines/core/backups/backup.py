@@ -44,8 +44,8 @@ from ops_pipelines.adapters.programs.pg_dump import PgDump
 from ops_pipelines.adapters.storage import LocalStorage
 from ops_pipelines.adapters.storage.local import StoreLocked
 from ops_pipelines.config import DatabaseConfig
-from ops_pipelines.core.backup_catalog import dump_key, globals_key, manifest_key, stamp_for
-from ops_pipelines.core.manifest import BackupManifest
+from ops_pipelines.core.backups.catalog import dump_key, globals_key, manifest_key, stamp_for
+from ops_pipelines.core.backups.manifest import BackupManifest
 from ops_pipelines.errors import CommandFailed, OpsError
 
 READ_BYTES = 1024 * 1024

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from ops_pipelines.adapters.programs import pg_restore
 from ops_pipelines.adapters.storage import BackupStorage, StorageError
-from ops_pipelines.core.backup_catalog import BackupEntry, read_manifest, stamp_time
-from ops_pipelines.core.manifest import BackupManifest, ManifestError
-from ops_pipelines.core.stored_dump import StoredDump
+from ops_pipelines.core.backups.catalog import BackupEntry, read_manifest, stamp_time
+from ops_pipelines.core.backups.manifest import BackupManifest, ManifestError
+from ops_pipelines.core.backups.stored_dump import StoredDump
 from ops_pipelines.core.verdict import Verdict
 from ops_pipelines.errors import CommandFailed
 from ops_pipelines.units import format_bytes

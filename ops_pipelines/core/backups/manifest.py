@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
-from ops_pipelines.core.signing import sign, signature_problem
+from ops_pipelines.core.backups.signing import sign, signature_problem
 from ops_pipelines.errors import OpsError
 
 MANIFEST_VERSION = 1
@@ -43,7 +43,7 @@ class BackupManifest:
     globals_key: str | None = None
     globals_sha256: str | None = None
     manifest_version: int = MANIFEST_VERSION
-    signature: str | None = None  # HMAC of the rest (core/signing.py), when a key is set
+    signature: str | None = None  # HMAC of the rest (core/backups/signing.py), when a key is set
 
     def binding_problem(self, database: str, stamp: str) -> str | None:
         """Why this manifest may not stand for backup `stamp` of `database`: a manifest names its own

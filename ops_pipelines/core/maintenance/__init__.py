@@ -1,0 +1,1 @@
+"""Routine maintenance: table statistics, vacuum, reindex, integrity (amcheck) and maintenance windows."""

@@ -13,6 +13,7 @@ would pass for the newest (a planted object in S3, or a clock that jumped).
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from ops_pipelines.adapters.storage import BackupStorage, StoredObject
 from ops_pipelines.core.backups.manifest import BackupManifest, ManifestError
@@ -70,6 +71,13 @@ def future_problem(stamp: str, now: dt.datetime | None = None) -> str | None:
     return None
 
 
+# How a backup was taken. Retention planning (retention.py), the judgement of what stands proven
+# (proof.py) and the recovery status (recovery_status.py) read only an entry's listed objects,
+# manifest and markers, never pg_dump's own details: a method that lists its backups as entries
+# reuses them. Taking, checking and restoring one are what each method brings.
+BackupMethod = Literal["pg_dump"]
+
+
 @dataclass(frozen=True)
 class BackupEntry:
     """One backup as listed: its files, whichever exist."""
@@ -82,6 +90,7 @@ class BackupEntry:
     globals: StoredObject | None = None
     failed: bool = False  # a restore-failed marker exists
     refused: str | None = None  # why the entry is not believed (a stamp in the future)
+    method: BackupMethod = "pg_dump"  # every entry this store lists is a pg_dump today
 
     @property
     def started_at(self) -> dt.datetime:

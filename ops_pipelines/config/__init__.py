@@ -64,8 +64,10 @@ from ops_pipelines.config.loader import (
     parse_config,
 )
 from ops_pipelines.config.model import DatabaseConfig, OpsConfig, UnknownDatabase
+from ops_pipelines.errors import ConfigError  # raised by the loader: imported from here as well
 
 __all__ = [
+    "ConfigError",
     "AbsolutePath",
     "Cron",
     "Dsn",

@@ -112,14 +112,11 @@ def _batch_loop(job: ArchiveJob, predicate: sql.Composed, replica: "ReplicaLag |
         limit = rule.batch_size if rule.max_rows is None else min(rule.batch_size, rule.max_rows - run.parent_rows)
         batch_started = time.monotonic()
         with job.source_errors:
-            keys = _lock_batch(source, job.tree, predicate, last_key, limit, levels=job.archive is not None)
+            keys = _lock_batch(source, job.tree, predicate, last_key, limit, levels=job.destination.locks_every_level)
         if not keys[0]:
             source.rollback()
             break
-        if job.archive is None:
-            _move_same_database(job, keys[0])
-        else:
-            _move_across(job, job.archive, keys)
+        job.destination.move_batch(job, keys)
         last_key = keys[0][-1]
         run.batches += 1
         run.longest_batch_ms = max(run.longest_batch_ms, (time.monotonic() - batch_started) * 1000)
@@ -239,7 +236,7 @@ def _rows_of_batch(tree: list[Node], index: int, root_keys: list[tuple]) -> tupl
     return sql.SQL("({}) IN ({})").format(fk, subquery), params
 
 
-def _move_same_database(job: ArchiveJob, root_keys: list[tuple]) -> None:
+def move_same_database(job: ArchiveJob, root_keys: list[tuple]) -> None:
     """One transaction: leaves first, the rule's table last, each DELETE … RETURNING into the archive,
     each level's rows found by their foreign key into the batch's rows above."""
     run, rule, tree, conn, run_id = job.run, job.rule, job.tree, job.source, job.run_id
@@ -276,7 +273,7 @@ def _move_same_database(job: ArchiveJob, root_keys: list[tuple]) -> None:
     conn.commit()
 
 
-def _move_across(job: ArchiveJob, archive: Connection, keys: list[list[tuple]]) -> None:
+def move_across(job: ArchiveJob, archive: Connection, keys: list[list[tuple]]) -> None:
     """Copy the locked rows into the archive and commit there; then delete them at the source."""
     run, rule, tree, source, run_id, source_errors = (
         job.run,

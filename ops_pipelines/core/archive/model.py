@@ -5,6 +5,7 @@ keeps, and what it says it did.
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from psycopg import sql
 
@@ -116,16 +117,33 @@ class ArchiveRun:
 Partition = Relation  # a partition of the rule's table, by name
 
 
+class Destination(Protocol):
+    """Where a rule's rows go (destination.py): the source database's archive schema, or another
+    database. Each says how a batch and a whole partition move there, and what an interrupted run
+    left to finish."""
+
+    @property
+    def locks_every_level(self) -> bool:
+        """Whether a batch locks each level's rows (a copy elsewhere needs every row's key)."""
+        ...
+
+    def finish_interrupted(self, job: "ArchiveJob") -> None: ...
+
+    def move_partition(self, job: "ArchiveJob", partition: "Relation") -> None: ...
+
+    def move_batch(self, job: "ArchiveJob", keys: list[list[tuple]]) -> None: ...
+
+
 @dataclass
 class ArchiveJob:
     """One run of one rule, as every step of it sees it: instead of the same eight parameters
-    passed down each call. `archive` is None when the archive lives in the source database."""
+    passed down each call."""
 
     rule: ArchiveRule
     tree: list[Node]
     run: ArchiveRun
     source: Connection
-    archive: Connection | None
+    destination: Destination
     run_id: str
     log: Log
     after_copy: Callable[[], None] | None  # tests: called between two commits a crash may fall between

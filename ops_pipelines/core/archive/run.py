@@ -2,6 +2,8 @@
 
 from collections.abc import Callable
 
+from psycopg import sql
+
 from ops_pipelines.adapters.postgres import (
     connect,
     connect_db,
@@ -11,13 +13,9 @@ from ops_pipelines.adapters.postgres import (
 )
 from ops_pipelines.config import ArchiveRule, DatabaseConfig
 from ops_pipelines.core.archive.batches import count_candidates, move_batches, rule_predicate
-from ops_pipelines.core.archive.model import ArchiveJob, ArchiveRun, Log, PartitionAction
-from ops_pipelines.core.archive.partitions import (
-    finish_detached,
-    partition_across,
-    partition_same_database,
-    partitions_to_move_whole,
-)
+from ops_pipelines.core.archive.destination import OtherDatabase, SameDatabase
+from ops_pipelines.core.archive.model import ArchiveJob, ArchiveRun, Log, PartitionAction, Relation
+from ops_pipelines.core.archive.partitions import partitions_to_move_whole
 from ops_pipelines.core.archive.tree import inspect_rule, prepare_archive, refuse_archiving_into_itself, same_database
 
 
@@ -54,11 +52,11 @@ def run_archive(
             refuse_archiving_into_itself(rule, tree, "the same database")
             prepare_archive(source, rule, tree)
             source.commit()
-            job = ArchiveJob(rule, tree, run, source, None, run_id, log, after_copy, source_errors)
-            finish_detached(job)
-            for partition in old_partitions:
-                partition_same_database(job, partition)
-            move_batches(job, predicate)
+            _move(
+                ArchiveJob(rule, tree, run, source, SameDatabase(), run_id, log, after_copy, source_errors),
+                old_partitions,
+                predicate,
+            )
         else:
             with connect(
                 archive_dsn,
@@ -73,8 +71,18 @@ def run_archive(
                     )
                 prepare_archive(archive, rule, tree)
                 archive.commit()
-                job = ArchiveJob(rule, tree, run, source, archive, run_id, log, after_copy, source_errors)
-                for partition in old_partitions:
-                    partition_across(job, archive, partition)
-                move_batches(job, predicate)
+                destination = OtherDatabase(archive)
+                _move(
+                    ArchiveJob(rule, tree, run, source, destination, run_id, log, after_copy, source_errors),
+                    old_partitions,
+                    predicate,
+                )
     return run
+
+
+def _move(job: ArchiveJob, old_partitions: list[Relation], predicate: sql.Composed) -> None:
+    """What an interrupted run left, then whole partitions, then batches: into either destination."""
+    job.destination.finish_interrupted(job)
+    for partition in old_partitions:
+        job.destination.move_partition(job, partition)
+    move_batches(job, predicate)

@@ -4,8 +4,8 @@ import datetime as dt
 
 from ops_pipelines.core.report.blocks import Block, Bullets, Heading, Para, Table
 from ops_pipelines.core.report.formatting import age_text, cell, count, percent
-from ops_pipelines.core.report.model import DatabaseReport, Report
 from ops_pipelines.core.report.live_reads import DatabaseHealth
+from ops_pipelines.core.report.model import DatabaseReport, Report
 from ops_pipelines.units import format_bytes
 
 
